@@ -1,0 +1,179 @@
+package mls
+
+import (
+	"fmt"
+
+	"github.com/current-vpn/current/session/mls/wire"
+)
+
+// Labels of the secrets derived from an epoch secret (RFC 9420 section 8).
+const (
+	labelJoiner         = "joiner"
+	labelWelcome        = "welcome"
+	labelEpoch          = "epoch"
+	labelInit           = "init"
+	labelSenderData     = "sender data"
+	labelEncryption     = "encryption"
+	labelExporter       = "exporter"
+	labelExternal       = "external"
+	labelConfirm        = "confirm"
+	labelMembership     = "membership"
+	labelResumption     = "resumption"
+	labelAuthentication = "authentication"
+	labelExported       = "exported"
+)
+
+// EpochSecrets are the secrets of one epoch of a group. The epoch secret
+// itself is deleted as soon as these are derived (section 9.2); each field is
+// zeroed by Wipe when the epoch ends.
+type EpochSecrets struct {
+	suite *CipherSuite
+
+	SenderDataSecret   []byte
+	EncryptionSecret   []byte
+	ExporterSecret     []byte
+	ExternalSecret     []byte
+	ConfirmationKey    []byte
+	MembershipKey      []byte
+	ResumptionPSK      []byte
+	EpochAuthenticator []byte
+	// InitSecret seeds the next epoch's key schedule.
+	InitSecret []byte
+}
+
+// JoinerSecret computes ExpandWithLabel(Extract(init_secret, commit_secret),
+// "joiner", GroupContext, Nh), the secret a Welcome hands to new members.
+func (s *CipherSuite) JoinerSecret(initSecret, commitSecret []byte, gc *GroupContext) ([]byte, error) {
+	gcBytes, err := wire.Marshal(gc)
+	if err != nil {
+		return nil, err
+	}
+	prk := s.Extract(initSecret, s.orZero(commitSecret))
+	defer zero(prk)
+	return s.ExpandWithLabel(prk, labelJoiner, gcBytes, s.Nh())
+}
+
+// orZero returns b, or Nh zero bytes for an absent value: the key schedule
+// substitutes zero for a missing commit secret or PSK secret.
+func (s *CipherSuite) orZero(b []byte) []byte {
+	if b == nil {
+		return make([]byte, s.Nh())
+	}
+	return b
+}
+
+// memberSecret is Extract(joiner_secret, psk_secret), from which both the
+// welcome secret and the epoch secret come.
+func (s *CipherSuite) memberSecret(joinerSecret, pskSecret []byte) []byte {
+	return s.Extract(joinerSecret, s.orZero(pskSecret))
+}
+
+// WelcomeSecret is DeriveSecret(Extract(joiner, psk), "welcome").
+func (s *CipherSuite) WelcomeSecret(joinerSecret, pskSecret []byte) ([]byte, error) {
+	ms := s.memberSecret(joinerSecret, pskSecret)
+	defer zero(ms)
+	return s.DeriveSecret(ms, labelWelcome)
+}
+
+// WelcomeKeyNonce derives the AEAD key and nonce that protect a Welcome's
+// GroupInfo from the welcome secret (section 12.4.3.1).
+func (s *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
+	key, err = s.ExpandWithLabel(welcomeSecret, "key", nil, s.KeySize)
+	if err != nil {
+		return nil, nil, err
+	}
+	nonce, err = s.ExpandWithLabel(welcomeSecret, "nonce", nil, s.NonceSize)
+	if err != nil {
+		zero(key)
+		return nil, nil, err
+	}
+	return key, nonce, nil
+}
+
+// NewEpochSecrets runs the key schedule from a joiner secret: the path a new
+// member takes, and the second half of the path an existing member takes.
+func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupContext) (*EpochSecrets, error) {
+	gcBytes, err := wire.Marshal(gc)
+	if err != nil {
+		return nil, err
+	}
+	ms := s.memberSecret(joinerSecret, pskSecret)
+	defer zero(ms)
+	epochSecret, err := s.ExpandWithLabel(ms, labelEpoch, gcBytes, s.Nh())
+	if err != nil {
+		return nil, err
+	}
+	defer zero(epochSecret)
+
+	e := &EpochSecrets{suite: s}
+	for _, d := range []struct {
+		label string
+		dst   *[]byte
+	}{
+		{labelSenderData, &e.SenderDataSecret},
+		{labelEncryption, &e.EncryptionSecret},
+		{labelExporter, &e.ExporterSecret},
+		{labelExternal, &e.ExternalSecret},
+		{labelConfirm, &e.ConfirmationKey},
+		{labelMembership, &e.MembershipKey},
+		{labelResumption, &e.ResumptionPSK},
+		{labelAuthentication, &e.EpochAuthenticator},
+		{labelInit, &e.InitSecret},
+	} {
+		if *d.dst, err = s.DeriveSecret(epochSecret, d.label); err != nil {
+			e.Wipe()
+			return nil, fmt.Errorf("mls: deriving %s secret: %w", d.label, err)
+		}
+	}
+	return e, nil
+}
+
+// NextEpochSecrets runs the whole key schedule of an existing member: from the
+// previous epoch's init secret, the commit secret (nil for a Commit without a
+// path) and the PSK secret (nil when no PSK is used) under the new group
+// context. It also returns the joiner secret for the Welcome.
+func (s *CipherSuite) NextEpochSecrets(initSecret, commitSecret, pskSecret []byte, gc *GroupContext) (secrets *EpochSecrets, joinerSecret []byte, err error) {
+	joinerSecret, err = s.JoinerSecret(initSecret, commitSecret, gc)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err = s.NewEpochSecrets(joinerSecret, pskSecret, gc)
+	if err != nil {
+		zero(joinerSecret)
+		return nil, nil, err
+	}
+	return secrets, joinerSecret, nil
+}
+
+// Suite returns the cipher suite the secrets belong to.
+func (e *EpochSecrets) Suite() *CipherSuite { return e.suite }
+
+// Export is MLS-Exporter(label, context, length) of section 8.5.
+func (e *EpochSecrets) Export(label string, context []byte, length int) ([]byte, error) {
+	if e.ExporterSecret == nil {
+		return nil, fmt.Errorf("mls: exporter secret already wiped")
+	}
+	return e.suite.exportFrom(e.ExporterSecret, label, context, length)
+}
+
+func (s *CipherSuite) exportFrom(exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
+	derived, err := s.DeriveSecret(exporterSecret, label)
+	if err != nil {
+		return nil, err
+	}
+	defer zero(derived)
+	return s.ExpandWithLabel(derived, labelExported, s.Digest(context), length)
+}
+
+// ExternalKeyPair derives the group's external HPKE key pair from the
+// external secret, whose public half goes into GroupInfo's external_pub.
+func (e *EpochSecrets) ExternalKeyPair() (priv, pub []byte, err error) {
+	return e.suite.DeriveHPKEKeyPair(e.ExternalSecret)
+}
+
+// Wipe zeroes every secret of the epoch.
+func (e *EpochSecrets) Wipe() {
+	zeroAll(e.SenderDataSecret, e.EncryptionSecret, e.ExporterSecret, e.ExternalSecret,
+		e.ConfirmationKey, e.MembershipKey, e.ResumptionPSK, e.EpochAuthenticator, e.InitSecret)
+	*e = EpochSecrets{suite: e.suite}
+}

@@ -1,0 +1,53 @@
+package mls
+
+import (
+	"github.com/current-vpn/current/session/mls/wire"
+)
+
+// labeledInput encodes struct { opaque label<V>; opaque data<V>; } with
+// label = "MLS 1.0 " + label. SignContent (RFC 9420 section 5.1.2) and
+// EncryptContext (section 5.1.3) share this shape; the prefix is what keeps
+// MLS signatures and ciphertexts from being valid in any other protocol,
+// and the label what keeps them from being valid in another MLS context.
+func labeledInput(label string, data []byte) ([]byte, error) {
+	w := wire.NewWriter(make([]byte, 0, 2*4+len(labelPrefix)+len(label)+len(data)))
+	w.Opaque([]byte(labelPrefix + label))
+	w.Opaque(data)
+	return w.Bytes()
+}
+
+// SignWithLabel is Signature.Sign(priv, SignContent{"MLS 1.0 "+label, content}).
+func (s *CipherSuite) SignWithLabel(priv []byte, label string, content []byte) ([]byte, error) {
+	tbs, err := labeledInput(label, content)
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(priv, tbs)
+}
+
+// VerifyWithLabel is Signature.Verify(pub, SignContent{"MLS 1.0 "+label, content}, sig).
+func (s *CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []byte) error {
+	tbs, err := labeledInput(label, content)
+	if err != nil {
+		return err
+	}
+	return s.Verify(pub, tbs, sig)
+}
+
+// EncryptWithLabel is SealBase(pub, EncryptContext{"MLS 1.0 "+label, context}, "", plaintext).
+func (s *CipherSuite) EncryptWithLabel(pub []byte, label string, context, plaintext []byte) (kemOutput, ciphertext []byte, err error) {
+	info, err := labeledInput(label, context)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.SealBase(pub, info, nil, plaintext)
+}
+
+// DecryptWithLabel is OpenBase(kemOutput, priv, EncryptContext{"MLS 1.0 "+label, context}, "", ciphertext).
+func (s *CipherSuite) DecryptWithLabel(priv []byte, label string, context, kemOutput, ciphertext []byte) ([]byte, error) {
+	info, err := labeledInput(label, context)
+	if err != nil {
+		return nil, err
+	}
+	return s.OpenBase(kemOutput, priv, info, nil, ciphertext)
+}
