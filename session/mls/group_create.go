@@ -1,0 +1,85 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+)
+
+// NewGroup creates a one-member group (RFC 9420 section 11) with this member,
+// identified by cred and the signature key sigPriv, as its creator. The
+// group's context carries extensions (which the creator must support).
+func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensions Extensions, cfg GroupConfig) (*Group, error) {
+	if len(groupID) == 0 {
+		return nil, fmt.Errorf("mls: empty group ID")
+	}
+	if err := extensions.CheckUnique(); err != nil {
+		return nil, err
+	}
+	kp, initPriv, encPriv, err := NewKeyPackage(s, sigPriv, cred, KeyPackageOptions{Now: cfg.now()})
+	if err != nil {
+		return nil, err
+	}
+	zero(initPriv)
+	leaf := kp.LeafNode
+	for _, e := range extensions {
+		if !isDefaultExtension(e.Type) && !containsValue(leaf.Capabilities.Extensions, e.Type) {
+			zero(encPriv)
+			return nil, fmt.Errorf("mls: group extension %#04x not in the creator's capabilities", uint16(e.Type))
+		}
+	}
+
+	var tree RatchetTree
+	tree.AddLeaf(&leaf)
+	treeHash, err := tree.TreeHash(s)
+	if err != nil {
+		zero(encPriv)
+		return nil, err
+	}
+	ctx := GroupContext{
+		Version:                 ProtocolMLS10,
+		CipherSuite:             s.ID,
+		GroupID:                 bytes.Clone(groupID),
+		Epoch:                   0,
+		TreeHash:                treeHash,
+		ConfirmedTranscriptHash: []byte{},
+		Extensions:              extensions,
+	}
+	seed := make([]byte, s.Nh())
+	if _, err := rand.Read(seed); err != nil {
+		zero(encPriv)
+		return nil, err
+	}
+	secrets, err := s.NewEpochSecrets(seed, nil, &ctx)
+	zero(seed)
+	if err != nil {
+		zero(encPriv)
+		return nil, err
+	}
+	tag := s.ConfirmationTag(secrets.ConfirmationKey, ctx.ConfirmedTranscriptHash)
+	interim, err := s.InterimTranscriptHash(ctx.ConfirmedTranscriptHash, tag)
+	if err != nil {
+		secrets.Wipe()
+		zero(encPriv)
+		return nil, err
+	}
+	g := &Group{cfg: cfg, suite: s, sigPriv: bytes.Clone(sigPriv)}
+	priv := &TreePrivateKey{Leaf: 0, EncryptionPriv: encPriv, PathPrivs: map[NodeIndex][]byte{}}
+	st, err := g.newEpochState(ctx, tree, priv, secrets, interim)
+	if err != nil {
+		secrets.Wipe()
+		priv.Wipe()
+		return nil, err
+	}
+	g.state = st
+	return g, nil
+}
+
+func containsValue[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

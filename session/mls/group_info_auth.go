@@ -1,0 +1,51 @@
+package mls
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/current-vpn/current/session/mls/wire"
+)
+
+const labelGroupInfoTBS = "GroupInfoTBS"
+
+func (g *GroupInfo) tbs() ([]byte, error) {
+	w := wire.NewWriter(nil)
+	g.marshalTBS(w)
+	return w.Bytes()
+}
+
+// Sign signs the GroupInfo ("GroupInfoTBS") with the private key of the
+// member at leaf g.Signer and stores the signature in g.Signature.
+func (g *GroupInfo) Sign(s *CipherSuite, sigPriv []byte) error {
+	if g == nil {
+		return errors.New("mls: missing GroupInfo")
+	}
+	tbs, err := g.tbs()
+	if err != nil {
+		return err
+	}
+	sig, err := s.SignWithLabel(sigPriv, labelGroupInfoTBS, tbs)
+	if err != nil {
+		return err
+	}
+	g.Signature = sig
+	return nil
+}
+
+// VerifySignature checks g.Signature with sigPub, which the caller takes
+// from the leaf g.Signer of the group's ratchet tree (RFC 9420 section
+// 12.4.3.1); the GroupInfo cannot vouch for its own signer.
+func (g *GroupInfo) VerifySignature(s *CipherSuite, sigPub []byte) error {
+	if g == nil {
+		return errors.New("mls: missing GroupInfo")
+	}
+	tbs, err := g.tbs()
+	if err != nil {
+		return err
+	}
+	if err := s.VerifyWithLabel(sigPub, labelGroupInfoTBS, tbs, g.Signature); err != nil {
+		return fmt.Errorf("%w: GroupInfo: %v", ErrBadSignature, err)
+	}
+	return nil
+}
