@@ -100,10 +100,7 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	exclude := make([]LeafIndex, len(set.added))
-	for i, a := range set.added {
-		exclude[i] = a.leaf
-	}
+	exclude := set.addedLeaves()
 	updatePath, err := path.Encrypt(s, tree, provBytes, exclude)
 	if err != nil {
 		return nil, err

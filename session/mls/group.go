@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// MaxGroupSize bounds the trees we accept from a Welcome: a hostile tree of
+// blanks would otherwise cost memory and hashing in proportion to its size.
+// current's tunnels are two-member groups; hubs stay far below this.
+const MaxGroupSize = 1 << 16
+
 // GroupConfig is the local policy of a member. It is not part of the
 // persisted group state: a restored group is given its config again.
 type GroupConfig struct {

@@ -94,6 +94,9 @@ func JoinFromWelcome(msg *MLSMessage, kp *KeyPackage, keys *KeyPackageSecrets, t
 	if tree == nil {
 		return nil, fmt.Errorf("mls: Welcome carries no ratchet tree and none was given")
 	}
+	if len(tree) > 2*MaxGroupSize {
+		return nil, fmt.Errorf("mls: ratchet tree of %d nodes exceeds %d members", len(tree), MaxGroupSize)
+	}
 	if tree, err = NewRatchetTreeFromWire(tree); err != nil {
 		return nil, err
 	}
@@ -143,7 +146,7 @@ func JoinFromWelcome(msg *MLSMessage, kp *KeyPackage, keys *KeyPackageSecrets, t
 		if !ok || me == gi.Signer {
 			return nil, fmt.Errorf("mls: no common ancestor for the Welcome's path secret")
 		}
-		priv, err = NewTreePrivateKeyFromPathSecret(s, tree, me, bytes.Clone(keys.EncryptionPriv), ancestor, gs.PathSecret.PathSecret)
+		priv, err = NewTreePrivateKeyFromPathSecret(s, tree, me, keys.EncryptionPriv, ancestor, gs.PathSecret.PathSecret)
 		if err != nil {
 			return nil, err
 		}

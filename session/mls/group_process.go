@@ -167,10 +167,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*Received, error) {
 		if err != nil {
 			return nil, err
 		}
-		exclude := make([]LeafIndex, len(set.added))
-		for i, a := range set.added {
-			exclude[i] = a.leaf
-		}
+		exclude := set.addedLeaves()
 		if !set.removedSelf {
 			priv, commitSecret, err = DecryptUpdatePath(s, tree, old.priv, committer, commit.Path, provBytes, exclude)
 			if err != nil {
@@ -182,7 +179,9 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*Received, error) {
 		if provisional.TreeHash, err = tree.TreeHash(s); err != nil {
 			return nil, err
 		}
-		priv = prunePrivateKey(old.priv, tree)
+		// Keys of nodes that Update or Remove proposals blanked go.
+		priv = old.priv.Clone()
+		priv.Prune(tree)
 	}
 	if set.removedSelf {
 		// We cannot follow the group further; report and stop.
@@ -215,17 +214,4 @@ func (g *Group) findProposal(ref []byte) (cachedProposal, bool) {
 		}
 	}
 	return cachedProposal{}, false
-}
-
-// prunePrivateKey copies priv without the keys of nodes the tree no longer
-// holds (blanked by Update or Remove proposals, or cut by truncation).
-func prunePrivateKey(priv *TreePrivateKey, tree RatchetTree) *TreePrivateKey {
-	out := priv.Clone()
-	for n, k := range out.PathPrivs {
-		if tree.Parent(n) == nil {
-			zero(k)
-			delete(out.PathPrivs, n)
-		}
-	}
-	return out
 }

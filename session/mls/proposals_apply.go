@@ -19,6 +19,16 @@ type proposalSet struct {
 	pathRequired bool
 }
 
+// addedLeaves lists the leaves the proposals add: they receive the Welcome,
+// so the UpdatePath is not encrypted to them.
+func (set *proposalSet) addedLeaves() []LeafIndex {
+	leaves := make([]LeafIndex, len(set.added))
+	for i, a := range set.added {
+		leaves[i] = a.leaf
+	}
+	return leaves
+}
+
 type addedMember struct {
 	leaf LeafIndex
 	kp   *KeyPackage
@@ -181,6 +191,9 @@ func (g *Group) applyProposals(props []cachedProposal, committer LeafIndex) (*pr
 		newSigKeys[sk] = true
 		if _, exists := tree.FindLeaf(func(l *LeafNode) bool { return bytes.Equal(l.SignatureKey, kp.LeafNode.SignatureKey) }); exists {
 			return nil, invalidProposal("Add of a client already in the group")
+		}
+		if len(set.added)+len(g.Members()) >= MaxGroupSize {
+			return nil, invalidProposal("group would exceed %d members", MaxGroupSize)
 		}
 		leaf := kp.LeafNode
 		idx := tree.AddLeaf(&leaf)
