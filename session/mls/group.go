@@ -21,6 +21,11 @@ type GroupConfig struct {
 	// Now is the clock used for KeyPackage and LeafNode lifetimes. Nil
 	// means time.Now; the sans-IO session layer passes its own clock.
 	Now func() time.Time
+	// LeafCapabilities are the capabilities NewGroup gives the creator's
+	// leaf; nil means DefaultCapabilities. A group whose context carries a
+	// non-default extension needs it listed here (and in every joiner's
+	// KeyPackage).
+	LeafCapabilities *Capabilities
 	// MaxLeafLifetime is the longest KeyPackage lifetime accepted for a
 	// member being added: zero means MaxLeafNodeLifetime, negative means no
 	// limit.

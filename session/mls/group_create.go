@@ -16,7 +16,7 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 	if err := extensions.CheckUnique(); err != nil {
 		return nil, err
 	}
-	kp, initPriv, encPriv, err := NewKeyPackage(s, sigPriv, cred, KeyPackageOptions{Now: cfg.now()})
+	kp, initPriv, encPriv, err := NewKeyPackage(s, sigPriv, cred, KeyPackageOptions{Now: cfg.now(), Capabilities: cfg.LeafCapabilities})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -164,8 +165,12 @@ func (n negSnapshot) check(t testing.TB, g *Group, what string) {
 // negCommitCase forges a bad commit from the genuine self-update commit of
 // a (encoded in genuine), in the epoch both members are in.
 type negCommitCase struct {
-	name  string
-	want  error
+	name string
+	want error
+	// why, if set, must appear in the error: several checks share
+	// ErrInvalidCommit and ErrInvalidProposal, and the case must fail the
+	// one it targets.
+	why   string
 	forge func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage
 }
 
@@ -266,6 +271,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "confirmation tag of the wrong length",
 		want: ErrInvalidCommit,
+		why:  "confirmation tag",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			pm.Auth.ConfirmationTag = pm.Auth.ConfirmationTag[:8]
@@ -276,6 +282,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath leaf reuses the committer's encryption key",
 		want: ErrInvalidCommit,
+		why:  "reuses its encryption key",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			old := f.a.g.Member(f.a.g.OwnLeaf()).EncryptionKey
@@ -287,6 +294,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath node reuses the receiver's leaf key",
 		want: ErrInvalidCommit,
+		why:  "reuses an encryption key",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			pm.Content.Commit.Path.Nodes[0].EncryptionKey = bytes.Clone(f.b.g.Member(f.b.g.OwnLeaf()).EncryptionKey)
@@ -296,6 +304,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath leaf with a bad parent hash",
 		want: ErrInvalidCommit,
+		why:  "parent_hash",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			pm.Content.Commit.Path.LeafNode.ParentHash[0] ^= 0x01
@@ -306,6 +315,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath leaf signature broken",
 		want: ErrInvalidCommit,
+		why:  "signature",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			pm.Content.Commit.Path.LeafNode.Signature[1] ^= 0x01
@@ -315,6 +325,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath leaf with update source",
 		want: ErrInvalidCommit,
+		why:  "source",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			leaf := &pm.Content.Commit.Path.LeafNode
@@ -327,6 +338,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "UpdatePath with an extra node",
 		want: ErrInvalidCommit,
+		why:  "filtered direct path",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			path := pm.Content.Commit.Path
@@ -337,6 +349,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "self-update without a path",
 		want: ErrInvalidCommit,
+		why:  "path required",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			pm.Content.Commit.Path = nil
@@ -358,6 +371,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit removes the committer",
 		want: ErrInvalidProposal,
+		why:  "removes the committer",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -369,6 +383,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit removes a blank leaf",
 		want: ErrInvalidProposal,
+		why:  "blank or absent",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -380,6 +395,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit adds an existing member (its own KeyPackage)",
 		want: ErrInvalidProposal,
+		why:  "already in the group",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -391,6 +407,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit adds an existing member (fresh KeyPackage, same signature key)",
 		want: ErrInvalidProposal,
+		why:  "already in the group",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			kp, _, _, err := NewKeyPackage(f.s, f.a.sigPriv, newCredential("a"), KeyPackageOptions{})
 			if err != nil {
@@ -406,6 +423,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit includes an Update by the committer",
 		want: ErrInvalidProposal,
+		why:  "Update from the committer",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -418,6 +436,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit includes an ExternalInit",
 		want: ErrInvalidProposal,
+		why:  "ExternalInit",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -429,6 +448,7 @@ var negCommitCases = []negCommitCase{
 	{
 		name: "commit includes two GroupContextExtensions",
 		want: ErrInvalidProposal,
+		why:  "several GroupContextExtensions",
 		forge: func(t *testing.T, f *negFixture, genuine []byte) *MLSMessage {
 			pm := negPublic(t, genuine)
 			c := pm.Content.Commit
@@ -465,6 +485,8 @@ func TestNegativeCommits(t *testing.T) {
 						t.Errorf("forged commit accepted: %+v", got)
 					} else if !errors.Is(err, tc.want) {
 						t.Errorf("got error %q, want %q", err, tc.want)
+					} else if !strings.Contains(err.Error(), tc.why) {
+						t.Errorf("got error %q, want one about %q", err, tc.why)
 					}
 					if f.b.g.Removed() {
 						t.Fatal("receiver marked itself removed")
@@ -639,21 +661,31 @@ func TestNegativeApplicationMessages(t *testing.T) {
 					t.Fatal(err)
 				}
 				enc := negEncode(t, msg)
-				for _, mutate := range []func(pm *PrivateMessage){
-					func(pm *PrivateMessage) { pm.Ciphertext[0] ^= 1 },
-					func(pm *PrivateMessage) { pm.EncryptedSenderData[0] ^= 1 },
-					func(pm *PrivateMessage) { pm.AuthenticatedData = []byte("AD") },
+				saved := negSnap(t, f.b.g)
+				// Nobody needs a key for these: an attacker on the path
+				// can inject them ahead of the genuine message. Each runs
+				// against a fresh copy of b.
+				for _, mut := range []struct {
+					name   string
+					mutate func(pm *PrivateMessage)
+				}{
+					{"sender data sample", func(pm *PrivateMessage) { pm.Ciphertext[0] ^= 1 }},
+					{"content ciphertext tail", func(pm *PrivateMessage) { pm.Ciphertext[len(pm.Ciphertext)-1] ^= 1 }},
+					{"encrypted sender data", func(pm *PrivateMessage) { pm.EncryptedSenderData[0] ^= 1 }},
+					{"authenticated data", func(pm *PrivateMessage) { pm.AuthenticatedData = []byte("AD") }},
 				} {
-					m := negDecode(t, enc)
-					mutate(m.PrivateMessage)
-					before := negSnap(t, f.b.g)
-					if _, err := f.b.g.Process(roundTrip(t, m)); !errors.Is(err, ErrDecrypt) {
-						t.Errorf("tampered message: got %v, want %v", err, ErrDecrypt)
-					}
-					before.check(t, f.b.g, "tampered message")
-				}
-				if r, err := f.b.g.Process(negDecode(t, enc)); err != nil || string(r.ApplicationData) != "data" {
-					t.Fatalf("genuine message after the forgeries: %+v, %v", r, err)
+					t.Run(mut.name, func(t *testing.T) {
+						b := negRestore(t, saved.state)
+						m := negDecode(t, enc)
+						mut.mutate(m.PrivateMessage)
+						if _, err := b.Process(roundTrip(t, m)); !errors.Is(err, ErrDecrypt) {
+							t.Errorf("got %v, want %v", err, ErrDecrypt)
+						}
+						saved.check(t, b, "tampered message")
+						if r, err := b.Process(negDecode(t, enc)); err != nil || string(r.ApplicationData) != "data" {
+							t.Errorf("genuine message after the forgery: %+v, %v", r, err)
+						}
+					})
 				}
 			})
 			t.Run("application data in a PublicMessage", func(t *testing.T) {
@@ -678,6 +710,16 @@ func TestNegativeApplicationMessages(t *testing.T) {
 	}
 }
 
+// negRestore restores a saved group state.
+func negRestore(t testing.TB, state []byte) *Group {
+	t.Helper()
+	g, err := UnmarshalGroup(state, GroupConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // negCheckStillWorks checks that the fixture's members still talk: an
 // application message each way, and a commit.
 func negCheckStillWorks(t *testing.T, f *negFixture) {
@@ -693,4 +735,78 @@ func negCheckStillWorks(t *testing.T, f *negFixture) {
 	}
 	commitAndDeliver(t, f.b, []*member{f.a})
 	assertAgree(t, []*member{f.a, f.b})
+}
+
+// TestNegativePrivateCommits frames commits as PrivateMessages (the
+// GroupConfig.HandshakeWireFormat option) and checks that a rejected commit
+// leaves the receiver unchanged there too: a copy tampered with on the path
+// must not stop the genuine commit, and a commit rejected for a local reason
+// (here: an external PSK not provisioned yet) must be accepted when retried
+// once the reason is gone. The PublicMessage framing runs as the control.
+func TestNegativePrivateCommits(t *testing.T) {
+	for _, id := range negSuites {
+		s, _ := Suite(id)
+		for _, wf := range []WireFormat{WireFormatPublicMessage, WireFormatPrivateMessage} {
+			name := s.Name + "/public"
+			if wf == WireFormatPrivateMessage {
+				name = s.Name + "/private"
+			}
+			t.Run(name+"/tampered on the path", func(t *testing.T) {
+				f := newNegFixture(t, id)
+				f.a.g.cfg.HandshakeWireFormat = wf
+				res, err := f.a.g.SelfUpdate()
+				if err != nil {
+					t.Fatal(err)
+				}
+				genuine := negEncode(t, res.Commit)
+				m := negDecode(t, genuine)
+				if wf == WireFormatPrivateMessage {
+					m.PrivateMessage.AuthenticatedData = []byte("x")
+				} else {
+					m.PublicMessage.Content.AuthenticatedData = []byte("x")
+				}
+				before := negSnap(t, f.b.g)
+				if _, err := f.b.g.Process(roundTrip(t, m)); err == nil {
+					t.Fatal("tampered commit accepted")
+				}
+				before.check(t, f.b.g, "tampered commit")
+				if _, err := f.b.g.Process(negDecode(t, genuine)); err != nil {
+					t.Fatalf("genuine commit after the tampered copy: %v", err)
+				}
+				if err := f.a.g.MergePendingCommit(); err != nil {
+					t.Fatal(err)
+				}
+				assertAgree(t, []*member{f.a, f.b})
+			})
+			t.Run(name+"/retried after a local failure", func(t *testing.T) {
+				f := newNegFixture(t, id)
+				f.a.g.cfg.HandshakeWireFormat = wf
+				pskID, psk := []byte("operator-psk"), bytes.Repeat([]byte{7}, s.Nh())
+				f.a.g.cfg.ExternalPSKs = func(id []byte) ([]byte, bool) { return psk, bytes.Equal(id, pskID) }
+				provisioned := false
+				f.b.g.cfg.ExternalPSKs = func(id []byte) ([]byte, bool) { return psk, provisioned && bytes.Equal(id, pskID) }
+				nonce := make([]byte, s.Nh())
+				rand.Read(nonce)
+				res, err := f.a.g.Commit([]Proposal{{ProposalType: ProposalPSK,
+					PreSharedKey: &PreSharedKey{PSK: PreSharedKeyID{Type: PSKExternal, PSKID: pskID, Nonce: nonce}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				genuine := negEncode(t, res.Commit)
+				before := negSnap(t, f.b.g)
+				if _, err := f.b.g.Process(negDecode(t, genuine)); err == nil {
+					t.Fatal("commit with an unknown PSK accepted")
+				}
+				before.check(t, f.b.g, "commit with an unknown PSK")
+				provisioned = true
+				if _, err := f.b.g.Process(negDecode(t, genuine)); err != nil {
+					t.Fatalf("commit retried once the PSK is known: %v", err)
+				}
+				if err := f.a.g.MergePendingCommit(); err != nil {
+					t.Fatal(err)
+				}
+				assertAgree(t, []*member{f.a, f.b})
+			})
+		}
+	}
 }

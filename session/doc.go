@@ -1,0 +1,26 @@
+// Package session is current's session protocol: the sans-IO state machine
+// that runs MLS (RFC 9420) as continuous key agreement between two pinned
+// peers, following draft-kohbrok-mls-two-party-profile, and protects tunnel
+// traffic with TLS 1.3 records keyed from the MLS exporter, following
+// draft-kohbrok-mls-tls.
+//
+// A Session owns no socket, clock, timer or goroutine. The caller passes the
+// current time into every call, feeds received bytes to HandleStream, and
+// after each call collects Outgoing (bytes to write, in order), Packets
+// (decrypted IP packets) and Events (Established, EpochChanged, Closed).
+// That keeps the protocol deterministic under test and lets one event loop
+// drive many sessions.
+//
+// Phase 1 implements stream mode only (TCP): control messages are framed as
+// TLS handshake records, plaintext for the two handshake messages and
+// protected afterwards. messages.go defines the control envelope,
+// handshake.go the ClientHello/ServerHello exchange with key pinning,
+// update.go the update and key-switch rules, stream.go and framing.go the
+// byte stream. docs/protocol.md ("Session protocol (phase 1)") specifies the
+// wire format and the rules.
+//
+// Peers are authenticated by pinning: each side is configured with the
+// other's MLS signature public key and accepts no other, in the KeyPackage,
+// the Welcome's tree, or any later commit. A responder checks the pin before
+// any signature or HPKE work and gives a stranger no answer at all.
+package session

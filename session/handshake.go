@@ -1,0 +1,133 @@
+package session
+
+import (
+	"fmt"
+
+	"github.com/current-vpn/current/session/mls"
+	"github.com/current-vpn/current/session/record"
+)
+
+func (s *Session) credential() mls.Credential {
+	return mls.Credential{CredentialType: mls.CredentialBasic, Identity: s.ownPub}
+}
+
+func (s *Session) groupConfig() mls.GroupConfig {
+	return mls.GroupConfig{
+		Credentials: pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey},
+		Now:         s.clock,
+	}
+}
+
+func (s *Session) sendClientHello() error {
+	kp, initPriv, encPriv, err := mls.NewKeyPackage(s.suite, s.cfg.SigningKey, s.credential(), mls.KeyPackageOptions{Now: s.now})
+	if err != nil {
+		return err
+	}
+	s.kp = kp
+	s.kpSecrets = &mls.KeyPackageSecrets{InitPriv: initPriv, EncryptionPriv: encPriv, SignaturePriv: append([]byte(nil), s.cfg.SigningKey...)}
+	return s.sendControl(&ClientHello{KeyPackage: &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}})
+}
+
+// onClientHello is the responder's half of the handshake. The pinned-key
+// comparison comes first: a stranger must not be able to make us spend a
+// signature verification or HPKE operation, nor learn anything from a reply.
+func (s *Session) onClientHello(m *ClientHello) error {
+	kp := m.KeyPackage.KeyPackage
+	if kp == nil || !sameKey(kp.LeafNode.SignatureKey, s.cfg.PeerPublicKey) {
+		return ErrUnknownPeer
+	}
+	if kp.CipherSuite != s.suite.ID {
+		return fmt.Errorf("%w: offered %#04x", ErrSuiteMismatch, uint16(kp.CipherSuite))
+	}
+	cfg := s.groupConfig()
+	if err := kp.Validate(s.suite, s.now, cfg.Credentials); err != nil {
+		return err
+	}
+	id, err := s.newGroupID(s.cfg.Rand)
+	if err != nil {
+		return err
+	}
+	g, err := mls.NewGroup(s.suite, id, s.cfg.SigningKey, s.credential(), nil, cfg)
+	if err != nil {
+		return err
+	}
+	s.group = g
+	res, err := g.AddMember(kp)
+	if err != nil {
+		return err
+	}
+	if err := g.MergePendingCommit(); err != nil {
+		return err
+	}
+	if err := s.sendControl(&ServerHello{Welcome: res.Welcome}); err != nil {
+		return err
+	}
+	return s.establish()
+}
+
+// onServerHello is the initiator's half: join, then make sure the group is
+// a CURRENT session with exactly the pinned responder in it.
+func (s *Session) onServerHello(m *ServerHello) error {
+	secrets := s.kpSecrets
+	s.kpSecrets = nil
+	defer secrets.Wipe()
+	g, err := mls.JoinFromWelcome(m.Welcome, s.kp, secrets, nil, s.groupConfig())
+	if err != nil {
+		return err
+	}
+	s.group, s.kp = g, nil
+	ctx := g.Context()
+	if err := checkBinding(&ctx); err != nil {
+		return err
+	}
+	if ctx.CipherSuite != s.suite.ID {
+		return ErrSuiteMismatch
+	}
+	members := g.Members()
+	if len(members) != 2 {
+		return fmt.Errorf("%w: group of %d members", ErrUnexpectedMessage, len(members))
+	}
+	peer := members[0]
+	if peer == g.OwnLeaf() {
+		peer = members[1]
+	}
+	if l := g.Member(peer); l == nil || !sameKey(l.SignatureKey, s.cfg.PeerPublicKey) {
+		return ErrUnknownPeer
+	}
+	return s.establish()
+}
+
+// establish installs both directions' keys of the first epoch.
+func (s *Session) establish() error {
+	send, recv, err := s.deriveKeys()
+	if err != nil {
+		return err
+	}
+	if err := s.installSend(send); err != nil {
+		recv.Wipe()
+		return err
+	}
+	if err := s.reader.SetKeys(recv); err != nil {
+		return err
+	}
+	s.recvKeyed = true
+	s.phase = phaseEstablished
+	s.events = append(s.events, Established{Epoch: s.group.Epoch()})
+	return nil
+}
+
+func (s *Session) deriveKeys() (send, recv *record.TrafficKeys, err error) {
+	role := record.Initiator
+	if s.cfg.Role == Responder {
+		role = record.Responder
+	}
+	return record.DeriveEpochKeys(s.rsuite, s.group, s.group.Epoch(), role)
+}
+
+func (s *Session) installSend(k *record.TrafficKeys) error {
+	if err := s.writer.SetKeys(k); err != nil {
+		k.Wipe()
+		return err
+	}
+	return nil
+}

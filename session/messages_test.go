@@ -1,0 +1,115 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/current-vpn/current/session/mls"
+)
+
+func testKeyPackageMessage(t testing.TB) *mls.MLSMessage {
+	t.Helper()
+	s, _ := mls.Suite(testSuites[0])
+	k := newKeys(t, testSuites[0])
+	kp, _, _, err := mls.NewKeyPackage(s, k.priv, mls.Credential{CredentialType: mls.CredentialBasic, Identity: k.pub}, mls.KeyPackageOptions{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}
+}
+
+func controlSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, m := range []Message{
+		&ClientHello{KeyPackage: testKeyPackageMessage(t)},
+		&EpochKeyUpdate{Epoch: 42},
+		&Alert{Code: AlertBadUpdate, Reason: []byte("x")},
+		&Close{},
+	} {
+		b, err := EncodeControl(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func TestControlRoundTrip(t *testing.T) {
+	for _, b := range controlSeeds(t) {
+		m, err := DecodeControl(b)
+		if err != nil {
+			t.Fatalf("%x: %v", b[:3], err)
+		}
+		again, err := EncodeControl(m)
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("%s does not round-trip: %v", m.Type(), err)
+		}
+	}
+}
+
+func TestControlStrict(t *testing.T) {
+	seeds := controlSeeds(t)
+	hello, eku := seeds[0], seeds[1]
+	mod := func(b []byte, f func([]byte) []byte) []byte { return f(bytes.Clone(b)) }
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"version", mod(eku, func(b []byte) []byte { b[1] = 2; return b }), ErrUnsupportedVersion},
+		{"type", mod(eku, func(b []byte) []byte { b[2] = 99; return b }), ErrUnknownMessage},
+		{"trailing", append(bytes.Clone(eku), 0), ErrMalformed},
+		{"truncated", eku[:len(eku)-1], ErrMalformed},
+		{"inner trailing", []byte{0, 1, byte(MsgEpochKeyUpdate), 9, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ErrMalformed},
+		{"empty", nil, ErrMalformed},
+		// A KeyPackage where a Welcome belongs.
+		{"wire format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgServerHello); return b }), ErrWrongWireFormat},
+		{"commit format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgConnectionUpdate); return b }), ErrWrongWireFormat},
+		{"too large", []byte{0, 1, 1, 0xbf, 0xff, 0xff, 0xff}, ErrTooLarge},
+	}
+	for _, c := range cases {
+		if _, err := DecodeControl(c.in); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func FuzzDecodeControl(f *testing.F) {
+	for _, b := range controlSeeds(f) {
+		f.Add(b)
+	}
+	f.Add([]byte{0, 1, byte(MsgConnectionUpdate), 0})
+	f.Add([]byte{0, 1, byte(MsgServerHello), 4, 0, 1, 0, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeControl(b)
+		if err != nil {
+			return
+		}
+		again, err := EncodeControl(m)
+		if err != nil {
+			t.Fatalf("decoded %s does not encode: %v", m.Type(), err)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("%s: re-encoding differs", m.Type())
+		}
+	})
+}
+
+// FuzzHandleStream feeds hostile bytes to a responder waiting for a
+// ClientHello and to an established session: errors are fine, panics not.
+func FuzzHandleStream(f *testing.F) {
+	for _, b := range controlSeeds(f) {
+		f.Add(appendPlainRecords(nil, b)[0])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id := testSuites[0]
+		ik, rk := newKeys(t, id), newKeys(t, id)
+		_, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
+		if err := r.Start(t0); err != nil {
+			t.Fatal(err)
+		}
+		_ = r.HandleStream(t0, b)
+	})
+}
