@@ -43,6 +43,9 @@ func (g *Group) Process(msg *MLSMessage) (*Received, error) {
 	}
 	var ac *AuthenticatedContent
 	var err error
+	// A PrivateMessage's key is consumed only once the message is
+	// accepted, so a rejected message leaves the state unchanged.
+	consume := func() error { return nil }
 	switch msg.WireFormat {
 	case WireFormatPublicMessage:
 		if msg.PublicMessage == nil {
@@ -53,7 +56,7 @@ func (g *Group) Process(msg *MLSMessage) (*Received, error) {
 		if msg.PrivateMessage == nil {
 			return nil, fmt.Errorf("mls: empty PrivateMessage")
 		}
-		ac, err = g.state.keys.UnprotectPrivate(msg.PrivateMessage)
+		ac, consume, err = g.state.keys.UnprotectPrivateDeferred(msg.PrivateMessage)
 	default:
 		return nil, fmt.Errorf("mls: cannot process wire format %d in a group", msg.WireFormat)
 	}
@@ -74,6 +77,9 @@ func (g *Group) Process(msg *MLSMessage) (*Received, error) {
 
 	switch ac.Content.ContentType {
 	case ContentTypeApplication:
+		if err := consume(); err != nil {
+			return nil, err
+		}
 		return &Received{Kind: KindApplication, Sender: sender, ApplicationData: ac.Content.ApplicationData,
 			AuthenticatedData: ac.Content.AuthenticatedData}, nil
 	case ContentTypeProposal:
@@ -81,10 +87,13 @@ func (g *Group) Process(msg *MLSMessage) (*Received, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := consume(); err != nil {
+			return nil, err
+		}
 		g.proposals = append(g.proposals, cachedProposal{ref: ref, proposal: ac.Content.Proposal, sender: ac.Content.Sender})
 		return &Received{Kind: KindProposal, Sender: sender, AuthenticatedData: ac.Content.AuthenticatedData}, nil
 	case ContentTypeCommit:
-		return g.processCommit(ac)
+		return g.processCommit(ac, consume)
 	}
 	return nil, fmt.Errorf("mls: invalid content type %d", ac.Content.ContentType)
 }
@@ -96,7 +105,7 @@ func invalidCommit(format string, args ...any) error {
 // processCommit applies a verified commit from another member (section
 // 12.4.2). Everything is computed on copies; the group changes only when
 // every check passed.
-func (g *Group) processCommit(ac *AuthenticatedContent) (*Received, error) {
+func (g *Group) processCommit(ac *AuthenticatedContent, consume func() error) (*Received, error) {
 	s := g.suite
 	old := &g.state
 	committer := ac.Content.Sender.LeafIndex
@@ -185,6 +194,9 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*Received, error) {
 	}
 	if set.removedSelf {
 		// We cannot follow the group further; report and stop.
+		if err := consume(); err != nil {
+			return nil, err
+		}
 		g.removed = true
 		g.DiscardPendingCommit()
 		return &Received{Kind: KindCommit, Sender: committer, NewEpoch: provisional.Epoch, Removed: true}, nil
@@ -197,6 +209,10 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*Received, error) {
 	}
 	zero(joiner)
 	if err := s.VerifyConfirmationTag(next.state.secrets.ConfirmationKey, next.state.ctx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag); err != nil {
+		next.state.wipe()
+		return nil, err
+	}
+	if err := consume(); err != nil {
 		next.state.wipe()
 		return nil, err
 	}

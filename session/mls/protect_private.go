@@ -119,64 +119,87 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padding int) (*Pr
 	return pm, nil
 }
 
-// UnprotectPrivate decrypts a PrivateMessage: first the sender data, to learn
-// the sender and generation, then the content under that ratchet key, which
-// is deleted afterwards so the same message cannot be decrypted twice. The
-// caller verifies the returned content's signature with VerifyContent.
+// UnprotectPrivate decrypts a PrivateMessage and consumes its message key
+// at once, so the same message cannot be decrypted twice. The caller
+// verifies the returned content's signature with VerifyContent.
 func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage) (*AuthenticatedContent, error) {
-	if err := k.checkGroupEpoch(pm.GroupID, pm.Epoch); err != nil {
+	ac, consume, err := k.UnprotectPrivateDeferred(pm)
+	if err != nil {
 		return nil, err
 	}
+	if err := consume(); err != nil {
+		return nil, err
+	}
+	return ac, nil
+}
+
+// UnprotectPrivateDeferred decrypts a PrivateMessage without consuming its
+// message key: first the sender data, to learn the sender and generation,
+// then the content under a peeked ratchet key. The caller calls consume once
+// it has accepted the message (signature verified, commit applied), which
+// deletes the key; a message rejected before that leaves the key in place
+// for the genuine copy or a retry.
+func (k *MessageKeys) UnprotectPrivateDeferred(pm *PrivateMessage) (ac *AuthenticatedContent, consume func() error, err error) {
+	if err := k.checkGroupEpoch(pm.GroupID, pm.Epoch); err != nil {
+		return nil, nil, err
+	}
 	if !pm.ContentType.valid() {
-		return nil, fmt.Errorf("mls: invalid PrivateMessage content type %d", pm.ContentType)
+		return nil, nil, fmt.Errorf("mls: invalid PrivateMessage content type %d", pm.ContentType)
 	}
 	sdKey, sdNonce, err := SenderDataKeyNonce(k.Suite, k.SenderDataSecret, pm.Ciphertext)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer zeroAll(sdKey, sdNonce)
 	sdAEAD, err := k.Suite.AEAD(sdKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sdAAD, err := senderDataAAD(pm.GroupID, pm.Epoch, pm.ContentType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sdPlain, err := sdAEAD.Open(nil, sdNonce, pm.EncryptedSenderData, sdAAD)
 	if err != nil {
-		return nil, fmt.Errorf("%w: sender data", ErrDecrypt)
+		return nil, nil, fmt.Errorf("%w: sender data", ErrDecrypt)
 	}
 	var sd SenderData
 	if err := wire.Unmarshal(sdPlain, &sd); err != nil {
-		return nil, fmt.Errorf("mls: malformed sender data: %w", err)
+		return nil, nil, fmt.Errorf("mls: malformed sender data: %w", err)
 	}
 	if k.IsMember != nil && !k.IsMember(sd.LeafIndex) {
-		return nil, ErrUnknownSender
+		return nil, nil, ErrUnknownSender
 	}
 
-	key, nonce, err := k.Tree.Get(uint32(sd.LeafIndex), ratchetFor(pm.ContentType), sd.Generation)
+	typ := ratchetFor(pm.ContentType)
+	key, nonce, err := k.Tree.Peek(uint32(sd.LeafIndex), typ, sd.Generation)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer zeroAll(key, nonce)
 	applyReuseGuard(nonce, sd.ReuseGuard)
 	aead, err := k.Suite.AEAD(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	aad, err := privateContentAAD(pm.GroupID, pm.Epoch, pm.ContentType, pm.AuthenticatedData)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plaintext, err := aead.Open(nil, nonce, pm.Ciphertext, aad)
 	if err != nil {
-		return nil, fmt.Errorf("%w: content", ErrDecrypt)
+		return nil, nil, fmt.Errorf("%w: content", ErrDecrypt)
 	}
 	defer zero(plaintext)
 	content, err := UnmarshalPrivateMessageContent(plaintext, pm.ContentType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	tree := k.Tree
+	consume = func() error {
+		key, nonce, err := tree.Get(uint32(sd.LeafIndex), typ, sd.Generation)
+		zeroAll(key, nonce)
+		return err
 	}
 	return &AuthenticatedContent{
 		WireFormat: WireFormatPrivateMessage,
@@ -191,5 +214,5 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage) (*AuthenticatedConten
 			Commit:            content.Commit,
 		},
 		Auth: content.Auth,
-	}, nil
+	}, consume, nil
 }
