@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -11,44 +10,56 @@ import (
 	"github.com/current-vpn/current/session/mls"
 )
 
-// ExtCurrentSession is the private-use GroupContext extension type meant to
-// mark a group as a CURRENT session of a given protocol version.
+// ExtCurrentSession is the private-use GroupContext extension that marks a
+// group as a CURRENT session. Its content is the session protocol version:
 //
-// The MLS engine cannot carry it yet: NewGroup requires the creator's leaf to
-// list every non-default group extension in its capabilities, and the leaf's
-// capabilities are fixed to DefaultCapabilities with no way to extend them.
-// Until the engine grows that option, the same binding lives in the group ID
-// (bindingPrefix below), which is equally part of the GroupContext: it is
+//	struct { uint16 version; } CurrentSession;
+//
+// The responder creates every group with it; both leaves list the type in
+// their capabilities (RFC 9420 section 12.1.1 requires every member to
+// support a group context extension), and the initiator refuses a group
+// without it or with another version. Being part of the GroupContext, it is
 // signed into every handshake message and feeds the key schedule, so a group
 // made for another protocol or version cannot be passed off as ours.
 const ExtCurrentSession mls.ExtensionType = 0xF0C1
 
-// bindingPrefix starts every group ID; the protocol version follows it, then
-// groupIDRandom random bytes so that two sessions never share a group ID.
-const (
-	bindingPrefix = "CURRENT"
-	groupIDRandom = 16
-)
+// groupIDLen is the length of the random group ID, so that two sessions
+// never share one.
+const groupIDLen = 16
 
 // ErrNotCurrentGroup: the responder's group is not bound to this protocol.
 var ErrNotCurrentGroup = errors.New("session: group is not a CURRENT session of this version")
 
 func newGroupID(rand io.Reader) ([]byte, error) {
-	id := make([]byte, len(bindingPrefix)+2+groupIDRandom)
-	copy(id, bindingPrefix)
-	binary.BigEndian.PutUint16(id[len(bindingPrefix):], ProtocolVersion)
-	if _, err := io.ReadFull(rand, id[len(bindingPrefix)+2:]); err != nil {
+	id := make([]byte, groupIDLen)
+	if _, err := io.ReadFull(rand, id); err != nil {
 		return nil, err
 	}
 	return id, nil
 }
 
+// bindingExtensions are the group context extensions of a new group.
+func bindingExtensions() mls.Extensions {
+	return mls.Extensions{{Type: ExtCurrentSession, Data: binary.BigEndian.AppendUint16(nil, ProtocolVersion)}}
+}
+
+// leafCapabilities are our leaf's capabilities: the engine's defaults plus
+// the CURRENT extension.
+func leafCapabilities() *mls.Capabilities {
+	c := mls.DefaultCapabilities()
+	c.Extensions = append(c.Extensions, ExtCurrentSession)
+	return &c
+}
+
 func checkBinding(ctx *mls.GroupContext) error {
-	id := ctx.GroupID
-	if len(id) != len(bindingPrefix)+2+groupIDRandom || !bytes.HasPrefix(id, []byte(bindingPrefix)) {
+	data, ok := ctx.Extensions.Find(ExtCurrentSession)
+	if !ok {
 		return ErrNotCurrentGroup
 	}
-	if v := binary.BigEndian.Uint16(id[len(bindingPrefix):]); v != ProtocolVersion {
+	if len(data) != 2 {
+		return fmt.Errorf("%w: extension of %d bytes", ErrNotCurrentGroup, len(data))
+	}
+	if v := binary.BigEndian.Uint16(data); v != ProtocolVersion {
 		return fmt.Errorf("%w: version %d", ErrNotCurrentGroup, v)
 	}
 	return nil

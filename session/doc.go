@@ -11,13 +11,20 @@
 // That keeps the protocol deterministic under test and lets one event loop
 // drive many sessions.
 //
-// Phase 1 implements stream mode only (TCP): control messages are framed as
-// TLS handshake records, plaintext for the two handshake messages and
-// protected afterwards. messages.go defines the control envelope,
-// handshake.go the ClientHello/ServerHello exchange with key pinning,
-// update.go the update and key-switch rules, stream.go and framing.go the
-// byte stream. docs/protocol.md ("Session protocol (phase 1)") specifies the
-// wire format and the rules.
+// Two transports share the state machine. Stream mode (TCP) frames control
+// messages as TLS handshake records, plaintext for the two handshake
+// messages and protected afterwards (stream.go, framing.go). Datagram mode
+// (UDP; HandleDatagram, one datagram per Outgoing element) sends them in
+// control datagrams or protected datagram records, fragmented to the path
+// MTU and retransmitted until answered (datagram.go, reassembly.go). A
+// CookieJar shared by a listener's sessions answers handshakes under load
+// with stateless cookies and rate-limits sources (cookie.go). NextTimeout
+// and HandleTimeout drive retransmission and the update policy (timers.go).
+// messages.go defines the control envelope, handshake.go the
+// ClientHello/ServerHello exchange with key pinning, binding.go the CURRENT
+// group context extension, update.go the update and key-switch rules,
+// resume.go resumption of a persisted group. docs/protocol.md sections 7
+// and 8 specify the wire format and the rules.
 //
 // Peers are authenticated by pinning: each side is configured with the
 // other's MLS signature public key and accepts no other, in the KeyPackage,

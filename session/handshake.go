@@ -15,17 +15,24 @@ func (s *Session) groupConfig() mls.GroupConfig {
 	return mls.GroupConfig{
 		Credentials: pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey},
 		Now:         s.clock,
+		// Both leaves list the CURRENT extension: the creator's here, the
+		// joiner's in its KeyPackage (sendClientHello).
+		LeafCapabilities: leafCapabilities(),
 	}
 }
 
 func (s *Session) sendClientHello() error {
-	kp, initPriv, encPriv, err := mls.NewKeyPackage(s.suite, s.cfg.SigningKey, s.credential(), mls.KeyPackageOptions{Now: s.now})
+	kp, initPriv, encPriv, err := mls.NewKeyPackage(s.suite, s.cfg.SigningKey, s.credential(), mls.KeyPackageOptions{Now: s.now, Capabilities: leafCapabilities()})
 	if err != nil {
 		return err
 	}
 	s.kp = kp
 	s.kpSecrets = &mls.KeyPackageSecrets{InitPriv: initPriv, EncryptionPriv: encPriv, SignaturePriv: append([]byte(nil), s.cfg.SigningKey...)}
-	return s.sendControl(&ClientHello{KeyPackage: &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}})
+	if err := s.sendControl(&ClientHello{KeyPackage: &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}}); err != nil {
+		return err
+	}
+	s.arm(false)
+	return nil
 }
 
 // onClientHello is the responder's half of the handshake. The pinned-key
@@ -43,11 +50,11 @@ func (s *Session) onClientHello(m *ClientHello) error {
 	if err := kp.Validate(s.suite, s.now, cfg.Credentials); err != nil {
 		return err
 	}
-	id, err := s.newGroupID(s.cfg.Rand)
+	id, err := newGroupID(s.cfg.Rand)
 	if err != nil {
 		return err
 	}
-	g, err := mls.NewGroup(s.suite, id, s.cfg.SigningKey, s.credential(), nil, cfg)
+	g, err := mls.NewGroup(s.suite, id, s.cfg.SigningKey, s.credential(), s.groupExtensions(), cfg)
 	if err != nil {
 		return err
 	}
@@ -68,19 +75,28 @@ func (s *Session) onClientHello(m *ClientHello) error {
 // onServerHello is the initiator's half: join, then make sure the group is
 // a CURRENT session with exactly the pinned responder in it.
 func (s *Session) onServerHello(m *ServerHello) error {
-	secrets := s.kpSecrets
-	s.kpSecrets = nil
-	defer secrets.Wipe()
-	g, err := mls.JoinFromWelcome(m.Welcome, s.kp, secrets, nil, s.groupConfig())
+	g, err := mls.JoinFromWelcome(m.Welcome, s.kp, s.kpSecrets, nil, s.groupConfig())
 	if err != nil {
 		return err
 	}
+	if err := checkGroup(g, s.suite.ID, s.cfg.PeerPublicKey); err != nil {
+		g.Close()
+		return err
+	}
 	s.group, s.kp = g, nil
+	s.kpSecrets.Wipe()
+	s.kpSecrets = nil
+	return s.establish()
+}
+
+// checkGroup makes sure g is a CURRENT session in our suite with exactly
+// the pinned peer in it besides us.
+func checkGroup(g *mls.Group, suite mls.CipherSuiteID, pin []byte) error {
 	ctx := g.Context()
 	if err := checkBinding(&ctx); err != nil {
 		return err
 	}
-	if ctx.CipherSuite != s.suite.ID {
+	if ctx.CipherSuite != suite {
 		return ErrSuiteMismatch
 	}
 	members := g.Members()
@@ -91,28 +107,35 @@ func (s *Session) onServerHello(m *ServerHello) error {
 	if peer == g.OwnLeaf() {
 		peer = members[1]
 	}
-	if l := g.Member(peer); l == nil || !sameKey(l.SignatureKey, s.cfg.PeerPublicKey) {
+	if l := g.Member(peer); l == nil || !sameKey(l.SignatureKey, pin) {
 		return ErrUnknownPeer
 	}
-	return s.establish()
+	return nil
 }
 
-// establish installs both directions' keys of the first epoch.
+// establish installs both directions' keys of the group's epoch.
 func (s *Session) establish() error {
-	send, recv, err := s.deriveKeys()
-	if err != nil {
-		return err
+	if s.cfg.Transport == Datagram {
+		if err := s.dgInstall(); err != nil {
+			return err
+		}
+	} else {
+		send, recv, err := s.deriveKeys()
+		if err != nil {
+			return err
+		}
+		if err := s.installSend(send); err != nil {
+			recv.Wipe()
+			return err
+		}
+		if err := s.reader.SetKeys(recv); err != nil {
+			return err
+		}
+		s.recvKeyed = true
 	}
-	if err := s.installSend(send); err != nil {
-		recv.Wipe()
-		return err
-	}
-	if err := s.reader.SetKeys(recv); err != nil {
-		return err
-	}
-	s.recvKeyed = true
 	s.phase = phaseEstablished
 	s.events = append(s.events, Established{Epoch: s.group.Epoch()})
+	s.schedule()
 	return nil
 }
 

@@ -23,6 +23,10 @@ const (
 	MsgEpochKeyUpdate   MsgType = 4
 	MsgAlert            MsgType = 5
 	MsgClose            MsgType = 6
+	// Resumption (datagram mode): each side commits a self-update to a
+	// group both kept from an earlier session.
+	MsgResumptionRequest  MsgType = 7
+	MsgResumptionResponse MsgType = 8
 )
 
 func (t MsgType) String() string {
@@ -39,6 +43,10 @@ func (t MsgType) String() string {
 		return "Alert"
 	case MsgClose:
 		return "Close"
+	case MsgResumptionRequest:
+		return "ResumptionRequest"
+	case MsgResumptionResponse:
+		return "ResumptionResponse"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -88,6 +96,14 @@ type Alert struct {
 // Close ends the session in an orderly way.
 type Close struct{}
 
+// ResumptionRequest resumes a persisted group: the commit is the sender's
+// self-update from the persisted epoch.
+type ResumptionRequest struct{ Commit *mls.MLSMessage }
+
+// ResumptionResponse applies the request's commit and adds the
+// responder's own self-update on top.
+type ResumptionResponse struct{ Commit *mls.MLSMessage }
+
 // AlertCode says why a peer gave up.
 type AlertCode uint16
 
@@ -98,12 +114,23 @@ const (
 	AlertInternalError     AlertCode = 4
 )
 
-func (*ClientHello) Type() MsgType      { return MsgClientHello }
-func (*ServerHello) Type() MsgType      { return MsgServerHello }
-func (*ConnectionUpdate) Type() MsgType { return MsgConnectionUpdate }
-func (*EpochKeyUpdate) Type() MsgType   { return MsgEpochKeyUpdate }
-func (*Alert) Type() MsgType            { return MsgAlert }
-func (*Close) Type() MsgType            { return MsgClose }
+func (*ClientHello) Type() MsgType        { return MsgClientHello }
+func (*ServerHello) Type() MsgType        { return MsgServerHello }
+func (*ConnectionUpdate) Type() MsgType   { return MsgConnectionUpdate }
+func (*EpochKeyUpdate) Type() MsgType     { return MsgEpochKeyUpdate }
+func (*Alert) Type() MsgType              { return MsgAlert }
+func (*Close) Type() MsgType              { return MsgClose }
+func (*ResumptionRequest) Type() MsgType  { return MsgResumptionRequest }
+func (*ResumptionResponse) Type() MsgType { return MsgResumptionResponse }
+
+func (m *ResumptionRequest) marshalBody(w *wire.Writer)  { marshalMLS(w, m.Commit) }
+func (m *ResumptionResponse) marshalBody(w *wire.Writer) { marshalMLS(w, m.Commit) }
+func (m *ResumptionRequest) unmarshalBody(r *wire.Reader) {
+	m.Commit = unmarshalMLS(r, mls.WireFormatPublicMessage)
+}
+func (m *ResumptionResponse) unmarshalBody(r *wire.Reader) {
+	m.Commit = unmarshalMLS(r, mls.WireFormatPublicMessage)
+}
 
 func (m *ClientHello) marshalBody(w *wire.Writer)      { marshalMLS(w, m.KeyPackage) }
 func (m *ServerHello) marshalBody(w *wire.Writer)      { marshalMLS(w, m.Welcome) }
@@ -171,6 +198,10 @@ func newMessage(t MsgType) Message {
 		return new(Alert)
 	case MsgClose:
 		return new(Close)
+	case MsgResumptionRequest:
+		return new(ResumptionRequest)
+	case MsgResumptionResponse:
+		return new(ResumptionResponse)
 	}
 	return nil
 }

@@ -82,6 +82,8 @@ func FuzzDecodeControl(f *testing.F) {
 	}
 	f.Add([]byte{0, 1, byte(MsgConnectionUpdate), 0})
 	f.Add([]byte{0, 1, byte(MsgServerHello), 4, 0, 1, 0, 3})
+	f.Add([]byte{0, 1, byte(MsgResumptionRequest), 4, 0, 1, 0, 1})
+	f.Add([]byte{0, 1, byte(MsgResumptionResponse), 4, 0, 1, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeControl(b)
 		if err != nil {

@@ -20,6 +20,42 @@ const (
 	Responder
 )
 
+// Transport is how a Session talks to its peer.
+type Transport uint8
+
+const (
+	// Stream mode (the zero value): a reliable byte stream such as TCP.
+	// HandleStream takes received bytes; Outgoing returns bytes to write
+	// in order. Control messages travel in TLS handshake records.
+	Stream Transport = iota
+	// Datagram mode: an unreliable datagram transport such as UDP.
+	// HandleDatagram takes one received datagram; every element of
+	// Outgoing is one datagram to send. Control messages travel in control
+	// datagrams or protected handshake records, fragmented to
+	// MaxDatagramSize and retransmitted until answered.
+	Datagram
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxDatagramSize is the IPv6 minimum MTU minus the IPv6 and UDP
+	// headers: a datagram of this size crosses any IPv6 path unfragmented.
+	DefaultMaxDatagramSize = 1280 - 40 - 8
+	DefaultUpdateInterval  = 120 * time.Second
+	DefaultUpdateBytes     = 1 << 30
+	DefaultRetransmitMin   = 500 * time.Millisecond
+	DefaultRetransmitMax   = 8 * time.Second
+	DefaultGiveUp          = 60 * time.Second
+	// DefaultResumeTimeout is how long a ResumptionRequest is retried
+	// before the session falls back to a fresh handshake.
+	DefaultResumeTimeout   = 4 * time.Second
+	DefaultReassemblyBytes = 256 << 10
+	DefaultReassemblyTime  = 10 * time.Second
+	// minDatagramSize leaves room for the largest control header and a
+	// useful fragment.
+	minDatagramSize = 256
+)
+
 // Config configures one Session.
 type Config struct {
 	Role  Role
@@ -29,9 +65,86 @@ type Config struct {
 	// Authentication Service: no other key is ever accepted.
 	SigningKey    []byte
 	PeerPublicKey []byte
-	// Rand supplies the group ID's randomness; nil means crypto/rand. The
-	// MLS engine draws its own key material from crypto/rand regardless.
+	// Rand supplies the group ID, session index and update jitter
+	// randomness; nil means crypto/rand. The MLS engine draws its own key
+	// material from crypto/rand regardless.
 	Rand io.Reader
+
+	// Transport selects stream (default) or datagram mode.
+	Transport Transport
+	// MaxDatagramSize is the largest datagram the session sends (the path
+	// MTU minus IP and UDP headers); default DefaultMaxDatagramSize.
+	MaxDatagramSize int
+	// LocalIndex is our receiver index in datagram mode, which the peer
+	// writes into every datagram it sends us; zero picks a random non-zero
+	// one. A listener that demultiplexes by index chooses it itself.
+	LocalIndex uint32
+	// PeerIndex is the peer's receiver index, needed only to resume
+	// (the handshake learns it otherwise).
+	PeerIndex uint32
+
+	// UpdateInterval and UpdateBytes start an update once the epoch is
+	// that old (±10% random jitter) or has carried that many payload bytes
+	// (both directions). Zero means the default, negative disables.
+	UpdateInterval time.Duration
+	UpdateBytes    int64
+
+	// Retransmission of unanswered control messages in datagram mode: the
+	// first retry after RetransmitMin, doubling up to RetransmitMax; after
+	// GiveUp without an answer the session closes with ErrTimeout.
+	RetransmitMin, RetransmitMax, GiveUp time.Duration
+	// ReassemblyBytes caps the bytes buffered for partly received control
+	// messages (at most maxReassembly messages at once); ReassemblyTime
+	// drops a partial message that long after its first fragment.
+	ReassemblyBytes int
+	ReassemblyTime  time.Duration
+
+	// Resume is a group saved with mls.Group.MarshalBinary. A Session
+	// with Resume set starts with the two-party profile's resumption
+	// (datagram mode only): the initiator sends ResumptionRequest, the
+	// responder answers ResumptionResponse. If the peer does not answer
+	// within ResumeTimeout the initiator falls back to a fresh handshake.
+	Resume        []byte
+	ResumeTimeout time.Duration
+
+	// Record tunes the record layer's limits and grace period.
+	Record record.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.MaxDatagramSize == 0 {
+		c.MaxDatagramSize = DefaultMaxDatagramSize
+	}
+	if c.UpdateInterval == 0 {
+		c.UpdateInterval = DefaultUpdateInterval
+	}
+	if c.UpdateBytes == 0 {
+		c.UpdateBytes = DefaultUpdateBytes
+	}
+	if c.RetransmitMin <= 0 {
+		c.RetransmitMin = DefaultRetransmitMin
+	}
+	if c.RetransmitMax <= 0 {
+		c.RetransmitMax = DefaultRetransmitMax
+	}
+	if c.GiveUp <= 0 {
+		c.GiveUp = DefaultGiveUp
+	}
+	if c.ResumeTimeout <= 0 {
+		c.ResumeTimeout = DefaultResumeTimeout
+	}
+	if c.ReassemblyBytes <= 0 {
+		c.ReassemblyBytes = DefaultReassemblyBytes
+	}
+	if c.ReassemblyTime <= 0 {
+		c.ReassemblyTime = DefaultReassemblyTime
+	}
+	if c.Record.GracePeriod <= 0 {
+		c.Record.GracePeriod = record.DefaultGracePeriod
+	}
 }
 
 // Errors a Session reports.
@@ -46,7 +159,12 @@ var (
 	ErrPacketSize        = errors.New("session: packet size out of range")
 	ErrSuiteMismatch     = errors.New("session: cipher suite mismatch")
 	ErrBadConfig         = errors.New("session: invalid configuration")
-	errNoProgress        = errors.New("session: stream reader made no progress")
+	// ErrTimeout: a control message went unanswered for Config.GiveUp.
+	ErrTimeout = errors.New("session: peer did not answer")
+	// ErrDropped wraps the reason a datagram was dropped. A dropped
+	// datagram does not end the session: anyone can forge one.
+	ErrDropped    = errors.New("session: datagram dropped")
+	errNoProgress = errors.New("session: stream reader made no progress")
 )
 
 // AlertError is how a peer's Alert surfaces in Closed.Reason.
@@ -71,37 +189,48 @@ func (Established) isEvent()  {}
 func (EpochChanged) isEvent() {}
 func (Closed) isEvent()       {}
 
-// Session is the sans-IO core of one stream-mode connection: the caller
-// feeds it received bytes and the time, and collects the bytes to write,
-// the decrypted packets and the events. It never blocks, reads a clock or
-// starts goroutines, so the same code runs under a test driver and a real
-// event loop. A Session is not safe for concurrent use.
+// Session is the sans-IO core of one connection, in stream or datagram
+// mode: the caller feeds it received bytes or datagrams and the time, and
+// collects the bytes or datagrams to send, the decrypted packets and the
+// events, and calls HandleTimeout when NextTimeout is due. It never blocks,
+// reads a clock or starts goroutines, so the same code runs under a test
+// driver and a real event loop. A Session is not safe for concurrent use.
 type Session struct {
 	cfg    Config
 	suite  *mls.CipherSuite
 	rsuite record.Suite
 	ownPub []byte
 	now    time.Time
+	origin time.Time
 	phase  phase
 
 	group *mls.Group
 	// The initiator's KeyPackage and its secrets, until the Welcome.
 	kp        *mls.KeyPackage
 	kpSecrets *mls.KeyPackageSecrets
-	// newGroupID makes the responder's group ID; tests replace it to build
-	// groups that lack the CURRENT binding.
-	newGroupID func(io.Reader) ([]byte, error)
+	// groupExtensions makes the responder's group context extensions;
+	// tests replace it to build groups that lack the CURRENT binding.
+	groupExtensions func() mls.Extensions
 
+	// Stream mode.
 	writer    *record.StreamWriter
 	reader    *record.StreamReader
 	recvKeyed bool
 	plain     []byte // received bytes while still unprotected
 	hs        handshakeBuffer
-	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
-	waiting bool
 	// nextRecv are the peer's keys of an epoch we moved into by applying its
 	// commit, held until its EpochKeyUpdate marks where it switched.
 	nextRecv *record.TrafficKeys
+
+	// Datagram mode (datagram.go).
+	dg dgState
+
+	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
+	waiting bool
+
+	// Update policy (timers.go).
+	nextUpdate time.Time
+	epochBytes uint64
 
 	out     [][]byte
 	packets [][]byte
@@ -112,6 +241,9 @@ type Session struct {
 func New(cfg Config) (*Session, error) {
 	if cfg.Role != Initiator && cfg.Role != Responder {
 		return nil, fmt.Errorf("%w: role %d", ErrBadConfig, cfg.Role)
+	}
+	if cfg.Transport != Stream && cfg.Transport != Datagram {
+		return nil, fmt.Errorf("%w: transport %d", ErrBadConfig, cfg.Transport)
 	}
 	s, err := mls.Suite(cfg.Suite)
 	if err != nil {
@@ -128,41 +260,62 @@ func New(cfg Config) (*Session, error) {
 	if len(cfg.PeerPublicKey) == 0 {
 		return nil, fmt.Errorf("%w: no pinned peer key", ErrBadConfig)
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
+	cfg.setDefaults()
+	if cfg.MaxDatagramSize < minDatagramSize {
+		return nil, fmt.Errorf("%w: MaxDatagramSize %d", ErrBadConfig, cfg.MaxDatagramSize)
+	}
+	if cfg.Resume != nil && cfg.Transport != Datagram {
+		return nil, fmt.Errorf("%w: resumption needs datagram mode", ErrBadConfig)
+	}
+	if cfg.Resume != nil && cfg.Role == Initiator && cfg.PeerIndex == 0 {
+		return nil, fmt.Errorf("%w: resumption needs the peer's index", ErrBadConfig)
 	}
 	cfg.SigningKey = bytes.Clone(cfg.SigningKey)
 	cfg.PeerPublicKey = bytes.Clone(cfg.PeerPublicKey)
-	return &Session{
-		cfg:        cfg,
-		suite:      s,
-		rsuite:     record.Suite{AEAD: aead, Hash: s.Hash},
-		ownPub:     pub,
-		newGroupID: newGroupID,
-		writer:     record.NewStreamWriter(record.Config{}),
-		reader:     record.NewStreamReader(),
-	}, nil
+	cfg.Resume = bytes.Clone(cfg.Resume)
+	sess := &Session{
+		cfg:             cfg,
+		suite:           s,
+		rsuite:          record.Suite{AEAD: aead, Hash: s.Hash},
+		ownPub:          pub,
+		groupExtensions: bindingExtensions,
+	}
+	if cfg.Transport == Stream {
+		sess.writer = record.NewStreamWriter(cfg.Record)
+		sess.reader = record.NewStreamReader()
+		return sess, nil
+	}
+	if err := sess.dgInit(); err != nil {
+		return nil, err
+	}
+	return sess, nil
 }
 
-// Start begins the handshake: the initiator queues its ClientHello, the
-// responder starts listening for one.
+// Start begins the session: the initiator queues its ClientHello (or its
+// ResumptionRequest when resuming), the responder starts listening.
 func (s *Session) Start(now time.Time) error {
-	s.now = now
+	s.now, s.origin = now, now
 	if s.phase != phaseIdle {
 		return s.phaseError()
 	}
 	s.phase = phaseWaitHello
+	if s.cfg.Resume != nil {
+		return s.fail(s.startResume())
+	}
 	if s.cfg.Role == Responder {
 		return nil
 	}
 	return s.fail(s.sendClientHello())
 }
 
-// HandleStream consumes bytes received from the transport, in order. A
-// returned error is fatal: the session is closed and Outgoing may hold a
-// final Alert to flush before closing the transport.
+// HandleStream consumes bytes received from the transport, in order (stream
+// mode). A returned error is fatal: the session is closed and Outgoing may
+// hold a final Alert to flush before closing the transport.
 func (s *Session) HandleStream(now time.Time, b []byte) error {
 	s.now = now
+	if s.cfg.Transport != Stream {
+		return fmt.Errorf("%w: HandleStream in datagram mode", ErrBadConfig)
+	}
 	if s.phase == phaseClosed {
 		return ErrClosed
 	}
@@ -172,7 +325,9 @@ func (s *Session) HandleStream(now time.Time, b []byte) error {
 	return s.fail(s.readStream(b))
 }
 
-// SendPacket seals one IP packet for the peer.
+// SendPacket seals one IP packet for the peer: one application_data record
+// on the stream, or one datagram record (at most MaxDatagramSize -
+// record.DatagramOverhead bytes of packet fit without IP fragmentation).
 func (s *Session) SendPacket(now time.Time, ip []byte) error {
 	s.now = now
 	if s.phase != phaseEstablished {
@@ -181,12 +336,19 @@ func (s *Session) SendPacket(now time.Time, ip []byte) error {
 	if len(ip) == 0 || len(ip) > record.MaxPlaintext {
 		return ErrPacketSize
 	}
-	rec, err := s.writer.SealRecord(make([]byte, 0, record.StreamOverhead+len(ip)), record.ContentApplicationData, ip, 0)
+	var rec []byte
+	var err error
+	if s.cfg.Transport == Stream {
+		rec, err = s.writer.SealRecord(make([]byte, 0, record.StreamOverhead+len(ip)), record.ContentApplicationData, ip, 0)
+	} else {
+		rec, err = s.dg.send.Seal(make([]byte, 0, record.DatagramOverhead+len(ip)), record.ContentApplicationData, ip, 0)
+	}
 	if err != nil {
 		return s.fail(err)
 	}
 	s.out = append(s.out, rec)
-	return nil
+	s.epochBytes += uint64(len(ip))
+	return s.fail(s.checkPolicy())
 }
 
 // Update starts a key update (a ConnectionUpdate with a fresh commit). It
@@ -217,8 +379,8 @@ func (s *Session) Close(now time.Time) {
 	s.shutdown(ErrLocalClose)
 }
 
-// Outgoing returns the bytes to write to the transport, in order, and
-// forgets them.
+// Outgoing returns what to send and forgets it: in stream mode byte
+// strings to write in order, in datagram mode one datagram per element.
 func (s *Session) Outgoing() [][]byte { o := s.out; s.out = nil; return o }
 
 // Packets returns the decrypted IP packets received so far and forgets them.
@@ -226,11 +388,6 @@ func (s *Session) Packets() [][]byte { p := s.packets; s.packets = nil; return p
 
 // Events returns what happened since the last call and forgets it.
 func (s *Session) Events() []Event { e := s.events; s.events = nil; return e }
-
-// NextTimeout is when the caller should call Update or Close on its own.
-// Phase 1 has no timers (no retransmission, no update schedule): it returns
-// the zero time, meaning never.
-func (s *Session) NextTimeout() time.Time { return time.Time{} }
 
 // Epoch is the MLS epoch of the group, zero before the handshake.
 func (s *Session) Epoch() uint64 {
@@ -242,6 +399,19 @@ func (s *Session) Epoch() uint64 {
 
 // Established reports whether packets can be sent.
 func (s *Session) Established() bool { return s.phase == phaseEstablished }
+
+// Role is the session's current role; a simultaneous open may turn an
+// initiator into a responder.
+func (s *Session) Role() Role { return s.cfg.Role }
+
+// State returns the MLS group in the form Config.Resume takes, for the
+// caller to persist; nil before the handshake.
+func (s *Session) State() ([]byte, error) {
+	if s.group == nil || s.phase == phaseClosed {
+		return nil, ErrNotEstablished
+	}
+	return s.group.MarshalBinary()
+}
 
 func (s *Session) phaseError() error {
 	switch s.phase {
@@ -259,7 +429,7 @@ func (s *Session) clock() time.Time { return s.now }
 // only under protection: before keys exist, and above all to a peer whose
 // key we do not know, we stay silent so as not to reveal who we are.
 func (s *Session) fail(err error) error {
-	if err == nil || s.phase == phaseClosed {
+	if err == nil || s.phase == phaseClosed || errors.Is(err, ErrDropped) {
 		return err
 	}
 	if s.phase == phaseEstablished && !errors.Is(err, ErrUnknownPeer) {
@@ -285,8 +455,11 @@ func alertFor(err error) AlertCode {
 // shutdown wipes every secret the session holds.
 func (s *Session) shutdown(reason error) {
 	s.phase = phaseClosed
-	s.writer.Close()
-	s.reader.Close()
+	if s.writer != nil {
+		s.writer.Close()
+		s.reader.Close()
+	}
+	s.dgClose()
 	s.nextRecv.Wipe()
 	s.nextRecv = nil
 	if s.kpSecrets != nil {
@@ -297,6 +470,8 @@ func (s *Session) shutdown(reason error) {
 		s.group.Close()
 	}
 	clear(s.cfg.SigningKey)
+	clear(s.cfg.Resume)
 	s.plain, s.hs.buf = nil, nil
+	s.nextUpdate = time.Time{}
 	s.events = append(s.events, Closed{Reason: reason})
 }

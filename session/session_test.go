@@ -288,7 +288,7 @@ func TestInitiatorRefusesUnboundGroup(t *testing.T) {
 	id := testSuites[0]
 	ik, rk := newKeys(t, id), newKeys(t, id)
 	i, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
-	r.newGroupID = func(io.Reader) ([]byte, error) { return []byte("some other protocol's group"), nil }
+	r.groupExtensions = func() mls.Extensions { return nil }
 	mustStart(t, r, i)
 	if err := exchange(r, i); !errors.Is(err, ErrNotCurrentGroup) {
 		t.Fatalf("got %v, want ErrNotCurrentGroup", err)

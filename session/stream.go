@@ -68,7 +68,8 @@ func (s *Session) onRecord(ct record.ContentType, content []byte) error {
 	switch ct {
 	case record.ContentApplicationData:
 		s.packets = append(s.packets, bytes.Clone(content))
-		return nil
+		s.epochBytes += uint64(len(content))
+		return s.checkPolicy()
 	case record.ContentHandshake:
 		if err := s.hs.add(content); err != nil {
 			return err
@@ -104,6 +105,9 @@ func (s *Session) sendControl(m Message) error {
 	b, err := EncodeControl(m)
 	if err != nil {
 		return err
+	}
+	if s.cfg.Transport == Datagram {
+		return s.dgSendControl(m.Type(), b)
 	}
 	if !s.sendKeyed() {
 		s.out = appendPlainRecords(s.out, b)

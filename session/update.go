@@ -1,8 +1,10 @@
 package session
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/current-vpn/current/session/mls"
 )
@@ -35,6 +37,8 @@ func (s *Session) sendUpdate() error {
 		return err
 	}
 	s.waiting = true
+	s.nextUpdate = time.Time{}
+	s.arm(false)
 	return nil
 }
 
@@ -74,6 +78,7 @@ func (s *Session) onConnectionUpdate(m *ConnectionUpdate) error {
 	}
 	s.nextRecv = recv
 	s.events = append(s.events, EpochChanged{Epoch: epoch})
+	s.schedule()
 	return nil
 }
 
@@ -115,5 +120,97 @@ func (s *Session) confirmed() error {
 		return err
 	}
 	s.events = append(s.events, EpochChanged{Epoch: epoch})
+	s.schedule()
 	return nil
+}
+
+// Datagram mode. Datagram records carry their epoch, so no in-band marker
+// is needed: each side installs the new receive keys next to the old ones
+// (the record layer keeps the previous epoch for its grace period) and
+// switches its send keys as soon as it may. What datagrams add is loss,
+// duplication and reordering, handled as follows:
+//
+//   - the committer retransmits its ConnectionUpdate until the
+//     EpochKeyUpdate arrives;
+//   - the receiver answers a duplicate of the commit it applied last with
+//     the same EpochKeyUpdate again, and changes nothing;
+//   - a commit for another epoch than ours is dropped: an older one is a
+//     stale duplicate, a newer one comes from a peer that already moved on
+//     while our confirmation is still in flight, and will be retransmitted;
+//   - an EpochKeyUpdate that confirms nothing we wait for is a duplicate
+//     and dropped.
+
+func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
+	h := sha256.Sum256(env)
+	if s.dg.cuAnswer != nil && h == s.dg.cuHash {
+		if s.dg.prevSend == nil {
+			return drop("stale ConnectionUpdate")
+		}
+		return s.emitVia(s.dg.cuAnswer, s.dg.prevSend)
+	}
+	epoch := s.group.Epoch()
+	if ce, ok := commitEpoch(m); !ok || ce != epoch {
+		return drop("commit for epoch %d at epoch %d", ce, epoch)
+	}
+	if s.waiting {
+		if s.cfg.Role == Initiator {
+			return drop("collision: the initiator's commit wins")
+		}
+		s.group.DiscardPendingCommit()
+		s.waiting = false
+		s.dg.rtx = nil
+	}
+	rec, err := s.group.Process(m.Commit)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadUpdate, err)
+	}
+	if rec.Kind != mls.KindCommit || rec.Removed {
+		return fmt.Errorf("%w: not a commit", errBadUpdate)
+	}
+	epoch = s.group.Epoch()
+	// The confirmation goes out under the old keys, which the committer
+	// still holds; then both directions move on.
+	if err := s.sendControl(&EpochKeyUpdate{Epoch: epoch}); err != nil {
+		return err
+	}
+	s.dg.cuHash, s.dg.cuAnswer = h, s.dg.last
+	if err := s.dgInstall(); err != nil {
+		return err
+	}
+	s.events = append(s.events, EpochChanged{Epoch: epoch})
+	s.schedule()
+	return nil
+}
+
+func (s *Session) dgEpochKeyUpdate(m *EpochKeyUpdate) error {
+	epoch := s.group.Epoch()
+	if !s.waiting || m.Epoch != epoch+1 {
+		return drop("EpochKeyUpdate for epoch %d at epoch %d", m.Epoch, epoch)
+	}
+	s.waiting = false
+	s.dg.rtx = nil
+	if err := s.group.MergePendingCommit(); err != nil {
+		return err
+	}
+	if err := s.dgInstall(); err != nil {
+		return err
+	}
+	s.events = append(s.events, EpochChanged{Epoch: s.group.Epoch()})
+	s.schedule()
+	return nil
+}
+
+func commitEpoch(m *ConnectionUpdate) (uint64, bool) {
+	return mlsEpoch(m.Commit)
+}
+
+func mlsEpoch(m *mls.MLSMessage) (uint64, bool) {
+	switch {
+	case m == nil:
+	case m.PublicMessage != nil:
+		return m.PublicMessage.Content.Epoch, true
+	case m.PrivateMessage != nil:
+		return m.PrivateMessage.Epoch, true
+	}
+	return 0, false
 }

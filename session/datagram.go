@@ -1,0 +1,477 @@
+package session
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/current-vpn/current/session/record"
+)
+
+// Control datagrams (docs/protocol.md, "Datagram mode"). They use the type
+// byte range 0x01-0x7f that the record layer reserves for the session.
+const (
+	// DatagramHandshake carries a fragment of a plaintext control message
+	// (ClientHello, ServerHello, ResumptionRequest, ResumptionResponse):
+	//
+	//	uint8  type = 0x01;
+	//	uint32 sender_index;
+	//	uint32 receiver_index;   // 0 in a ClientHello
+	//	opaque cookie<0..255>;   // from a CookieChallenge, else empty
+	//	ControlFragment fragment;
+	DatagramHandshake = 0x01
+	// DatagramCookie is a CookieChallenge:
+	//
+	//	uint8  type = 0x02;
+	//	uint32 receiver_index;   // the initiator's sender_index
+	//	opaque cookie<1..255>;
+	DatagramCookie = 0x02
+)
+
+// ControlFragment carries bytes [offset, offset+len) of one control
+// envelope. Inside protected records (content type handshake) it is the
+// whole record content:
+//
+//	uint32 message_id;       // per sender, retransmissions reuse it
+//	uint32 total_length;     // of the envelope, 1..2^20
+//	uint32 fragment_offset;
+//	opaque fragment[rest];   // at least one byte
+const fragHeaderLen = 12
+
+// plainHeaderMin is the control datagram header without the cookie bytes.
+const plainHeaderMin = 1 + 4 + 4 + 1
+
+// Limits of the reassembly buffer.
+const (
+	maxReassembly = 4  // partial messages at once
+	maxSpans      = 64 // disjoint received ranges of one message
+	maxCookieLen  = 255
+	maxChallenges = 8 // CookieChallenges an initiator follows
+)
+
+// dgState is the datagram-mode half of a Session.
+type dgState struct {
+	local, peer uint32
+	send        *record.DatagramSender
+	recv        *record.DatagramReceiver
+	// prevSend keeps sealing under the previous epoch until the peer
+	// proves it switched (a record of the new epoch authenticates): a
+	// duplicate ConnectionUpdate means our EpochKeyUpdate was lost, and
+	// the peer, still in the old epoch, can only open it under old keys.
+	prevSend   *record.DatagramSender
+	cookie     []byte
+	challenges int
+	nextID     uint32
+	last       *ctlMsg // the control message sent last
+	reasm      reassembler
+	rtx        *retransmit
+	graceCheck time.Time
+	// Cached answers, so that a duplicate request gets the same answer
+	// without any state change: the ServerHello for the ClientHello, the
+	// EpochKeyUpdate for the last applied ConnectionUpdate, the
+	// ResumptionResponse for the ResumptionRequest.
+	helloHash, cuHash, resHash       [32]byte
+	helloAnswer, cuAnswer, resAnswer *ctlMsg
+	// Resumption progress (resume.go).
+	resuming, resumeMerged bool
+}
+
+// ctlMsg is one control envelope as sent: retransmissions and cached
+// answers resend it with the same message id.
+type ctlMsg struct {
+	id       uint32
+	env      []byte
+	plain    bool
+	receiver uint32
+}
+
+type retransmit struct {
+	msg            *ctlMsg
+	interval       time.Duration
+	next, deadline time.Time
+	resume         bool // giving up falls back to a fresh handshake
+}
+
+func (s *Session) dgInit() error {
+	idx := s.cfg.LocalIndex
+	for idx == 0 {
+		var b [4]byte
+		if _, err := s.cfg.Rand.Read(b[:]); err != nil {
+			return err
+		}
+		idx = binary.BigEndian.Uint32(b[:])
+	}
+	s.dg.local = idx
+	s.dg.peer = s.cfg.PeerIndex
+	s.dg.recv = record.NewDatagramReceiver(idx, s.cfg.Record)
+	return nil
+}
+
+func (s *Session) dgClose() {
+	if s.dg.recv != nil {
+		s.dg.recv.Close()
+	}
+	if s.dg.send != nil {
+		s.dg.send.Close()
+	}
+	if s.dg.prevSend != nil {
+		s.dg.prevSend.Close()
+	}
+	s.dg.rtx = nil
+	s.dg.reasm = reassembler{}
+	s.dg.helloAnswer, s.dg.cuAnswer, s.dg.resAnswer = nil, nil, nil
+}
+
+// LocalIndex is our receiver index: protected datagrams and answers to our
+// control datagrams carry it (datagram mode).
+func (s *Session) LocalIndex() uint32 { return s.dg.local }
+
+// PeerIndex is the peer's receiver index, zero until the handshake
+// learned it (datagram mode).
+func (s *Session) PeerIndex() uint32 { return s.dg.peer }
+
+// mono is the record layer's monotonic time.
+func (s *Session) mono() time.Duration { return s.now.Sub(s.origin) }
+
+func drop(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrDropped}, args...)...)
+}
+
+// HandleDatagram consumes one received datagram (datagram mode); d is
+// decrypted in place. An error wrapping ErrDropped means only this datagram
+// was discarded (forged, replayed, stale, unexpected) and the session goes
+// on; any other error is fatal and the session is closed.
+func (s *Session) HandleDatagram(now time.Time, d []byte) error {
+	s.now = now
+	if s.cfg.Transport != Datagram {
+		return fmt.Errorf("%w: HandleDatagram in stream mode", ErrBadConfig)
+	}
+	if s.phase == phaseClosed {
+		return ErrClosed
+	}
+	if s.phase == phaseIdle {
+		return ErrNotEstablished
+	}
+	return s.fail(s.readDatagram(d))
+}
+
+func (s *Session) readDatagram(d []byte) error {
+	if len(d) == 0 {
+		return drop("empty datagram")
+	}
+	switch d[0] {
+	case record.DatagramTypeRecord:
+		ct, content, err := s.dg.recv.Open(d, s.mono())
+		if err != nil {
+			return drop("%v", err)
+		}
+		if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
+			s.dg.prevSend.Close()
+			s.dg.prevSend = nil
+		}
+		switch ct {
+		case record.ContentApplicationData:
+			s.packets = append(s.packets, append([]byte(nil), content...))
+			s.epochBytes += uint64(len(content))
+			return s.checkPolicy()
+		case record.ContentHandshake:
+			return s.onFragment(false, s.dg.peer, content)
+		}
+		return drop("record of content type %d", ct)
+	case DatagramHandshake:
+		sender, receiver, _, frag, ok := parsePlainHeader(d)
+		if !ok {
+			return drop("malformed control datagram")
+		}
+		if receiver != 0 && receiver != s.dg.local {
+			return drop("control datagram for index %#x", receiver)
+		}
+		return s.onFragment(true, sender, frag)
+	case DatagramCookie:
+		return s.onCookieChallenge(d)
+	}
+	return drop("datagram type %#x", d[0])
+}
+
+// parsePlainHeader splits a DatagramHandshake datagram.
+func parsePlainHeader(d []byte) (sender, receiver uint32, cookie, frag []byte, ok bool) {
+	if len(d) < plainHeaderMin || d[0] != DatagramHandshake {
+		return 0, 0, nil, nil, false
+	}
+	sender = binary.BigEndian.Uint32(d[1:])
+	receiver = binary.BigEndian.Uint32(d[5:])
+	n := int(d[9])
+	if len(d) < plainHeaderMin+n {
+		return 0, 0, nil, nil, false
+	}
+	return sender, receiver, d[plainHeaderMin : plainHeaderMin+n], d[plainHeaderMin+n:], true
+}
+
+// parseFragment splits a ControlFragment and checks its bounds.
+func parseFragment(b []byte) (id uint32, total, off int, data []byte, ok bool) {
+	if len(b) <= fragHeaderLen {
+		return 0, 0, 0, nil, false
+	}
+	id = binary.BigEndian.Uint32(b)
+	t := binary.BigEndian.Uint32(b[4:])
+	o := binary.BigEndian.Uint32(b[8:])
+	data = b[fragHeaderLen:]
+	if t == 0 || t > maxControlLen+7 || uint64(o)+uint64(len(data)) > uint64(t) {
+		return 0, 0, 0, nil, false
+	}
+	return id, int(t), int(o), data, true
+}
+
+// onFragment adds one fragment and handles the message it completes.
+func (s *Session) onFragment(plain bool, sender uint32, frag []byte) error {
+	id, total, off, data, ok := parseFragment(frag)
+	if !ok {
+		if plain {
+			return drop("malformed fragment")
+		}
+		return fmt.Errorf("%w: malformed fragment", ErrMalformed)
+	}
+	key := reasmKey{plain: plain, sender: sender, id: id}
+	env, err := s.dg.reasm.add(s.now, key, total, off, data, s.cfg.ReassemblyBytes)
+	if err != nil || env == nil {
+		return err
+	}
+	m, err := DecodeControl(env)
+	if err != nil {
+		if plain {
+			return drop("%v", err)
+		}
+		return err // the authenticated peer sent garbage
+	}
+	return s.dgHandle(m, env, plain, sender)
+}
+
+// isPlainType: the messages sent before keys exist, in plaintext control
+// datagrams. Everything else travels only in protected records.
+func isPlainType(t MsgType) bool {
+	switch t {
+	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse:
+		return true
+	}
+	return false
+}
+
+// dgHandle dispatches one complete control message in datagram mode.
+// Unlike a stream, a datagram can be duplicated, reordered, lost or forged,
+// so what a stream treats as a protocol violation is dropped here unless
+// it came authenticated from the peer.
+func (s *Session) dgHandle(m Message, env []byte, plain bool, sender uint32) error {
+	if plain != isPlainType(m.Type()) {
+		return drop("%s in the wrong framing", m.Type())
+	}
+	switch m := m.(type) {
+	case *ClientHello:
+		return s.dgClientHello(m, env, sender)
+	case *ServerHello:
+		return s.dgServerHello(m, sender)
+	case *ResumptionRequest:
+		return s.onResumptionRequest(m, env, sender)
+	case *ResumptionResponse:
+		return s.onResumptionResponse(m, sender)
+	case *ConnectionUpdate:
+		if s.phase == phaseEstablished {
+			return s.dgConnectionUpdate(m, env)
+		}
+	case *EpochKeyUpdate:
+		if s.phase == phaseEstablished {
+			return s.dgEpochKeyUpdate(m)
+		}
+	case *Alert:
+		s.shutdown(&AlertError{Code: m.Code})
+		return nil
+	case *Close:
+		s.shutdown(ErrPeerClosed)
+		return nil
+	}
+	return drop("unexpected %s", m.Type())
+}
+
+func (s *Session) dgClientHello(m *ClientHello, env []byte, sender uint32) error {
+	h := sha256.Sum256(env)
+	switch {
+	case s.cfg.Role == Responder && s.phase == phaseWaitHello:
+		if s.group != nil {
+			// A resuming responder: the peer gave up on resumption.
+			s.group.Close()
+			s.group = nil
+			s.dg.resuming = false
+		}
+		return s.acceptClientHello(m, h, sender)
+	case s.cfg.Role == Responder && s.phase == phaseEstablished && s.dg.helloAnswer != nil && h == s.dg.helloHash:
+		return s.emit(s.dg.helloAnswer)
+	case s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.kp != nil && !s.dg.resuming:
+		return s.simultaneousOpen(m, h, sender)
+	}
+	return drop("unexpected ClientHello")
+}
+
+func (s *Session) acceptClientHello(m *ClientHello, h [32]byte, sender uint32) error {
+	s.dg.peer = sender
+	if err := s.onClientHello(m); err != nil {
+		return err
+	}
+	s.dg.helloHash, s.dg.helloAnswer = h, s.dg.last
+	return nil
+}
+
+// simultaneousOpen resolves two ClientHellos crossing: the side with the
+// lower signature public key stays initiator and ignores the peer's
+// ClientHello; the other drops its own KeyPackage and answers as responder.
+// Both compute the same order, so they converge on one group.
+func (s *Session) simultaneousOpen(m *ClientHello, h [32]byte, sender uint32) error {
+	kp := m.KeyPackage.KeyPackage
+	if kp == nil || !sameKey(kp.LeafNode.SignatureKey, s.cfg.PeerPublicKey) {
+		return drop("ClientHello from a stranger")
+	}
+	if compareKeys(s.ownPub, s.cfg.PeerPublicKey) < 0 {
+		return drop("simultaneous open: we stay initiator")
+	}
+	s.kp = nil
+	s.kpSecrets.Wipe()
+	s.kpSecrets = nil
+	s.dg.rtx = nil
+	s.cfg.Role = Responder
+	return s.acceptClientHello(m, h, sender)
+}
+
+func compareKeys(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return len(a) - len(b)
+}
+
+func (s *Session) dgServerHello(m *ServerHello, sender uint32) error {
+	if s.cfg.Role != Initiator || s.phase != phaseWaitHello || s.kp == nil || s.dg.resuming {
+		return drop("unexpected ServerHello")
+	}
+	s.dg.peer = sender
+	if err := s.onServerHello(m); err != nil {
+		// Anyone who saw our KeyPackage can welcome us into a group of
+		// theirs; that is refused and we keep waiting for the real one.
+		s.dg.peer = 0
+		return drop("ServerHello: %v", err)
+	}
+	s.dg.rtx = nil
+	return nil
+}
+
+// dgSendControl frames env for datagrams and queues it.
+func (s *Session) dgSendControl(t MsgType, env []byte) error {
+	m := &ctlMsg{id: s.dg.nextID, env: env, plain: isPlainType(t), receiver: s.dg.peer}
+	s.dg.nextID++
+	if t == MsgClientHello {
+		m.receiver = 0
+	}
+	s.dg.last = m
+	return s.emit(m)
+}
+
+// emit queues the fragments of m, protected ones under the current keys.
+func (s *Session) emit(m *ctlMsg) error { return s.emitVia(m, s.dg.send) }
+
+func (s *Session) emitVia(m *ctlMsg, snd *record.DatagramSender) error {
+	env := m.env
+	if m.plain {
+		hdr := plainHeaderMin + len(s.dg.cookie) + fragHeaderLen
+		chunk := s.cfg.MaxDatagramSize - hdr
+		for off := 0; off < len(env); off += chunk {
+			end := min(off+chunk, len(env))
+			d := make([]byte, 0, hdr+end-off)
+			d = append(d, DatagramHandshake)
+			d = binary.BigEndian.AppendUint32(d, s.dg.local)
+			d = binary.BigEndian.AppendUint32(d, m.receiver)
+			d = append(d, byte(len(s.dg.cookie)))
+			d = append(d, s.dg.cookie...)
+			d = appendFragHeader(d, m.id, len(env), off)
+			s.out = append(s.out, append(d, env[off:end]...))
+		}
+		return nil
+	}
+	chunk := s.cfg.MaxDatagramSize - record.DatagramOverhead - fragHeaderLen
+	for off := 0; off < len(env); off += chunk {
+		end := min(off+chunk, len(env))
+		p := make([]byte, 0, fragHeaderLen+end-off)
+		p = appendFragHeader(p, m.id, len(env), off)
+		p = append(p, env[off:end]...)
+		rec, err := snd.Seal(make([]byte, 0, record.DatagramOverhead+len(p)), record.ContentHandshake, p, 0)
+		if err != nil {
+			return err
+		}
+		s.out = append(s.out, rec)
+	}
+	return nil
+}
+
+func appendFragHeader(b []byte, id uint32, total, off int) []byte {
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = binary.BigEndian.AppendUint32(b, uint32(total))
+	return binary.BigEndian.AppendUint32(b, uint32(off))
+}
+
+// arm starts retransmitting the control message sent last until it is
+// answered.
+func (s *Session) arm(resume bool) {
+	if s.cfg.Transport != Datagram {
+		return
+	}
+	giveUp := s.cfg.GiveUp
+	if resume {
+		giveUp = s.cfg.ResumeTimeout
+	}
+	s.dg.rtx = &retransmit{msg: s.dg.last, interval: s.cfg.RetransmitMin,
+		next: s.now.Add(s.cfg.RetransmitMin), deadline: s.now.Add(giveUp), resume: resume}
+}
+
+// dgInstall switches both directions to the keys of the group's epoch.
+func (s *Session) dgInstall() error {
+	send, recv, err := s.deriveKeys()
+	if err != nil {
+		return err
+	}
+	if err := s.dg.recv.SetKeys(recv); err != nil {
+		send.Wipe()
+		return err
+	}
+	snd := record.NewDatagramSender(s.dg.peer, s.cfg.Record)
+	if err := snd.SetKeys(send); err != nil {
+		send.Wipe()
+		return err
+	}
+	if s.dg.prevSend != nil {
+		s.dg.prevSend.Close()
+	}
+	s.dg.prevSend, s.dg.send = s.dg.send, snd
+	s.dg.graceCheck = s.now.Add(s.cfg.Record.GracePeriod)
+	return nil
+}
+
+// onCookieChallenge: the responder's listener is under load and wants our
+// ClientHello again with its cookie. Only an initiator still waiting for
+// its ServerHello follows, a bounded number of times.
+func (s *Session) onCookieChallenge(d []byte) error {
+	if len(d) < 6 || d[0] != DatagramCookie {
+		return drop("malformed cookie challenge")
+	}
+	n := int(d[5])
+	if n == 0 || len(d) != 6+n || binary.BigEndian.Uint32(d[1:]) != s.dg.local {
+		return drop("malformed cookie challenge")
+	}
+	r := s.dg.rtx
+	if s.cfg.Role != Initiator || s.phase != phaseWaitHello || r == nil || s.dg.challenges >= maxChallenges {
+		return drop("unexpected cookie challenge")
+	}
+	s.dg.challenges++
+	s.dg.cookie = append(s.dg.cookie[:0], d[6:]...)
+	return s.emit(r.msg)
+}
+
+func datagramRecordIndex(d []byte) (uint32, bool) { return record.DatagramReceiverIndex(d) }

@@ -1,0 +1,122 @@
+package session
+
+import (
+	"encoding/binary"
+	"io"
+	"time"
+)
+
+// Timers. A Session has at most four: the retransmission of an unanswered
+// control message (datagram mode), the expiry of partly reassembled control
+// messages (datagram mode), the end of the previous epoch's grace period
+// (datagram mode), and the update schedule (both modes). NextTimeout
+// returns the earliest; the caller calls HandleTimeout at or after it.
+
+// NextTimeout is when the caller should call HandleTimeout next; the zero
+// time means no timer is pending.
+func (s *Session) NextTimeout() time.Time {
+	if s.phase == phaseClosed || s.phase == phaseIdle {
+		return time.Time{}
+	}
+	var t time.Time
+	earliest := func(u time.Time) {
+		if !u.IsZero() && (t.IsZero() || u.Before(t)) {
+			t = u
+		}
+	}
+	if r := s.dg.rtx; r != nil {
+		earliest(r.next)
+		earliest(r.deadline)
+	}
+	earliest(s.dg.reasm.deadline(s.cfg.ReassemblyTime))
+	earliest(s.dg.graceCheck)
+	if s.phase == phaseEstablished && !s.waiting {
+		earliest(s.nextUpdate)
+	}
+	return t
+}
+
+// HandleTimeout fires every timer due at now: it retransmits, gives up
+// (closing with ErrTimeout, or falling back from resumption to a fresh
+// handshake), expires partial messages and old keys, and starts scheduled
+// updates. A returned error is fatal, as for HandleStream.
+func (s *Session) HandleTimeout(now time.Time) error {
+	s.now = now
+	if s.phase == phaseClosed {
+		return ErrClosed
+	}
+	if s.phase == phaseIdle {
+		return nil
+	}
+	return s.fail(s.onTimers())
+}
+
+func (s *Session) onTimers() error {
+	now := s.now
+	if r := s.dg.rtx; r != nil {
+		if !now.Before(r.deadline) {
+			s.dg.rtx = nil
+			if r.resume {
+				return s.resumeFallback()
+			}
+			return ErrTimeout
+		}
+		if !now.Before(r.next) {
+			if err := s.emit(r.msg); err != nil {
+				return err
+			}
+			r.interval = min(2*r.interval, s.cfg.RetransmitMax)
+			r.next = now.Add(r.interval)
+		}
+	}
+	if s.cfg.Transport == Datagram {
+		s.dg.reasm.expire(now, s.cfg.ReassemblyTime)
+		if !s.dg.graceCheck.IsZero() && !now.Before(s.dg.graceCheck) {
+			s.dg.recv.Expire(s.mono())
+			s.dg.graceCheck = time.Time{}
+			if _, _, _, prev := s.dg.recv.Epochs(); prev {
+				s.dg.graceCheck = now.Add(s.cfg.Record.GracePeriod)
+			}
+		}
+	}
+	if s.phase == phaseEstablished && !s.waiting && !s.nextUpdate.IsZero() && !now.Before(s.nextUpdate) {
+		return s.sendUpdate()
+	}
+	return nil
+}
+
+// schedule restarts the update policy for a new epoch: the next update is
+// due after UpdateInterval scaled by a random factor in [0.9, 1.1), so that
+// the two sides rarely start one at the same time.
+func (s *Session) schedule() {
+	s.epochBytes = 0
+	s.nextUpdate = time.Time{}
+	if s.cfg.UpdateInterval < 0 {
+		return
+	}
+	var b [8]byte
+	u := 0.5
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err == nil {
+		u = float64(binary.BigEndian.Uint64(b[:])>>11) / (1 << 53)
+	}
+	s.nextUpdate = s.now.Add(time.Duration(float64(s.cfg.UpdateInterval) * (0.9 + 0.2*u)))
+}
+
+// checkPolicy starts an update once the epoch carried UpdateBytes or the
+// record layer asks for new keys.
+func (s *Session) checkPolicy() error {
+	if s.phase != phaseEstablished || s.waiting {
+		return nil
+	}
+	if (s.cfg.UpdateBytes > 0 && s.epochBytes >= uint64(s.cfg.UpdateBytes)) || s.rekeyNeeded() {
+		return s.sendUpdate()
+	}
+	return nil
+}
+
+func (s *Session) rekeyNeeded() bool {
+	if s.cfg.Transport == Stream {
+		return s.writer.RekeyNeeded()
+	}
+	return s.dg.send.RekeyNeeded() || s.dg.recv.RekeyNeeded()
+}
