@@ -421,6 +421,11 @@ func appendFragHeader(b []byte, id uint32, total, off int) []byte {
 // answered.
 func (s *Session) arm(resume bool) {
 	if s.cfg.Transport != Datagram {
+		// A stream is reliable: nothing is retransmitted, but an
+		// unanswered ResumptionRequest still falls back in time.
+		if resume {
+			s.resumeDeadline = s.now.Add(s.cfg.ResumeTimeout)
+		}
 		return
 	}
 	giveUp := s.cfg.GiveUp
@@ -458,11 +463,8 @@ func (s *Session) dgInstall() error {
 // ClientHello again with its cookie. Only an initiator still waiting for
 // its ServerHello follows, a bounded number of times.
 func (s *Session) onCookieChallenge(d []byte) error {
-	if len(d) < 6 || d[0] != DatagramCookie {
-		return drop("malformed cookie challenge")
-	}
-	n := int(d[5])
-	if n == 0 || len(d) != 6+n || binary.BigEndian.Uint32(d[1:]) != s.dg.local {
+	receiver, cookie, ok := parseCookieChallenge(d)
+	if !ok || receiver != s.dg.local {
 		return drop("malformed cookie challenge")
 	}
 	r := s.dg.rtx
@@ -470,8 +472,20 @@ func (s *Session) onCookieChallenge(d []byte) error {
 		return drop("unexpected cookie challenge")
 	}
 	s.dg.challenges++
-	s.dg.cookie = append(s.dg.cookie[:0], d[6:]...)
+	s.dg.cookie = append(s.dg.cookie[:0], cookie...)
 	return s.emit(r.msg)
+}
+
+// parseCookieChallenge splits a DatagramCookie datagram.
+func parseCookieChallenge(d []byte) (receiver uint32, cookie []byte, ok bool) {
+	if len(d) < 6 || d[0] != DatagramCookie {
+		return 0, nil, false
+	}
+	n := int(d[5])
+	if n == 0 || len(d) != 6+n {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint32(d[1:]), d[6:], true
 }
 
 func datagramRecordIndex(d []byte) (uint32, bool) { return record.DatagramReceiverIndex(d) }

@@ -396,39 +396,6 @@ func TestBindingVersionRefused(t *testing.T) {
 	}
 }
 
-// FuzzHandleDatagram feeds arbitrary datagrams to a waiting responder, a
-// waiting initiator and an established pair: drops and errors are fine,
-// panics are not.
-func FuzzHandleDatagram(f *testing.F) {
-	id := testSuites[0]
-	ik, rk := newKeys(f, id), newKeys(f, id)
-	i, r := newDatagramPair(f, id, ik, rk)
-	hello := i.Outgoing()
-	for _, d := range hello {
-		f.Add(bytes.Clone(d))
-		_ = r.HandleDatagram(t0, bytes.Clone(d))
-	}
-	for _, d := range r.Outgoing() {
-		f.Add(bytes.Clone(d))
-		_ = i.HandleDatagram(t0, d)
-	}
-	_ = i.Update(t0)
-	for _, d := range i.Outgoing() {
-		f.Add(d)
-	}
-	f.Add([]byte{DatagramCookie, 0, 0, 0, 1, 1, 9})
-	f.Add([]byte{DatagramHandshake, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, d []byte) {
-		i, r := newDatagramPair(t, id, ik, rk)
-		_ = r.HandleDatagram(t0, bytes.Clone(d))
-		_ = i.HandleDatagram(t0, bytes.Clone(d))
-		_ = r.HandleTimeout(t0.Add(time.Minute))
-		_, _ = ParseDatagram(d)
-		jar, _ := NewCookieJar(CookieJarConfig{Rand: newSeeded(1)})
-		jar.Admit(t0, []byte{1}, d)
-	})
-}
-
 func BenchmarkDatagramHandshake(b *testing.B) {
 	for _, id := range testSuites {
 		b.Run(fmt.Sprintf("%#04x", uint16(id)), func(b *testing.B) {

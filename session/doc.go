@@ -23,8 +23,9 @@
 // messages.go defines the control envelope, handshake.go the
 // ClientHello/ServerHello exchange with key pinning, binding.go the CURRENT
 // group context extension, update.go the update and key-switch rules,
-// resume.go resumption of a persisted group. docs/protocol.md sections 7
-// and 8 specify the wire format and the rules.
+// resume.go resumption of a persisted group (both modes). docs/protocol.md
+// section 7 specifies the wire format and the rules, section 8 the
+// security considerations.
 //
 // Peers are authenticated by pinning: each side is configured with the
 // other's MLS signature public key and accepts no other, in the KeyPackage,

@@ -154,3 +154,14 @@ func (s *Session) installSend(k *record.TrafficKeys) error {
 	}
 	return nil
 }
+
+// PreferOutgoing resolves a simultaneous open in stream mode, where two
+// crossing dials make two connections, each with its own initiator and
+// responder Session. Given our and the peer's signature public keys, it
+// reports whether to keep the connection we dialled (where we are the
+// initiator) and close the one we accepted. Both sides compute the same
+// answer: the side with the bytewise lower key stays initiator, the rule
+// datagram mode applies inside the Session.
+func PreferOutgoing(ownPublicKey, peerPublicKey []byte) bool {
+	return compareKeys(ownPublicKey, peerPublicKey) < 0
+}

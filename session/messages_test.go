@@ -105,9 +105,9 @@ func FuzzHandleStream(f *testing.F) {
 	for _, b := range controlSeeds(f) {
 		f.Add(appendPlainRecords(nil, b)[0])
 	}
+	id := testSuites[0]
+	ik, rk := newKeys(f, id), newKeys(f, id)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		id := testSuites[0]
-		ik, rk := newKeys(t, id), newKeys(t, id)
 		_, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
 		if err := r.Start(t0); err != nil {
 			t.Fatal(err)

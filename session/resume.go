@@ -2,11 +2,12 @@ package session
 
 import (
 	"crypto/sha256"
+	"time"
 
 	"github.com/current-vpn/current/session/mls"
 )
 
-// Resumption (draft-kohbrok-mls-two-party-profile, Phase 3), datagram mode.
+// Resumption (draft-kohbrok-mls-two-party-profile, Phase 3), both modes.
 // A peer that restarts with a group it persisted cannot reuse that epoch's
 // record keys: it does not know which sequence numbers it already used, and
 // nonce reuse is fatal. So both sides move the group forward before any
@@ -24,6 +25,14 @@ import (
 // members can produce them. A duplicate request gets the cached response.
 // A responder without the group, or at another epoch, drops the request;
 // the initiator then falls back to a fresh handshake after ResumeTimeout.
+//
+// Stream mode (a TCP reconnect): both sides are new Sessions restored with
+// Config.Resume on a new connection, and the two messages are the
+// plaintext records of section 7's framing. A responder that cannot
+// resume ignores the request and keeps waiting; the initiator falls back
+// after ResumeTimeout by sending a ClientHello on the same connection, so
+// the responder then reads two plaintext messages. An answer that arrives
+// after the fallback is a fatal protocol error (the caller reconnects).
 
 // startResume restores the persisted group and, as initiator, sends the
 // ResumptionRequest. A state that cannot be restored falls back to a fresh
@@ -67,6 +76,10 @@ func (s *Session) resumeFallback() error {
 		s.group = nil
 	}
 	s.dg.resuming, s.dg.resumeMerged = false, false
+	s.resumeDeadline = time.Time{}
+	if s.cfg.Transport == Stream {
+		return s.sendClientHello()
+	}
 	s.dg.peer = 0
 	// A fresh handshake is a new session to the peer's listener, which
 	// tells it apart from the failed resumption by our index.
@@ -160,6 +173,7 @@ func (s *Session) onResumptionResponse(m *ResumptionResponse, sender uint32) err
 		return errBadUpdate
 	}
 	s.dg.rtx = nil
+	s.resumeDeadline = time.Time{}
 	s.dg.resuming = false
 	s.dg.peer = sender
 	return s.establish()

@@ -79,8 +79,8 @@ type Config struct {
 	// writes into every datagram it sends us; zero picks a random non-zero
 	// one. A listener that demultiplexes by index chooses it itself.
 	LocalIndex uint32
-	// PeerIndex is the peer's receiver index, needed only to resume
-	// (the handshake learns it otherwise).
+	// PeerIndex is the peer's receiver index, needed only to resume in
+	// datagram mode (the handshake learns it otherwise).
 	PeerIndex uint32
 
 	// UpdateInterval and UpdateBytes start an update once the epoch is
@@ -99,11 +99,14 @@ type Config struct {
 	ReassemblyBytes int
 	ReassemblyTime  time.Duration
 
-	// Resume is a group saved with mls.Group.MarshalBinary. A Session
-	// with Resume set starts with the two-party profile's resumption
-	// (datagram mode only): the initiator sends ResumptionRequest, the
-	// responder answers ResumptionResponse. If the peer does not answer
-	// within ResumeTimeout the initiator falls back to a fresh handshake.
+	// Resume is a group saved with mls.Group.MarshalBinary (Session.State).
+	// A Session with Resume set starts with the two-party profile's
+	// resumption, in either transport: the initiator sends
+	// ResumptionRequest, the responder answers ResumptionResponse. If the
+	// peer does not answer within ResumeTimeout the initiator falls back to
+	// a fresh handshake (in stream mode on the same connection: a
+	// responder that cannot resume ignores the request and waits for the
+	// ClientHello that follows).
 	Resume        []byte
 	ResumeTimeout time.Duration
 
@@ -163,8 +166,14 @@ var (
 	ErrTimeout = errors.New("session: peer did not answer")
 	// ErrDropped wraps the reason a datagram was dropped. A dropped
 	// datagram does not end the session: anyone can forge one.
-	ErrDropped    = errors.New("session: datagram dropped")
-	errNoProgress = errors.New("session: stream reader made no progress")
+	ErrDropped = errors.New("session: datagram dropped")
+	// ErrSimultaneousOpen: in stream mode an initiator received a
+	// ClientHello. Each TCP connection has one dialer (initiator) and one
+	// acceptor (responder), so two crossing dials are two connections, a
+	// conflict only the caller can see; it keeps the one PreferOutgoing
+	// picks. The error also wraps ErrUnexpectedMessage.
+	ErrSimultaneousOpen = errors.New("session: ClientHello at a stream-mode initiator (simultaneous open)")
+	errNoProgress       = errors.New("session: stream reader made no progress")
 )
 
 // AlertError is how a peer's Alert surfaces in Closed.Reason.
@@ -227,6 +236,9 @@ type Session struct {
 
 	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
 	waiting bool
+	// resumeDeadline: in stream mode, when an unanswered ResumptionRequest
+	// gives way to a fresh handshake on the same connection.
+	resumeDeadline time.Time
 
 	// Update policy (timers.go).
 	nextUpdate time.Time
@@ -264,10 +276,7 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MaxDatagramSize < minDatagramSize {
 		return nil, fmt.Errorf("%w: MaxDatagramSize %d", ErrBadConfig, cfg.MaxDatagramSize)
 	}
-	if cfg.Resume != nil && cfg.Transport != Datagram {
-		return nil, fmt.Errorf("%w: resumption needs datagram mode", ErrBadConfig)
-	}
-	if cfg.Resume != nil && cfg.Role == Initiator && cfg.PeerIndex == 0 {
+	if cfg.Resume != nil && cfg.Transport == Datagram && cfg.Role == Initiator && cfg.PeerIndex == 0 {
 		return nil, fmt.Errorf("%w: resumption needs the peer's index", ErrBadConfig)
 	}
 	cfg.SigningKey = bytes.Clone(cfg.SigningKey)
@@ -333,22 +342,73 @@ func (s *Session) SendPacket(now time.Time, ip []byte) error {
 	if s.phase != phaseEstablished {
 		return s.phaseError()
 	}
+	rec, err := s.sealPacket(make([]byte, 0, PacketOverhead(s.cfg.Transport)+len(ip)), ip)
+	if err != nil {
+		return err
+	}
+	s.out = append(s.out, rec)
+	return s.fail(s.checkPolicy())
+}
+
+// PacketOverhead is how many bytes SendPacket and SealPacketTo add to an
+// IP packet in each mode: the record header, the inner content type and
+// the AEAD tag.
+func PacketOverhead(t Transport) int {
+	if t == Datagram {
+		return record.DatagramOverhead
+	}
+	return record.StreamOverhead
+}
+
+// PacketHeadroom is the record header length: an IP packet read into
+// buf[PacketHeadroom(t):] of a buffer with PacketOverhead(t) -
+// PacketHeadroom(t) spare bytes at its end is sealed by SealPacketTo(now,
+// buf[:0], buf[PacketHeadroom(t):PacketHeadroom(t)+n]) in place.
+func PacketHeadroom(t Transport) int {
+	if t == Datagram {
+		return record.DatagramHeaderLen
+	}
+	return record.StreamHeaderLen
+}
+
+// SealPacketTo is SendPacket without the allocation and the queue: it
+// appends the sealed record (one datagram, or bytes for the stream) to
+// dst and returns the extended slice, which the caller sends itself. Use
+// the same buffer discipline as append; if ip already sits at
+// dst[len(dst)+PacketHeadroom:] and dst has PacketOverhead bytes of spare
+// capacity beyond the packet, the record is sealed in place and nothing is
+// copied or allocated. In stream mode the caller must write the result
+// before anything Outgoing returns later, and after anything it returned
+// earlier. An update the packet triggers (byte threshold, rekey) is queued
+// in Outgoing as usual. Errors are those of SendPacket.
+func (s *Session) SealPacketTo(now time.Time, dst, ip []byte) ([]byte, error) {
+	s.now = now
+	if s.phase != phaseEstablished {
+		return dst, s.phaseError()
+	}
+	rec, err := s.sealPacket(dst, ip)
+	if err != nil {
+		return dst, err
+	}
+	return rec, s.fail(s.checkPolicy())
+}
+
+func (s *Session) sealPacket(dst, ip []byte) ([]byte, error) {
 	if len(ip) == 0 || len(ip) > record.MaxPlaintext {
-		return ErrPacketSize
+		return dst, ErrPacketSize
 	}
 	var rec []byte
 	var err error
 	if s.cfg.Transport == Stream {
-		rec, err = s.writer.SealRecord(make([]byte, 0, record.StreamOverhead+len(ip)), record.ContentApplicationData, ip, 0)
+		rec, err = s.writer.SealRecord(dst, record.ContentApplicationData, ip, 0)
 	} else {
-		rec, err = s.dg.send.Seal(make([]byte, 0, record.DatagramOverhead+len(ip)), record.ContentApplicationData, ip, 0)
+		rec, err = s.dg.send.Seal(dst, record.ContentApplicationData, ip, 0)
 	}
 	if err != nil {
-		return s.fail(err)
+		return dst, s.fail(err)
 	}
-	s.out = append(s.out, rec)
 	s.epochBytes += uint64(len(ip))
-	return s.fail(s.checkPolicy())
+	return rec, nil
 }
 
 // Update starts a key update (a ConnectionUpdate with a fresh commit). It
@@ -472,6 +532,6 @@ func (s *Session) shutdown(reason error) {
 	clear(s.cfg.SigningKey)
 	clear(s.cfg.Resume)
 	s.plain, s.hs.buf = nil, nil
-	s.nextUpdate = time.Time{}
+	s.nextUpdate, s.resumeDeadline = time.Time{}, time.Time{}
 	s.events = append(s.events, Closed{Reason: reason})
 }

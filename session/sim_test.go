@@ -4,21 +4,27 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/current-vpn/current/session/mls"
 )
 
-// The simulated network: a deterministic, seeded model of UDP between two
-// peers with loss, duplication, reordering (random delay) and an MTU, and a
-// virtual clock driven by the sessions' own timers. A scripted run sends
-// packets and starts updates from both sides (collisions included),
-// restarts the initiator with resumption, then heals the network and checks
-// the invariants:
+// The simulated network: a deterministic, seeded model of the transport
+// between two peers and a virtual clock driven by the sessions' own timers.
+// In datagram mode it is UDP with loss, duplication, reordering (random
+// delay) and an MTU; in stream mode it is one TCP connection per direction
+// pair, a byte stream cut into arbitrary chunks delivered in order after
+// random delays, which can break (everything in flight is lost and both
+// sides restart, resuming from the group they persisted). A scripted run
+// sends packets and starts updates from both sides (collisions included),
+// restarts with resumption, then heals the network and checks the
+// invariants:
 //
 //   - both sides end established in the same epoch;
 //   - every delivered packet is one that was sent, unaltered, delivered at
@@ -39,6 +45,8 @@ type simEnd struct {
 	sent  map[uint64][]byte
 	seen  map[uint64]bool
 	epoch uint64
+	// state is what the side persisted at its last restart (stream mode).
+	state []byte
 }
 
 type flight struct {
@@ -60,26 +68,33 @@ type simNet struct {
 	suite     mls.CipherSuiteID
 	delivered int
 	restarts  int
+	resumed   int
+	updates   int // Update calls that started an update
 	seed      uint64
+	mode      Transport
+	lastAt    [2]time.Time // stream mode: in-order delivery per direction
 }
 
-func simConfig(e *simEnd, suite mls.CipherSuiteID, rng *rand.Rand) Config {
+func (n *simNet) config(e *simEnd) Config {
 	return Config{
-		Role: e.role, Suite: suite, SigningKey: e.keys.priv, PeerPublicKey: e.pin,
-		Rand: newSeeded(byte(rng.Uint32())), Transport: Datagram, MaxDatagramSize: simMTU,
+		Role: e.role, Suite: n.suite, SigningKey: e.keys.priv, PeerPublicKey: e.pin,
+		Rand: newSeeded(byte(n.rng.Uint32())), Transport: n.mode, MaxDatagramSize: simMTU,
 		UpdateInterval: 8 * time.Second,
 	}
 }
 
-func newSimNet(tb testing.TB, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair) *simNet {
-	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
-	n := &simNet{tb: tb, rng: rng, now: t0, suite: suite, seed: seed,
+func newSimNet(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair) *simNet {
+	rng := rand.New(rand.NewPCG(seed, 0xc0ffee+uint64(mode)))
+	n := &simNet{tb: tb, rng: rng, now: t0, suite: suite, seed: seed, mode: mode,
 		loss: 0.2 * rng.Float64(), dup: 0.1 * rng.Float64(),
 		maxDelay: time.Duration(1+rng.IntN(200)) * time.Millisecond}
 	n.ends[0] = &simEnd{name: "initiator", keys: ik, pin: rk.pub, role: Initiator, sent: map[uint64][]byte{}, seen: map[uint64]bool{}}
 	n.ends[1] = &simEnd{name: "responder", keys: rk, pin: ik.pub, role: Responder, tag: 1 << 63, sent: map[uint64][]byte{}, seen: map[uint64]bool{}}
+	if mode == Stream {
+		n.loss, n.dup = 0, 0
+	}
 	for _, e := range n.ends {
-		s, err := New(simConfig(e, suite, rng))
+		s, err := New(n.config(e))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -97,8 +112,12 @@ func (n *simNet) must(err error) {
 	}
 }
 
-// collect moves every side's outgoing datagrams into the network.
+// collect moves every side's outgoing datagrams or bytes into the network.
 func (n *simNet) collect() {
+	if n.mode == Stream {
+		n.collectStream()
+		return
+	}
 	for i, e := range n.ends {
 		for _, d := range e.s.Outgoing() {
 			if len(d) > simMTU {
@@ -116,6 +135,28 @@ func (n *simNet) collect() {
 				n.q = append(n.q, flight{at: n.now.Add(delay), seq: n.seq, to: 1 - i, d: bytes.Clone(d)})
 				n.seq++
 			}
+		}
+	}
+}
+
+// collectStream cuts each side's byte stream into chunks of random size
+// and delay, delivered in order.
+func (n *simNet) collectStream() {
+	for i, e := range n.ends {
+		var b []byte
+		for _, o := range e.s.Outgoing() {
+			b = append(b, o...)
+		}
+		for len(b) > 0 {
+			k := min(len(b), 1+n.rng.IntN(2000))
+			at := n.now.Add(time.Duration(n.rng.Int64N(int64(n.maxDelay))))
+			if at.Before(n.lastAt[1-i]) {
+				at = n.lastAt[1-i]
+			}
+			n.lastAt[1-i] = at
+			n.q = append(n.q, flight{at: at, seq: n.seq, to: 1 - i, d: bytes.Clone(b[:k])})
+			n.seq++
+			b = b[k:]
 		}
 	}
 }
@@ -182,6 +223,13 @@ func (n *simNet) step() {
 	n.q = n.q[k:]
 	for _, f := range due {
 		e := n.ends[f.to]
+		if n.mode == Stream {
+			if err := e.s.HandleStream(n.now, f.d); err != nil {
+				n.tb.Fatalf("seed %d: %s: HandleStream: %v", n.seed, e.name, err)
+			}
+			n.check(e)
+			continue
+		}
 		if n.listen(f) {
 			continue
 		}
@@ -213,7 +261,7 @@ func (n *simNet) listen(f flight) bool {
 	if !ok || info.Type != DatagramHandshake || info.Receiver != 0 || info.Sender == r.s.PeerIndex() || r.s.PeerIndex() == 0 {
 		return false
 	}
-	s, err := New(simConfig(r, n.suite, n.rng))
+	s, err := New(n.config(r))
 	n.must(err)
 	n.must(s.Start(n.now))
 	r.s.Close(n.now)
@@ -246,9 +294,12 @@ func (n *simNet) check(e *simEnd) {
 		switch ev := ev.(type) {
 		case Closed:
 			if !errors.Is(ev.Reason, ErrLocalClose) {
-				n.tb.Fatalf("%s closed: %v", e.name, ev.Reason)
+				n.tb.Fatalf("seed %d: %s closed: %v", n.seed, e.name, ev.Reason)
 			}
 		case Established:
+			if ev.Epoch > 1 {
+				n.resumed++
+			}
 			e.epoch = ev.Epoch
 		case EpochChanged:
 			if ev.Epoch <= e.epoch {
@@ -275,13 +326,22 @@ func (n *simNet) send(e *simEnd) {
 }
 
 func (n *simNet) update(e *simEnd) {
-	if err := e.s.Update(n.now); err != nil && !errors.Is(err, ErrUpdatePending) && !errors.Is(err, ErrNotEstablished) {
+	err := e.s.Update(n.now)
+	if err != nil && !errors.Is(err, ErrUpdatePending) && !errors.Is(err, ErrNotEstablished) {
 		n.tb.Fatalf("%s: Update: %v", e.name, err)
+	}
+	if err == nil {
+		n.updates++
 	}
 }
 
-// restart persists the initiator's group, drops the session and resumes.
+// restart persists the initiator's group, drops the session and resumes
+// (datagram mode), or breaks the connection (stream mode).
 func (n *simNet) restart() {
+	if n.mode == Stream {
+		n.reconnect()
+		return
+	}
 	e, r := n.ends[0], n.ends[1]
 	if !e.s.Established() {
 		return
@@ -293,7 +353,7 @@ func (n *simNet) restart() {
 	e.s.Close(n.now)
 	e.s.Outgoing()
 	e.s.Events()
-	cfg := simConfig(e, n.suite, n.rng)
+	cfg := n.config(e)
 	cfg.Resume, cfg.PeerIndex = state, peerIdx
 	s, err := New(cfg)
 	n.must(err)
@@ -304,15 +364,46 @@ func (n *simNet) restart() {
 	n.must(s.Start(n.now))
 }
 
+// reconnect breaks the stream: what is in flight is lost, both sides
+// persist their group if they have one (else keep what they persisted
+// last) and start over on a new connection, resuming if they can.
+func (n *simNet) reconnect() {
+	n.q = nil
+	n.lastAt = [2]time.Time{}
+	for _, e := range n.ends {
+		if e.s.Established() {
+			state, err := e.s.State()
+			n.must(err)
+			e.state = state
+		}
+		e.s.Close(n.now)
+		e.s.Outgoing()
+		e.s.Events()
+		e.s.Packets()
+	}
+	n.restarts++
+	for _, e := range []*simEnd{n.ends[1], n.ends[0]} {
+		cfg := n.config(e)
+		cfg.Resume = e.state
+		s, err := New(cfg)
+		n.must(err)
+		e.s = s
+		e.epoch = 0
+		n.must(s.Start(n.now))
+	}
+}
+
 // runSim plays one seed's script.
-func runSim(tb testing.TB, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair, updates, packets int) *simNet {
-	n := newSimNet(tb, seed, suite, ik, rk)
+func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair, updates, packets int) *simNet {
+	n := newSimNet(tb, mode, seed, suite, ik, rk)
 	type action struct {
 		at time.Duration
 		f  func()
 	}
 	var script []action
-	span := 30 * time.Second
+	// Long scripts spread out so that most updates find the previous
+	// one finished rather than being refused with ErrUpdatePending.
+	span := max(30*time.Second, time.Duration(updates)*400*time.Millisecond)
 	for range packets {
 		side := n.rng.IntN(2)
 		script = append(script, action{time.Duration(n.rng.Int64N(int64(span))), func() { n.send(n.ends[side]) }})
@@ -363,42 +454,78 @@ func runSim(tb testing.TB, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair,
 	return n
 }
 
+// Flags for long soak runs, e.g.
+//
+//	go test -run 'TestSimulatedNetwork$' -sim.seeds=1000 -sim.updates=300 ./session/
+var (
+	simSeedsFlag   = flag.Int("sim.seeds", 0, "simulated network seeds per mode (0: default)")
+	simUpdatesFlag = flag.Int("sim.updates", 0, "scripted updates per seed (0: default)")
+	simPacketsFlag = flag.Int("sim.packets", 0, "scripted packets per seed (0: default)")
+)
+
+// simSuite: most seeds run the X25519 suite; every tenth the post-quantum
+// suite, whose handshake messages need fragmentation in datagram mode and
+// several plaintext records in stream mode.
+func simSuite(seed uint64) mls.CipherSuiteID {
+	if seed%10 == 9 {
+		return testSuites[1]
+	}
+	return testSuites[0]
+}
+
+// TestSimulatedNetwork runs the seeds of both modes in parallel, one
+// subtest per mode, sharing pre-generated signature keys.
 func TestSimulatedNetwork(t *testing.T) {
-	seeds := simSeeds
+	seeds, updates, packets := simSeeds, simUpdates, simPackets
 	if testing.Short() {
 		seeds = 20
+	}
+	if *simSeedsFlag > 0 {
+		seeds = *simSeedsFlag
+	}
+	if *simUpdatesFlag > 0 {
+		updates = *simUpdatesFlag
+	}
+	if *simPacketsFlag > 0 {
+		packets = *simPacketsFlag
 	}
 	keys := map[mls.CipherSuiteID][2]keyPair{}
 	for _, id := range testSuites {
 		keys[id] = [2]keyPair{newKeys(t, id), newKeys(t, id)}
 	}
-	delivered, restarts, epochs := 0, 0, uint64(0)
-	for seed := range uint64(seeds) {
-		// Every tenth seed runs the post-quantum suite, whose handshake
-		// messages need fragmentation.
-		id := testSuites[0]
-		if seed%10 == 9 {
-			id = testSuites[1]
-		}
-		k := keys[id]
-		n := runSim(t, seed, id, k[0], k[1], 20, 200)
-		delivered += n.delivered
-		restarts += n.restarts
-		epochs += n.ends[0].s.Epoch()
+	for _, mode := range []Transport{Datagram, Stream} {
+		name := map[Transport]string{Datagram: "datagram", Stream: "stream"}[mode]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var delivered, restarts, resumed, started, epochs atomic.Int64
+			for seed := range uint64(seeds) {
+				id := simSuite(seed)
+				k := keys[id]
+				n := runSim(t, mode, seed, id, k[0], k[1], updates, packets)
+				delivered.Add(int64(n.delivered))
+				restarts.Add(int64(n.restarts))
+				resumed.Add(int64(n.resumed))
+				started.Add(int64(n.updates))
+				epochs.Add(int64(n.ends[0].s.Epoch()))
+			}
+			t.Logf("%s: %d seeds, %d updates started, %d packets delivered, %d restarts, %d resumptions, %d final epochs in all",
+				name, seeds, started.Load(), delivered.Load(), restarts.Load(), resumed.Load(), epochs.Load())
+		})
 	}
-	t.Logf("%d seeds, %d packets delivered, %d restarts, %d final epochs in all", seeds, delivered, restarts, epochs)
 }
 
 func TestSimulatedNetworkSeed(t *testing.T) {
-	if simDebugSeed != 0 {
-		k := [2]keyPair{newKeys(t, testSuites[1]), newKeys(t, testSuites[1])}
-		runSim(t, simDebugSeed, testSuites[1], k[0], k[1], 20, 200)
-		return
-	}
-	for _, id := range testSuites {
-		t.Run(fmt.Sprintf("%#04x", uint16(id)), func(t *testing.T) {
-			runSim(t, 12345, id, newKeys(t, id), newKeys(t, id), 20, 200)
-		})
+	for _, mode := range []Transport{Datagram, Stream} {
+		if simDebugSeed != 0 {
+			id := simSuite(simDebugSeed)
+			runSim(t, mode, simDebugSeed, id, newKeys(t, id), newKeys(t, id), simUpdates, simPackets)
+			continue
+		}
+		for _, id := range testSuites {
+			t.Run(fmt.Sprintf("%d/%#04x", mode, uint16(id)), func(t *testing.T) {
+				runSim(t, mode, 12345, id, newKeys(t, id), newKeys(t, id), 200, 200)
+			})
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package session
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // phase is where the session stands. Every control message is accepted in
 // exactly one phase (and role); anything else is a protocol violation, so
@@ -19,7 +22,36 @@ func (s *Session) handle(m Message) error {
 	switch m := m.(type) {
 	case *ClientHello:
 		if s.cfg.Role == Responder && s.phase == phaseWaitHello {
+			if s.group != nil {
+				// A restored responder: the peer fell back from
+				// resumption to a fresh handshake.
+				s.group.Close()
+				s.group = nil
+				s.dg.resuming = false
+			}
 			return s.onClientHello(m)
+		}
+		if s.cfg.Role == Initiator {
+			return fmt.Errorf("%w (%w)", ErrSimultaneousOpen, ErrUnexpectedMessage)
+		}
+	case *ResumptionRequest:
+		if s.cfg.Role == Responder && s.phase == phaseWaitHello {
+			// A request we cannot serve (no group, another epoch) is
+			// ignored: the initiator falls back to a ClientHello.
+			if err := s.onResumptionRequest(m, nil, 0); err != nil && !errors.Is(err, ErrDropped) {
+				return err
+			}
+			return nil
+		}
+	case *ResumptionResponse:
+		if s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.dg.resuming {
+			if err := s.onResumptionResponse(m, 0); errors.Is(err, ErrDropped) {
+				// On a reliable stream nothing is stale: refuse.
+				return fmt.Errorf("%w: %v", errBadUpdate, err)
+			} else if err != nil {
+				return err
+			}
+			return nil
 		}
 	case *ServerHello:
 		if s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.kp != nil {

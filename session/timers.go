@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Timers. A Session has at most four: the retransmission of an unanswered
+// Timers. A Session has at most five: the retransmission of an unanswered
 // control message (datagram mode), the expiry of partly reassembled control
 // messages (datagram mode), the end of the previous epoch's grace period
-// (datagram mode), and the update schedule (both modes). NextTimeout
+// (datagram mode), the resumption fallback (stream mode; datagram mode
+// uses the retransmission's deadline) and the update schedule (both modes). NextTimeout
 // returns the earliest; the caller calls HandleTimeout at or after it.
 
 // NextTimeout is when the caller should call HandleTimeout next; the zero
@@ -30,6 +31,7 @@ func (s *Session) NextTimeout() time.Time {
 	}
 	earliest(s.dg.reasm.deadline(s.cfg.ReassemblyTime))
 	earliest(s.dg.graceCheck)
+	earliest(s.resumeDeadline)
 	if s.phase == phaseEstablished && !s.waiting {
 		earliest(s.nextUpdate)
 	}
@@ -67,6 +69,12 @@ func (s *Session) onTimers() error {
 			}
 			r.interval = min(2*r.interval, s.cfg.RetransmitMax)
 			r.next = now.Add(r.interval)
+		}
+	}
+	if d := s.resumeDeadline; !d.IsZero() && !now.Before(d) {
+		s.resumeDeadline = time.Time{}
+		if s.phase == phaseWaitHello && s.dg.resuming {
+			return s.resumeFallback()
 		}
 	}
 	if s.cfg.Transport == Datagram {
