@@ -1,0 +1,156 @@
+package main
+
+import (
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+
+	"github.com/current-vpn/current/config"
+	"github.com/current-vpn/current/routing"
+	"github.com/current-vpn/current/tun"
+	"github.com/current-vpn/current/tunnel"
+)
+
+// defaultMTU is used when the configuration leaves the MTU to be derived
+// per endpoint, which needs datagram mode's path MTU logic: 1420 is what a
+// 1500-byte path leaves after IPv6, UDP and our 32 bytes of datagram
+// overhead, so the interface already has the MTU UDP will want.
+const defaultMTU = 1420
+
+func daemon(path string, log *slog.Logger) error {
+	// Signals are caught before anything is installed, so that a SIGTERM
+	// during start-up still goes through the clean shutdown.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	defer cfg.Interface.PrivateKey.Zero()
+	tcfg := tunnelConfig(cfg, log)
+
+	dev, link, err := start(cfg.Interface.Name, tcfg)
+	if err != nil {
+		return err
+	}
+	// The Link goes last: tunnel's Close removes what it installed, and
+	// Link.Close removes anything left over (say, after a failed delete)
+	// and releases its netlink socket.
+	defer func() {
+		if err := link.Close(); err != nil {
+			log.Warn("removing the link configuration", "err", err)
+		}
+	}()
+	log.Info("running", "interface", cfg.Interface.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(cfg.Interface.Suite))
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("sd_notify READY", "err", err)
+	}
+
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGUSR1:
+			log.Info("epoch update requested")
+			dev.Rekey()
+		case syscall.SIGHUP:
+			reload(path, cfg, dev, log)
+		default:
+			log.Info("shutting down", "signal", sig.String())
+			if err := sdNotify("STOPPING=1"); err != nil {
+				log.Warn("sd_notify STOPPING", "err", err)
+			}
+			err := dev.Close()
+			if err == nil {
+				log.Info("stopped")
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// start creates the TUN device, opens its link and starts the tunnel; on
+// error nothing is left behind (closing the TUN destroys the interface).
+func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, error) {
+	td, err := tun.Create(name, tcfg.MTU)
+	if err != nil {
+		return nil, nil, err
+	}
+	link, err := routing.Open(td.Name())
+	if err != nil {
+		td.Close()
+		return nil, nil, err
+	}
+	dev, err := tunnel.New(tcfg, td, link)
+	if err != nil {
+		link.Close()
+		td.Close()
+		return nil, nil, err
+	}
+	return dev, link, nil
+}
+
+// reload re-reads the configuration and applies its peer list; sessions of
+// peers whose key and name are unchanged survive. A file that does not load
+// changes nothing: the daemon keeps running on what it has.
+func reload(path string, running *config.Config, dev *tunnel.Device, log *slog.Logger) {
+	_ = sdNotify("RELOADING=1")
+	defer func() { _ = sdNotify("READY=1") }()
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("reload failed; configuration unchanged", "err", err)
+		return
+	}
+	defer cfg.Interface.PrivateKey.Zero()
+	if interfaceChanged(&running.Interface, &cfg.Interface) {
+		log.Warn("interface settings changed; they take effect at the next restart (only peers are reloaded)")
+	}
+	if err := dev.Reconfigure(tunnelConfig(cfg, log).Peers); err != nil {
+		log.Error("reload failed", "err", err)
+		return
+	}
+	log.Info("reloaded", "peers", len(cfg.Peers))
+}
+
+func interfaceChanged(a, b *config.Interface) bool {
+	pa, erra := a.PrivateKey.Public()
+	pb, errb := b.PrivateKey.Public()
+	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
+		!slices.Equal(a.Addresses, b.Addresses) || erra != nil || errb != nil || !pa.Equal(pb)
+}
+
+// tunnelConfig maps the file's configuration onto the tunnel's.
+func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
+	ifc := cfg.Interface
+	t := tunnel.Config{
+		Suite:      ifc.Suite,
+		PrivateKey: ifc.PrivateKey.Bytes(),
+		ListenPort: int(ifc.ListenPort),
+		Addresses:  ifc.Addresses,
+		MTU:        ifc.MTU,
+		Logger:     log,
+		// The file's zero values are already its defaults.
+		RekeyInterval: ifc.RekeyInterval,
+		RekeyBytes:    int64(min(ifc.RekeyBytes, math.MaxInt64)),
+	}
+	if t.MTU == 0 {
+		t.MTU = defaultMTU
+	}
+	for _, p := range cfg.Peers {
+		if p.Transport != config.TransportTCP {
+			// Datagram mode lands with the session's HandleDatagram.
+			log.Warn("UDP transport is not available yet; using TCP", "peer", p.Name, "transport", p.Transport.String())
+		}
+		t.Peers = append(t.Peers, tunnel.PeerConfig{
+			Name:       p.Name,
+			PublicKey:  p.PublicKey.Bytes(),
+			Endpoint:   p.Endpoint.String(),
+			AllowedIPs: p.AllowedIPs,
+		})
+	}
+	return t
+}

@@ -1,0 +1,306 @@
+// Package tun is the daemon's packet interface to the kernel: the TUN
+// device whose outbound IP packets current encrypts to peers and into which
+// it writes the packets it decrypts.
+//
+// It wraps golang.zx2c4.com/wireguard/tun, which does the hard parts on
+// Linux: batched reads and writes, and the virtio-net header offloads that
+// let the kernel hand over one 64 KiB TCP or UDP super-packet instead of
+// dozens of MTU-sized ones (split here on read, coalesced on write). What
+// this package adds is the contract around them, stated once and checked:
+//
+//   - Buffers. Read and Write take a batch of buffers and an offset: the
+//     packet starts offset bytes into each buffer, so the daemon can keep
+//     room for its own header in front of it and encrypt in place. Write
+//     needs offset >= Headroom() (VirtioNetHdrLen when offloads are on),
+//     because the virtio-net header is written into those bytes; reserving
+//     VirtioNetHdrLen always is simplest. Read has no minimum offset, but
+//     every buffer must hold offset+MTU bytes, and len(bufs) should be
+//     BatchSize(): one super-packet fills up to that many buffers.
+//   - Write may coalesce packets of one flow into the first buffer of the
+//     flow, using spare capacity beyond its length (cap(buf) > len(buf)
+//     makes that possible, and it never allocates), and it overwrites the
+//     headroom and packet headers. Buffers belong to Write until it returns
+//     and their contents are undefined afterwards.
+//   - Namespaces. A TUN is created in the network namespace of the thread
+//     that creates it. CreateAt does that on a thread of its own (see
+//     routing.InNamespace); the device's fd, and this package's netlink
+//     socket, keep working from any thread afterwards.
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/current-vpn/current/routing"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	wgtun "golang.zx2c4.com/wireguard/tun"
+)
+
+// VirtioNetHdrLen is the size of struct virtio_net_hdr, the per-packet
+// header the kernel and the device exchange when offloads are on. It is a
+// kernel ABI constant; wireguard/tun keeps its copy unexported.
+const VirtioNetHdrLen = 10
+
+// Offloads says which offloads the kernel accepted for a device.
+type Offloads struct {
+	// TCP: TCP segmentation offload (TSO4, TSO6) and checksum offload.
+	// Read may split one large TCP segment from the kernel into many
+	// packets, and Write may coalesce consecutive TCP packets of one flow.
+	TCP bool
+	// UDP: UDP segmentation offload (USO4, USO6, Linux 6.2 and later),
+	// the same for UDP. Only possible when TCP is.
+	UDP bool
+}
+
+// Device is a TUN device with the batch interface of wireguard/tun.
+// Read and Write may be called concurrently with each other, but neither
+// concurrently with itself.
+type Device struct {
+	dev      wgtun.Device
+	name     string
+	index    int
+	offloads Offloads
+	h        *netlink.Handle // in the device's namespace
+
+	changes chan struct{}
+	drained chan struct{}
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Create creates a TUN device in the caller's network namespace. name may
+// contain one "%d", which the kernel replaces to make it unique. mtu is
+// set on the interface before Create returns.
+func Create(name string, mtu int) (*Device, error) {
+	return create(name, mtu)
+}
+
+// CreateAt creates a TUN device in network namespace ns.
+func CreateAt(ns netns.NsHandle, name string, mtu int) (*Device, error) {
+	var d *Device
+	err := routing.InNamespace(ns, func() error {
+		var err error
+		d, err = create(name, mtu)
+		return err
+	})
+	if err != nil && d != nil {
+		// Created, but the thread could not be moved back; InNamespace
+		// has disposed of it, and the device is still good.
+		err = nil
+	}
+	return d, err
+}
+
+func create(name string, mtu int) (*Device, error) {
+	if mtu <= 0 {
+		return nil, fmt.Errorf("create tun %s: invalid MTU %d", name, mtu)
+	}
+	wdev, err := wgtun.CreateTUN(name, mtu)
+	if err != nil {
+		return nil, fmt.Errorf("create tun %s: %w", name, err)
+	}
+	d, err := wrap(wdev)
+	if err != nil {
+		wdev.Close()
+		return nil, fmt.Errorf("create tun %s: %w", name, err)
+	}
+	return d, nil
+}
+
+func wrap(wdev wgtun.Device) (*Device, error) {
+	name, err := wdev.Name()
+	if err != nil {
+		return nil, err
+	}
+	off, err := probeOffloads(wdev, name)
+	if err != nil {
+		return nil, fmt.Errorf("offloads: %w", err)
+	}
+	// wireguard/tun's MTU() asks with an ioctl by name in whatever
+	// namespace the calling thread is in, which is wrong for a device made
+	// by CreateAt; a netlink socket made now is bound to the device's.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	link, err := h.LinkByName(name)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("look up %s: %w", name, err)
+	}
+	d := &Device{
+		dev:      wdev,
+		name:     name,
+		index:    link.Attrs().Index,
+		offloads: off,
+		h:        h,
+		changes:  make(chan struct{}, 1),
+		drained:  make(chan struct{}),
+	}
+	go d.drain()
+	return d, nil
+}
+
+// probeOffloads finds out what wireguard/tun negotiated, which it does not
+// export. IFF_VNET_HDR stays set only if the TCP offloads were accepted
+// (CreateTUN fails otherwise). For UDP it repeats wireguard/tun's own
+// TUNSETOFFLOAD call: it succeeds exactly when wireguard/tun's did, and a
+// refusal changes nothing.
+func probeOffloads(wdev wgtun.Device, name string) (Offloads, error) {
+	sc, err := wdev.File().SyscallConn()
+	if err != nil {
+		return Offloads{}, err
+	}
+	var off Offloads
+	var ioErr error
+	err = sc.Control(func(fd uintptr) {
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			ioErr = err
+			return
+		}
+		if err := unix.IoctlIfreq(int(fd), unix.TUNGETIFF, ifr); err != nil {
+			ioErr = fmt.Errorf("TUNGETIFF: %w", err)
+			return
+		}
+		if ifr.Uint16()&unix.IFF_VNET_HDR == 0 {
+			return
+		}
+		off.TCP = true
+		const all = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_USO4 | unix.TUN_F_USO6
+		off.UDP = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, all) == nil
+	})
+	if err != nil {
+		return Offloads{}, err
+	}
+	return off, ioErr
+}
+
+// drain consumes wireguard/tun's event channel. It must always be read:
+// wireguard/tun's listeners block on a full channel, and then its Close
+// leaves them behind. The events themselves are only used as a nudge:
+// wireguard/tun reports "up" from a write probe that cannot see the
+// interface go down, and "down" only in rare cases, so IsUp asks the
+// kernel instead.
+func (d *Device) drain() {
+	defer close(d.drained)
+	for range d.dev.Events() {
+		select {
+		case d.changes <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Name returns the interface name chosen at creation.
+func (d *Device) Name() string { return d.name }
+
+// Index returns the interface index.
+func (d *Device) Index() int { return d.index }
+
+// Offloads returns the offloads in effect.
+func (d *Device) Offloads() Offloads { return d.offloads }
+
+// Headroom returns the smallest offset Write accepts.
+func (d *Device) Headroom() int {
+	if d.offloads.TCP {
+		return VirtioNetHdrLen
+	}
+	return 0
+}
+
+// BatchSize returns how many buffers Read can fill and Write can take in
+// one call: 128 with offloads, 1 without.
+func (d *Device) BatchSize() int { return d.dev.BatchSize() }
+
+// MTU returns the interface MTU as the kernel has it now. Someone else (or
+// the daemon, through routing.Link) may change it; Changes reports it.
+func (d *Device) MTU() (int, error) {
+	l, err := d.h.LinkByIndex(d.index)
+	if err != nil {
+		return 0, fmt.Errorf("tun %s: mtu: %w", d.name, err)
+	}
+	return l.Attrs().MTU, nil
+}
+
+// IsUp reports whether the interface is up and running (administratively
+// up, and the device open), as the kernel has it now.
+func (d *Device) IsUp() (bool, error) {
+	l, err := d.h.LinkByIndex(d.index)
+	if err != nil {
+		return false, fmt.Errorf("tun %s: state: %w", d.name, err)
+	}
+	return l.Attrs().RawFlags&(unix.IFF_UP|unix.IFF_RUNNING) == unix.IFF_UP|unix.IFF_RUNNING, nil
+}
+
+// Changes delivers a signal after the kernel reports a change to the
+// interface (state, MTU, ...), and at times when nothing changed. Signals
+// coalesce: on one, look at IsUp and MTU.
+func (d *Device) Changes() <-chan struct{} { return d.changes }
+
+// Read reads one or more packets into bufs, each starting offset bytes in,
+// and sets sizes[i] to the length of the packet in bufs[i]. It returns the
+// number of packets read. An error wrapping wgtun.ErrTooManySegments is
+// not fatal (bufs was shorter than a super-packet): the packets counted
+// are good, and reading should go on. After Close it returns an error
+// wrapping os.ErrClosed. Any other error means the device is unusable.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 || len(sizes) < len(bufs) || offset < 0 {
+		return 0, fmt.Errorf("tun %s: read: %d buffers, %d sizes, offset %d", d.name, len(bufs), len(sizes), offset)
+	}
+	n, err := d.dev.Read(bufs, sizes, offset)
+	if err != nil && d.closed.Load() {
+		// Close makes wireguard/tun's event listener fail, and Read
+		// reports that failure before the closed file; both mean closed.
+		return n, fmt.Errorf("tun %s: %w", d.name, os.ErrClosed)
+	}
+	return n, err
+}
+
+// Write writes the packets bufs[i][offset:] and returns len(bufs) when all
+// were accepted. On error some may have been delivered and the count is 0:
+// packets cannot be reliably retried (a retry could duplicate), so the
+// daemon should count the batch as lost. offset must be at least
+// Headroom().
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	if offset < d.Headroom() {
+		return 0, fmt.Errorf("tun %s: write offset %d leaves less than the %d bytes of headroom offloads need", d.name, offset, d.Headroom())
+	}
+	for i, b := range bufs {
+		if len(b) <= offset {
+			return 0, fmt.Errorf("tun %s: write: buffer %d holds no packet after offset %d", d.name, i, offset)
+		}
+	}
+	// wireguard/tun's count is bytes, despite its interface's comment.
+	if _, err := d.dev.Write(bufs, offset); err != nil {
+		return 0, err
+	}
+	return len(bufs), nil
+}
+
+// Close destroys the interface (and with it every address and route on
+// it) and unblocks a pending Read.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		d.closed.Store(true)
+		d.closeErr = d.dev.Close()
+		// wireguard/tun closes its event channel once its listeners have
+		// stopped, which takes at most a moment; the bound is in case a
+		// future version does not.
+		select {
+		case <-d.drained:
+		case <-time.After(5 * time.Second):
+			d.closeErr = errors.Join(d.closeErr, fmt.Errorf("tun %s: event listeners did not stop", d.name))
+		}
+		d.h.Close()
+	})
+	return d.closeErr
+}

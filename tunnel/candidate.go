@@ -1,0 +1,101 @@
+package tunnel
+
+import (
+	"time"
+
+	"github.com/current-vpn/current/session"
+)
+
+// A ClientHello travels in the clear and carries nothing fresh that the
+// responder could check, so anyone who saw one can replay it. If a
+// replayed hello replaced the peer's established connection, an observer
+// could cut the tunnel at will. So a new inbound connection that would
+// replace an established one runs next to it as a candidate, and takes
+// over only once it has proved to be the peer: when a protected record
+// from it authenticates (only the holder of the KeyPackage's private keys
+// can open our Welcome and key records), or when the established
+// connection dies. A candidate that proves nothing within the handshake
+// timeout is dropped. A replay thus costs us one handshake and no traffic.
+
+// candidate is the owner's second connection slot.
+type candidate struct {
+	c        *streamConn
+	s        *session.Session
+	deadline time.Time
+	// What the session produced before promotion, handled after it.
+	pkts   [][]byte
+	events []session.Event
+}
+
+func (p *peer) startCandidate(c *streamConn) {
+	p.dropCandidate() // one at a time; the newest is the likeliest genuine
+	s, err := p.startSession(c)
+	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout)}
+	if err != nil {
+		p.log.Debug("replacement connection failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	p.log.Debug("replacement connection pending proof")
+	// The ServerHello goes out now; packets and events wait for the
+	// promotion.
+	c.send(s.Outgoing())
+}
+
+func (p *peer) onCandidateEvent(ev connEvent) {
+	if ev.err != nil {
+		p.dropCandidate()
+		return
+	}
+	s := p.cand.s
+	if err := s.HandleStream(p.now(), ev.data); err != nil {
+		p.log.Debug("replacement connection failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	p.cand.c.send(s.Outgoing())
+	pkts, events := s.Packets(), s.Events()
+	p.cand.pkts = append(p.cand.pkts, pkts...)
+	p.cand.events = append(p.cand.events, events...)
+	// Bytes accepted are no proof (a record header is buffered before it
+	// is checked), but a packet or any event after Established is: it
+	// came out of a record that authenticated under the new keys.
+	proven := len(pkts) > 0
+	for _, e := range events {
+		if _, ok := e.(session.Established); !ok {
+			proven = true
+		}
+	}
+	if proven {
+		p.promote()
+	}
+}
+
+// promote makes the candidate the peer's connection.
+func (p *peer) promote() {
+	c := p.cand
+	p.cand = candidate{}
+	if p.conn != nil {
+		p.stats.connsReplaced.Add(1)
+		p.dropConn(errReplaced)
+	}
+	p.conn, p.sess = c.c, c.s
+	p.timers.handshakeDeadline = time.Time{}
+	p.log.Debug("replacement connection took over")
+	p.handle(c.pkts, c.events)
+	if p.sess != nil {
+		p.process()
+	}
+}
+
+func (p *peer) dropCandidate() {
+	if p.cand.c == nil {
+		return
+	}
+	if p.cand.s != nil {
+		p.cand.s.Close(p.now())
+		p.cand.c.send(p.cand.s.Outgoing())
+	}
+	p.cand.c.close()
+	p.cand = candidate{}
+}

@@ -1,0 +1,161 @@
+package tunnel
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// maxQueuedBytes bounds what the owner may queue on a connection for
+// tunnelled packets. Control messages are queued regardless: dropping one
+// would break the stream, and there are few of them.
+const maxQueuedBytes = 1 << 20
+
+// closeFlushTimeout bounds how long a closing connection tries to deliver
+// what is queued (typically a Close or Alert).
+const closeFlushTimeout = time.Second
+
+// readBufSize is the reader's buffer; a full-size stream record fits.
+const readBufSize = 1 << 16
+
+// streamConn is one TCP connection of a peer. The owner goroutine queues
+// bytes with send; the writer goroutine writes them; the reader goroutine
+// passes received bytes to the owner's channel.
+type streamConn struct {
+	nc       net.Conn
+	outbound bool   // we dialed it
+	prefix   []byte // bytes read before the owner took the connection
+
+	mu      sync.Mutex
+	queue   [][]byte
+	queued  int
+	closing bool // flush the queue, then close
+	wake    chan struct{}
+	done    chan struct{} // closed when the connection is finished with
+	once    sync.Once
+}
+
+func newStreamConn(nc net.Conn, outbound bool, prefix []byte) *streamConn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		// Packets are sealed one record each; waiting to coalesce them
+		// would only add latency.
+		_ = tc.SetNoDelay(true)
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3})
+	}
+	return &streamConn{nc: nc, outbound: outbound, prefix: prefix, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// connEvent is received data, or the error that ended the reader.
+type connEvent struct {
+	c    *streamConn
+	data []byte
+	err  error
+}
+
+// start launches the reader and writer; wg tracks both.
+func (c *streamConn) start(wg *sync.WaitGroup, events chan<- connEvent) {
+	wg.Add(2)
+	go func() { defer wg.Done(); c.readLoop(events) }()
+	go func() { defer wg.Done(); c.writeLoop() }()
+}
+
+func (c *streamConn) readLoop(events chan<- connEvent) {
+	buf := make([]byte, readBufSize)
+	for {
+		n, err := c.nc.Read(buf)
+		ev := connEvent{c: c}
+		if n > 0 {
+			ev.data = append([]byte(nil), buf[:n]...)
+		} else if err != nil {
+			ev.err = err
+		} else {
+			continue
+		}
+		select {
+		case events <- ev:
+		case <-c.done:
+			return
+		}
+		if ev.err != nil {
+			return
+		}
+	}
+}
+
+// roomForData reports whether the owner may seal another packet for this
+// connection; if not, the packet is dropped before it consumes a sequence
+// number.
+func (c *streamConn) roomForData() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued < maxQueuedBytes && !c.closing
+}
+
+func (c *streamConn) send(bufs [][]byte) {
+	if len(bufs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	if !c.closing {
+		for _, b := range bufs {
+			c.queue = append(c.queue, b)
+			c.queued += len(b)
+		}
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *streamConn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *streamConn) writeLoop() {
+	defer c.nc.Close()
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		c.mu.Lock()
+		q, closing := c.queue, c.closing
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		if len(q) > 0 {
+			bufs := net.Buffers(q)
+			if _, err := bufs.WriteTo(c.nc); err != nil {
+				// The reader fails too once the socket is closed, and
+				// tells the owner.
+				c.abort()
+				return
+			}
+		}
+		if closing {
+			c.abort()
+			return
+		}
+	}
+}
+
+// close ends the connection after writing what is queued.
+func (c *streamConn) close() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	// The writer may be blocked in a write to a peer that stopped
+	// reading; the deadline bounds that too.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+	c.signal()
+}
+
+// abort ends the connection at once.
+func (c *streamConn) abort() {
+	c.once.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}

@@ -1,0 +1,167 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/current-vpn/current/routing"
+	"github.com/current-vpn/current/session/mls"
+)
+
+// Device is a running tunnel: one TUN, one listener and the peers.
+type Device struct {
+	cfg    Config
+	log    *slog.Logger
+	ownPub []byte
+	tun    TUN
+	tunW   tunWriter
+	net    netConfig
+
+	// mu guards the peer set, which Reconfigure changes while the
+	// accepter looks peers up, and the link's routes; each peer's own
+	// state belongs to its owner goroutine.
+	mu    sync.Mutex
+	peers []*peer
+	byKey map[string]*peer
+	// table is the cryptokey routing table; routing.Table is lock-free
+	// for readers, so the TUN reader and every owner share it.
+	table routing.Table[*peer]
+	ln    net.Listener
+	// helloSlots counts connections the accepter has not identified yet.
+	helloSlots chan struct{}
+	stats      deviceStats
+	ctx        context.Context
+	cancel     context.CancelFunc
+	// wg counts every goroutine the device started, so Close can promise
+	// that none outlives it.
+	wg      sync.WaitGroup
+	closing atomic.Bool
+	closed  sync.Once
+	// clock is time.Now except in tests.
+	clock func() time.Time
+}
+
+// New configures the link, opens the listener and starts every goroutine.
+// On error everything done so far is undone; the TUN is left to the caller
+// either way, and Close closes it.
+func New(cfg Config, tun TUN, link Link) (*Device, error) {
+	cfg.setDefaults()
+	s, err := mls.Suite(cfg.Suite)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := s.SignaturePublicKey(cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	if err := cfg.check(pub); err != nil {
+		return nil, err
+	}
+	d := &Device{cfg: cfg, log: cfg.Logger, ownPub: pub, tun: tun, byKey: map[string]*peer{}, clock: time.Now}
+	d.tunW.dev = tun
+	d.helloSlots = make(chan struct{}, maxUnidentified)
+	d.net.link = link
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	for i := range cfg.Peers {
+		if cfg.Peers[i].Name == "" {
+			cfg.Peers[i].Name = "peer" + strconv.Itoa(i)
+		}
+		pc := cfg.Peers[i]
+		p := newPeer(d, pc)
+		d.peers = append(d.peers, p)
+		d.byKey[string(pc.PublicKey)] = p
+		if err := d.table.SetPeer(p, pc.AllowedIPs); err != nil {
+			return nil, fmt.Errorf("%s: allowed IPs: %w", pc.Name, err)
+		}
+	}
+
+	if link != nil {
+		if err := d.net.install(cfg.MTU, cfg.Addresses, wantedRoutes(cfg.Peers)); err != nil {
+			if uerr := d.net.remove(); uerr != nil {
+				d.log.Warn("undoing link configuration", "err", uerr)
+			}
+			return nil, err
+		}
+	}
+	if cfg.ListenPort >= 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)))
+		if err != nil {
+			if uerr := d.net.remove(); uerr != nil {
+				d.log.Warn("undoing link configuration", "err", uerr)
+			}
+			return nil, err
+		}
+		d.ln = ln
+		d.log.Info("listening", "transport", "tcp", "addr", ln.Addr().String())
+	}
+
+	d.goFunc(d.readTUN)
+	if d.ln != nil {
+		d.goFunc(d.acceptLoop)
+	}
+	for _, p := range d.peers {
+		d.goFunc(p.run)
+	}
+	return d, nil
+}
+
+func (d *Device) goFunc(f func()) {
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); f() }()
+}
+
+// ListenAddr is the TCP listener's address, nil if not listening.
+func (d *Device) ListenAddr() net.Addr {
+	if d.ln == nil {
+		return nil
+	}
+	return d.ln.Addr()
+}
+
+// PublicKey is our identity.
+func (d *Device) PublicKey() []byte { return bytes.Clone(d.ownPub) }
+
+// Rekey asks every established session to start an epoch update.
+func (d *Device) Rekey() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.peers {
+		p.requestRekey()
+	}
+}
+
+func (d *Device) peerByKey(k []byte) *peer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.byKey[string(k)]
+}
+
+// Close ends every session (telling peers), stops every goroutine, closes
+// the TUN and removes the routes and addresses New installed.
+func (d *Device) Close() error {
+	var err error
+	d.closed.Do(func() {
+		d.closing.Store(true)
+		d.cancel()
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		// Closing the TUN is what unblocks its reader. Routes go before
+		// the device does, so remove them first while it still exists.
+		d.mu.Lock()
+		nerr := d.net.remove()
+		d.mu.Unlock()
+		terr := d.tun.Close()
+		d.wg.Wait()
+		err = errors.Join(nerr, terr)
+	})
+	return err
+}

@@ -1,0 +1,68 @@
+package tunnel
+
+import "sync/atomic"
+
+// deviceStats counts what the device drops before any peer is involved.
+type deviceStats struct {
+	dropNoPeer    atomic.Uint64 // outbound destination in nobody's allowed IPs
+	dropInvalid   atomic.Uint64 // not an IPv4/IPv6 packet
+	tunReadErrors atomic.Uint64
+	unknownPeer   atomic.Uint64 // ClientHello signed by a key we do not pin
+	badHello      atomic.Uint64 // connection that did not start with a ClientHello
+}
+
+// peerStats are one peer's counters; the owner writes, anyone reads.
+type peerStats struct {
+	txPackets, rxPackets atomic.Uint64
+	txBytes, rxBytes     atomic.Uint64
+	dropQueueFull        atomic.Uint64 // outbound queue or connection full
+	dropSource           atomic.Uint64 // inbound source outside the peer's allowed IPs
+	handshakes, epochs   atomic.Uint64
+	connsReplaced, dials atomic.Uint64
+	sessionErrors        atomic.Uint64
+}
+
+// Stats is a snapshot of the counters, for logs, tests and later
+// currentctl.
+type Stats struct {
+	DropNoPeer, DropInvalid, UnknownPeer, BadHello uint64
+	Peers                                          map[string]PeerStats
+}
+
+// PeerStats is one peer's part of Stats.
+type PeerStats struct {
+	TxPackets, RxPackets, TxBytes, RxBytes uint64
+	DropQueueFull, DropSource              uint64
+	Handshakes, Epochs, Dials              uint64
+	Epoch                                  uint64
+	Established                            bool
+}
+
+// Stats returns the current counters.
+func (d *Device) Stats() Stats {
+	s := Stats{
+		DropNoPeer:  d.stats.dropNoPeer.Load(),
+		DropInvalid: d.stats.dropInvalid.Load(),
+		UnknownPeer: d.stats.unknownPeer.Load(),
+		BadHello:    d.stats.badHello.Load(),
+		Peers:       map[string]PeerStats{},
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.peers {
+		s.Peers[p.cfg.Name] = PeerStats{
+			TxPackets:     p.stats.txPackets.Load(),
+			RxPackets:     p.stats.rxPackets.Load(),
+			TxBytes:       p.stats.txBytes.Load(),
+			RxBytes:       p.stats.rxBytes.Load(),
+			DropQueueFull: p.stats.dropQueueFull.Load(),
+			DropSource:    p.stats.dropSource.Load(),
+			Handshakes:    p.stats.handshakes.Load(),
+			Epochs:        p.stats.epochs.Load(),
+			Dials:         p.stats.dials.Load(),
+			Epoch:         p.epoch.Load(),
+			Established:   p.established.Load(),
+		}
+	}
+	return s
+}

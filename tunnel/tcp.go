@@ -1,0 +1,111 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
+
+// helloTimeout bounds how long an unidentified connection may take to send
+// its ClientHello, so that idle strangers cannot pile up.
+const helloTimeout = 10 * time.Second
+
+// maxUnidentified bounds connections still waiting for their ClientHello,
+// and so the goroutines and buffers strangers can make us hold.
+const maxUnidentified = 256
+
+// dialTimeout bounds one outbound connection attempt.
+const dialTimeout = 10 * time.Second
+
+// acceptLoop is the listener goroutine.
+func (d *Device) acceptLoop() {
+	var delay time.Duration
+	for {
+		nc, err := d.ln.Accept()
+		if err != nil {
+			if d.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http
+			// does instead of spinning.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			d.log.Warn("accept", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-d.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		select {
+		case d.helloSlots <- struct{}{}:
+		default:
+			d.stats.badHello.Add(1)
+			nc.Close()
+			continue
+		}
+		d.goFunc(func() {
+			defer func() { <-d.helloSlots }()
+			d.identify(nc)
+		})
+	}
+}
+
+// identify reads the ClientHello of an accepted connection and hands the
+// connection to the peer whose key signed it. Anything else is closed
+// without a word: a responder does not reveal itself to strangers.
+func (d *Device) identify(nc net.Conn) {
+	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
+	defer stop()
+	_ = nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	hello, err := readClientHello(nc)
+	if err != nil {
+		d.stats.badHello.Add(1)
+		d.log.Debug("dropping connection", "remote", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		return
+	}
+	p := d.peerByKey(hello.signatureKey)
+	if p == nil {
+		d.stats.unknownPeer.Add(1)
+		d.log.Debug("dropping connection from unknown key", "remote", nc.RemoteAddr().String())
+		nc.Close()
+		return
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	c := newStreamConn(nc, false, hello.raw)
+	if !stop() {
+		nc.Close() // shutting down
+		return
+	}
+	select {
+	case p.conns <- c:
+	case <-p.ctx.Done(): // shutting down, or the peer was removed
+		nc.Close()
+	}
+}
+
+// dial connects to a peer's endpoint and hands the connection to its
+// owner, or reports the failure there.
+func (d *Device) dial(p *peer, endpoint string) {
+	dl := net.Dialer{Timeout: dialTimeout}
+	nc, err := dl.DialContext(p.ctx, "tcp", endpoint)
+	res := dialResult{err: err}
+	if err == nil {
+		res.c = newStreamConn(nc, true, nil)
+	}
+	select {
+	case p.dialed <- res:
+	case <-p.ctx.Done():
+		if nc != nil {
+			nc.Close()
+		}
+	}
+}
+
+type dialResult struct {
+	c   *streamConn
+	err error
+}

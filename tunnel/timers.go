@@ -1,0 +1,84 @@
+package tunnel
+
+import (
+	"time"
+)
+
+// peerTimers are the owner's deadlines. One time.Timer per peer is reset
+// to the earliest of them after every event, so no timer goroutine or
+// callback ever touches owner state.
+type peerTimers struct {
+	handshakeDeadline time.Time // current connection must establish by then
+	redialAt          time.Time // next connection attempt
+	backoff           time.Duration
+}
+
+// scheduleRedial backs off exponentially between failed attempts; an
+// established session resets the backoff.
+func (t *peerTimers) scheduleRedial(now time.Time, lo, hi time.Duration) {
+	t.backoff = min(max(2*t.backoff, lo), hi)
+	t.redialAt = now.Add(t.backoff)
+}
+
+// next is the earliest deadline that applies in the peer's state, or zero.
+func (p *peer) nextDeadline() time.Time {
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if p.conn != nil {
+		earliest(p.timers.handshakeDeadline)
+	}
+	if p.sess != nil {
+		earliest(p.sess.NextTimeout())
+	}
+	if p.cand.c != nil {
+		earliest(p.cand.deadline)
+	}
+	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
+		earliest(p.timers.redialAt)
+	}
+	return next
+}
+
+func (p *peer) resetTimer(t *time.Timer) {
+	next := p.nextDeadline()
+	if next.IsZero() {
+		t.Stop()
+		return
+	}
+	t.Reset(max(next.Sub(p.now()), 0))
+}
+
+// onTimer acts on every deadline that has passed.
+func (p *peer) onTimer() {
+	now := p.now()
+	if p.conn != nil && !p.timers.handshakeDeadline.IsZero() && !now.Before(p.timers.handshakeDeadline) {
+		p.log.Info("handshake timed out")
+		p.dropConn(errTimeout)
+	}
+	if p.cand.c != nil && !now.Before(p.cand.deadline) {
+		p.log.Debug("replacement connection did not prove itself in time")
+		p.dropCandidate()
+	}
+	if p.sess != nil {
+		if t := p.sess.NextTimeout(); !t.IsZero() && !now.Before(t) {
+			p.sessionTimeout(now)
+		}
+	}
+	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" && !p.timers.redialAt.IsZero() && !now.Before(p.timers.redialAt) {
+		p.startDial()
+	}
+}
+
+// sessionTimeout fires the session's own timers (the update schedule in
+// stream mode; retransmission and grace periods too in datagram mode).
+func (p *peer) sessionTimeout(now time.Time) {
+	if err := p.sess.HandleTimeout(now); err != nil {
+		p.sessionFailed(err)
+		return
+	}
+	p.process()
+}
