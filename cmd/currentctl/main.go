@@ -1,8 +1,11 @@
-// Command currentctl manages current keys (and, later, a running currentd).
-// For now it has two subcommands:
+// Command currentctl manages current keys and talks to a running currentd
+// over its control socket (see docs/ctl.md):
 //
 //	currentctl genkey [--suite NAME] > /etc/current/current0.key
 //	currentctl pubkey < /etc/current/current0.key
+//	currentctl [-i IFACE] show [PEER] [--json]
+//	currentctl [-i IFACE] rekey [PEER|--all]
+//	currentctl [-i IFACE] peers list|add|remove|update ...
 package main
 
 import (
@@ -19,15 +22,19 @@ import (
 func main() {
 	if err := app().Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "currentctl:", err)
-		os.Exit(1)
+		os.Exit(exitCodeOf(err))
 	}
 }
 
 func app() *cli.App {
 	return &cli.App{
-		Name:  "currentctl",
-		Usage: "manage current keys",
-		Commands: []*cli.Command{
+		Name:                 "currentctl",
+		Usage:                "manage current keys and a running currentd",
+		Flags:                ctlFlags(),
+		EnableBashCompletion: true,
+		OnUsageError:         onUsageError,
+		CommandNotFound:      commandNotFound,
+		Commands: append([]*cli.Command{
 			{
 				Name:      "genkey",
 				Usage:     "write a new private key to standard output",
@@ -45,7 +52,7 @@ func app() *cli.App {
 				UsageText: "currentctl pubkey < FILE",
 				Action:    pubkey,
 			},
-		},
+		}, ctlCommands()...),
 	}
 }
 

@@ -1,0 +1,169 @@
+package ctl
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/current-vpn/current/config"
+)
+
+// Status is the result of show, and what `currentctl show --json` prints.
+// Its JSON schema is stable: fields are only ever added. Every field is
+// always present; times that have not happened yet are null.
+type Status struct {
+	// Time is the daemon's clock when the snapshot was taken, so that
+	// "how long ago" is computed against the daemon's clock, not the
+	// reader's.
+	Time      time.Time       `json:"time"`
+	Interface InterfaceStatus `json:"interface"`
+	Peers     []PeerStatus    `json:"peers"`
+}
+
+// InterfaceStatus is the local end.
+type InterfaceStatus struct {
+	Name       string           `json:"name"`
+	PublicKey  config.PublicKey `json:"public_key"`
+	ListenPort uint16           `json:"listen_port"`
+	Suite      string           `json:"suite"` // config.SuiteName
+	// The rekey policy in force (set changes it).
+	RekeyInterval Seconds `json:"rekey_interval_seconds"`
+	RekeyBytes    uint64  `json:"rekey_bytes"`
+}
+
+// SessionState is where a peer's session stands.
+type SessionState string
+
+// Session states.
+const (
+	// StateIdle: no connection and none being made (no endpoint, waiting
+	// for the peer to connect, or backing off before a redial).
+	StateIdle SessionState = "idle"
+	// StateConnecting: dialing the endpoint.
+	StateConnecting SessionState = "connecting"
+	// StateHandshaking: connected, MLS handshake in progress.
+	StateHandshaking SessionState = "handshaking"
+	// StateEstablished: traffic keys in use.
+	StateEstablished SessionState = "established"
+)
+
+// PeerStatus is one peer.
+type PeerStatus struct {
+	Name      string           `json:"name"`
+	PublicKey config.PublicKey `json:"public_key"`
+	// Endpoint is the configured endpoint, "" if none.
+	Endpoint string `json:"endpoint"`
+	// RemoteAddress is the address of the current connection, "" if none.
+	RemoteAddress       string         `json:"remote_address"`
+	AllowedIPs          []netip.Prefix `json:"allowed_ips"`
+	Transport           string         `json:"transport"` // configured: udp, tcp or auto
+	PersistentKeepalive Seconds        `json:"persistent_keepalive_seconds"`
+
+	State SessionState `json:"state"`
+	// Epoch is the MLS epoch of the current session, 0 without one.
+	Epoch uint64 `json:"epoch"`
+	// LastEpochChange is when Epoch last changed (a commit or a new
+	// session); LastHandshake when the last session was established.
+	LastEpochChange *time.Time `json:"last_epoch_change"`
+	LastHandshake   *time.Time `json:"last_handshake"`
+
+	RxBytes   uint64       `json:"rx_bytes"`
+	TxBytes   uint64       `json:"tx_bytes"`
+	RxPackets uint64       `json:"rx_packets"`
+	TxPackets uint64       `json:"tx_packets"`
+	Dropped   DropCounters `json:"dropped"`
+}
+
+// DropCounters count packets dropped for a peer, by reason. Counters are
+// totals since the peer was added.
+type DropCounters struct {
+	// Replay: inbound records rejected by the anti-replay window.
+	Replay uint64 `json:"replay"`
+	// BadSource: inbound packets whose source address is outside the
+	// peer's allowed IPs.
+	BadSource uint64 `json:"bad_source"`
+	// QueueFull: outbound packets dropped because the peer's queue or
+	// connection was full.
+	QueueFull uint64 `json:"queue_full"`
+}
+
+// VersionInfo is version's result.
+type VersionInfo struct {
+	// Version, Commit and GoVersion describe the daemon's build
+	// (Commit may be "").
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"go_version"`
+	// Protocol and Ops are filled in by the server.
+	Protocol int      `json:"protocol"`
+	Ops      []string `json:"ops"`
+}
+
+// Policy is the rekey policy: a session updates its epoch after Interval
+// or after Bytes of traffic, whichever comes first.
+type Policy struct {
+	RekeyInterval time.Duration
+	RekeyBytes    uint64
+}
+
+// PolicyUpdate changes some of the policy; nil fields stay as they are.
+// The server has checked the values against config's limits.
+type PolicyUpdate struct {
+	RekeyInterval *time.Duration
+	RekeyBytes    *uint64
+}
+
+// Apply returns p with u applied.
+func (u PolicyUpdate) Apply(p Policy) Policy {
+	if u.RekeyInterval != nil {
+		p.RekeyInterval = *u.RekeyInterval
+	}
+	if u.RekeyBytes != nil {
+		p.RekeyBytes = *u.RekeyBytes
+	}
+	return p
+}
+
+// PeerUpdate changes some of a peer's settings; nil fields stay as they
+// are. The server has checked each value's syntax.
+type PeerUpdate struct {
+	// Endpoint replaces the endpoint; a zero Endpoint removes it.
+	Endpoint *config.Endpoint
+	// AllowedIPs replaces the allowed IPs when non-nil (never empty).
+	AllowedIPs []netip.Prefix
+	// PersistentKeepalive replaces the keepalive; 0 turns it off.
+	PersistentKeepalive *time.Duration
+	Transport           *config.Transport
+}
+
+// Apply changes p as u says. Slices are copied, so p does not share
+// memory with u.
+func (u PeerUpdate) Apply(p *config.Peer) {
+	if u.Endpoint != nil {
+		p.Endpoint = *u.Endpoint
+	}
+	if u.AllowedIPs != nil {
+		p.AllowedIPs = append([]netip.Prefix(nil), u.AllowedIPs...)
+	}
+	if u.PersistentKeepalive != nil {
+		p.PersistentKeepalive = *u.PersistentKeepalive
+	}
+	if u.Transport != nil {
+		p.Transport = *u.Transport
+	}
+}
+
+// IsZero reports whether u changes nothing.
+func (u PeerUpdate) IsZero() bool {
+	return u.Endpoint == nil && u.AllowedIPs == nil && u.PersistentKeepalive == nil && u.Transport == nil
+}
+
+// RekeyResult is one peer's outcome of Backend.Rekey.
+type RekeyResult struct {
+	Peer      string
+	PublicKey config.PublicKey
+	// Epoch is the new epoch when Err is nil.
+	Epoch uint64
+	// Err says why the peer has no new epoch: ctx's deadline (a timeout),
+	// or no established session (use an *Error with CodeConflict).
+	Err error
+}
