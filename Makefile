@@ -40,3 +40,12 @@ fuzz:
 	    $(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Two currentd in two network namespaces, a ping across, an epoch update,
+# and teardown (needs root).
+.PHONY: demo
+demo:
+	sh scripts/demo.sh
+
+# make package, make package-check: .deb/.rpm with nfpm (see packaging/).
+include packaging/package.mk

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
+
+	"github.com/current-vpn/current/internal/buildinfo"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,7 +51,7 @@ func version(c *cli.Context) error {
 	if _, err := args(c, 0, 0); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "currentctl %s (%s, protocol %d)\n", buildVersion(), runtime.Version(), ctl.ProtocolVersion)
+	fmt.Fprintf(c.App.Writer, "currentctl %s (commit %s, %s, protocol %d)\n", buildinfo.Version, buildinfo.Commit, runtime.Version(), ctl.ProtocolVersion)
 	return withClient(c, 0, func(ctx context.Context, cl *ctl.Client) error {
 		v, err := cl.Version(ctx)
 		if err != nil {
@@ -63,11 +64,4 @@ func version(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "currentd %s (%s%s, protocol %d)\n", v.Version, v.GoVersion, commit, v.Protocol)
 		return nil
 	})
-}
-
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

@@ -1,6 +1,7 @@
 // Command currentd is the current VPN daemon. It runs in the foreground:
 //
 //	currentd -c /etc/current/current0.toml [--log-format text|json] [--log-level debug|info|warn|error]
+//	currentd --version
 //
 // Signals: SIGINT and SIGTERM shut down cleanly (sessions closed, routes
 // and addresses removed); SIGUSR1 starts an epoch update (MLS commit with
@@ -18,6 +19,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/current-vpn/current/internal/buildinfo"
 )
 
 func main() {
@@ -30,11 +33,16 @@ func run(args []string, stderr io.Writer) int {
 	cfgPath := fs.String("c", "", "configuration `file` (required)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *showVersion {
+		fmt.Fprintln(os.Stdout, "currentd", buildinfo.String())
+		return 0
+	}
 	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL]")
+		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] | currentd --version")
 		return 2
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
