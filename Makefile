@@ -49,3 +49,6 @@ demo:
 
 # make package, make package-check: .deb/.rpm with nfpm (see packaging/).
 include packaging/package.mk
+
+# make bench-tunnel (root): current against wireguard-go in namespaces (see bench/README.md).
+include bench/bench.mk

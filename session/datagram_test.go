@@ -417,3 +417,64 @@ func BenchmarkDatagramHandshake(b *testing.B) {
 		})
 	}
 }
+
+// TestResumptionBySwappedRole: the side that was the responder of the
+// handshake restarts and resumes as initiator (the restarting side always
+// sends the ResumptionRequest). The record keys' directions follow the
+// group, not the resumption's roles, so data flows both ways.
+func TestResumptionBySwappedRole(t *testing.T) {
+	id := testSuites[0]
+	ik, rk := newKeys(t, id), newKeys(t, id)
+	i, r := newDatagramPair(t, id, ik, rk)
+	settle(t, i, r, t0)
+	state, err := r.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := r.Epoch()
+	r2, err := New(Config{Role: Initiator, Suite: id, SigningKey: rk.priv, PeerPublicKey: ik.pub,
+		Transport: Datagram, Resume: state, LocalIndex: r.LocalIndex(), PeerIndex: i.LocalIndex()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Start(t0); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, i, t0)
+	if !r2.Established() || r2.Epoch() != epoch+2 || i.Epoch() != epoch+2 {
+		t.Fatalf("epochs %d %d, want %d", r2.Epoch(), i.Epoch(), epoch+2)
+	}
+	if err := r2.SendPacket(t0, []byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, i, t0)
+	if p := i.Packets(); len(p) != 1 {
+		t.Fatal("no packet from the resumed side")
+	}
+	if err := i.SendPacket(t0, []byte{8}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, i, t0)
+	if p := r2.Packets(); len(p) != 1 {
+		t.Fatal("no packet to the resumed side")
+	}
+	// A commit collision still has one winner: the handshake's initiator.
+	epoch = i.Epoch()
+	if err := i.Update(t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Update(t0); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, i, t0)
+	if i.Epoch() != epoch+1 || r2.Epoch() != epoch+1 {
+		t.Fatalf("after a collision: epochs %d %d, want %d", i.Epoch(), r2.Epoch(), epoch+1)
+	}
+	if err := i.SendPacket(t0, []byte{9}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, i, t0)
+	if p := r2.Packets(); len(p) != 1 {
+		t.Fatal("no packet after the collision")
+	}
+}

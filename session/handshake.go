@@ -141,10 +141,27 @@ func (s *Session) establish() error {
 
 func (s *Session) deriveKeys() (send, recv *record.TrafficKeys, err error) {
 	role := record.Initiator
-	if s.cfg.Role == Responder {
+	if s.groupRole() == Responder {
 		role = record.Responder
 	}
 	return record.DeriveEpochKeys(s.rsuite, s.group, s.group.Epoch(), role)
+}
+
+// groupRole is our role in the handshake that created the group: the
+// responder created it (leaf 0) and added the initiator (leaf 1), so the
+// group records it for its whole life, across persistence and resumption.
+// Record keys (docs/protocol.md, section 2 and 7.3) and the commit
+// collision rule follow it, not s.cfg.Role: a resumption's roles need not
+// be the handshake's, since the side that restarts sends the
+// ResumptionRequest whatever its role was. With s.cfg.Role, a restarted
+// former responder and its established peer (the former initiator) would
+// both send with the initiator's keys and could open nothing of each
+// other's, and would both win every commit collision.
+func (s *Session) groupRole() Role {
+	if s.group.OwnLeaf() == 0 {
+		return Responder
+	}
+	return Initiator
 }
 
 func (s *Session) installSend(k *record.TrafficKeys) error {

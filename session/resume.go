@@ -137,6 +137,7 @@ func (s *Session) onResumptionRequest(m *ResumptionRequest, env []byte, sender u
 	}
 	s.dg.resuming = false
 	if restored {
+		s.resumed = true
 		return s.establish()
 	}
 	if err := s.dgInstall(); err != nil {
@@ -176,5 +177,6 @@ func (s *Session) onResumptionResponse(m *ResumptionResponse, sender uint32) err
 	s.resumeDeadline = time.Time{}
 	s.dg.resuming = false
 	s.dg.peer = sender
+	s.resumed = true
 	return s.establish()
 }

@@ -236,6 +236,8 @@ type Session struct {
 
 	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
 	waiting bool
+	// resumed: established by resumption (Resumed).
+	resumed bool
 	// resumeDeadline: in stream mode, when an unanswered ResumptionRequest
 	// gives way to a fresh handshake on the same connection.
 	resumeDeadline time.Time

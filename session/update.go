@@ -44,7 +44,7 @@ func (s *Session) sendUpdate() error {
 
 func (s *Session) onConnectionUpdate(m *ConnectionUpdate) error {
 	if s.waiting {
-		if s.cfg.Role == Initiator {
+		if s.groupRole() == Initiator {
 			// Collision: the initiator's commit wins, the responder will
 			// discard its own when ours arrives.
 			return nil
@@ -153,7 +153,7 @@ func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 		return drop("commit for epoch %d at epoch %d", ce, epoch)
 	}
 	if s.waiting {
-		if s.cfg.Role == Initiator {
+		if s.groupRole() == Initiator {
 			return drop("collision: the initiator's commit wins")
 		}
 		s.group.DiscardPendingCommit()

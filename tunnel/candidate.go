@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"errors"
 	"time"
 
 	"github.com/current-vpn/current/session"
@@ -9,17 +10,18 @@ import (
 // A ClientHello travels in the clear and carries nothing fresh that the
 // responder could check, so anyone who saw one can replay it. If a
 // replayed hello replaced the peer's established connection, an observer
-// could cut the tunnel at will. So a new inbound connection that would
-// replace an established one runs next to it as a candidate, and takes
-// over only once it has proved to be the peer: when a protected record
-// from it authenticates (only the holder of the KeyPackage's private keys
-// can open our Welcome and key records), or when the established
-// connection dies. A candidate that proves nothing within the handshake
-// timeout is dropped. A replay thus costs us one handshake and no traffic.
+// could cut the tunnel at will. So a new inbound connection (or, over UDP,
+// a new ClientHello) that would replace an established session runs next
+// to it as a candidate, and takes over only once it has proved to be the
+// peer: when a protected record from it authenticates (only the holder of
+// the KeyPackage's private keys can open our Welcome and key records), or
+// when the established connection dies. A candidate that proves nothing
+// within the handshake timeout is dropped. A replay thus costs us one
+// handshake and no traffic.
 
 // candidate is the owner's second connection slot.
 type candidate struct {
-	c        *streamConn
+	c        carrier
 	s        *session.Session
 	deadline time.Time
 	// What the session produced before promotion, handled after it.
@@ -42,18 +44,59 @@ func (p *peer) startCandidate(c *streamConn) {
 	c.send(s.Outgoing())
 }
 
+// startDatagramCandidate answers a new ClientHello over UDP while a
+// session is established.
+func (p *peer) startDatagramCandidate(in inDatagram) {
+	p.dropCandidate()
+	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
+	s, err := p.newDatagramSession(c, session.Responder, nil)
+	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout)}
+	if err == nil {
+		err = feedAll(p.now(), s, in.frags)
+	}
+	if err != nil {
+		p.log.Debug("replacement session failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	p.log.Debug("replacement session pending proof")
+	p.candidateProgress()
+}
+
 func (p *peer) onCandidateEvent(ev connEvent) {
 	if ev.err != nil {
 		p.dropCandidate()
 		return
 	}
-	s := p.cand.s
-	if err := s.HandleStream(p.now(), ev.data); err != nil {
+	if err := p.cand.s.HandleStream(p.now(), ev.data); err != nil {
 		p.log.Debug("replacement connection failed", "err", err)
 		p.dropCandidate()
 		return
 	}
-	p.cand.c.send(s.Outgoing())
+	p.candidateProgress()
+}
+
+func (p *peer) onCandidateDatagram(in inDatagram) {
+	err := p.cand.s.HandleDatagram(p.now(), in.b)
+	if errors.Is(err, session.ErrDropped) {
+		return
+	}
+	if err != nil {
+		p.log.Debug("replacement session failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	if dc := p.cand.c.(*dgramCarrier); in.b[0] == recordType {
+		dc.ep = in.ep
+	}
+	p.candidateProgress()
+}
+
+// candidateProgress sends what the candidate's session produced and
+// promotes it once it proved itself.
+func (p *peer) candidateProgress() {
+	s := p.cand.s
+	p.transmit(p.cand.c, s.Outgoing())
 	pkts, events := s.Packets(), s.Events()
 	p.cand.pkts = append(p.cand.pkts, pkts...)
 	p.cand.events = append(p.cand.events, events...)
@@ -94,7 +137,7 @@ func (p *peer) dropCandidate() {
 	}
 	if p.cand.s != nil {
 		p.cand.s.Close(p.now())
-		p.cand.c.send(p.cand.s.Outgoing())
+		p.transmit(p.cand.c, p.cand.s.Outgoing())
 	}
 	p.cand.c.close()
 	p.cand = candidate{}

@@ -31,10 +31,21 @@ type Config struct {
 	RekeyInterval time.Duration
 	RekeyBytes    int64
 
+	// StateDir, if set, is where each datagram-mode session's MLS group
+	// is saved after every epoch change and at shutdown (one file per
+	// peer, 0600), so that a restart resumes instead of handshaking.
+	StateDir string
+	// MaxDatagramSize is the sessions' largest datagram (path MTU minus
+	// IP and UDP headers); 0 means session.DefaultMaxDatagramSize.
+	MaxDatagramSize int
+
 	// Timing knobs; zero means the default. Tests shorten them.
 	HandshakeTimeout time.Duration
-	RedialMin        time.Duration
-	RedialMax        time.Duration
+	// UDPFallback is how long a transport=auto peer waits for a UDP
+	// handshake before it switches to TCP.
+	UDPFallback time.Duration
+	RedialMin   time.Duration
+	RedialMax   time.Duration
 }
 
 // PeerConfig is one peer.
@@ -44,12 +55,43 @@ type PeerConfig struct {
 	// Endpoint is "host:port" to dial; empty means the peer dials us.
 	Endpoint   string
 	AllowedIPs []netip.Prefix
+	// Transport is how we reach the peer when we initiate; as responder
+	// we accept the peer over TCP and UDP alike.
+	Transport Transport
+	// PersistentKeepalive, if positive, sends an empty record whenever
+	// nothing was sent to the peer for that long.
+	PersistentKeepalive time.Duration
+}
+
+// Transport selects how a peer is reached. The zero value is TCP.
+type Transport uint8
+
+const (
+	TransportTCP Transport = iota
+	TransportUDP
+	// TransportAuto tries UDP first and switches to TCP if the handshake
+	// gets no answer within Config.UDPFallback; it then stays on TCP
+	// until the daemon restarts or the peer reaches us over UDP.
+	TransportAuto
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TransportTCP:
+		return "tcp"
+	case TransportUDP:
+		return "udp"
+	case TransportAuto:
+		return "auto"
+	}
+	return "transport?"
 }
 
 const (
 	defaultHandshakeTimeout = 10 * time.Second
 	defaultRedialMin        = 500 * time.Millisecond
 	defaultRedialMax        = 30 * time.Second
+	defaultUDPFallback      = 4 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -61,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RedialMin == 0 {
 		c.RedialMin = defaultRedialMin
+	}
+	if c.UDPFallback == 0 {
+		c.UDPFallback = defaultUDPFallback
 	}
 	if c.RedialMax == 0 {
 		c.RedialMax = defaultRedialMax

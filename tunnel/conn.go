@@ -159,3 +159,18 @@ func (c *streamConn) abort() {
 		c.nc.Close()
 	})
 }
+
+func (c *streamConn) isOutbound() bool { return c.outbound }
+func (c *streamConn) datagram() bool   { return false }
+func (c *streamConn) remote() string   { return c.nc.RemoteAddr().String() }
+
+// carrier is what a peer's session talks through: a TCP connection
+// (streamConn) or the UDP sockets with the peer's endpoint (dgramCarrier).
+type carrier interface {
+	send(bufs [][]byte)
+	roomForData() bool
+	close()
+	isOutbound() bool
+	datagram() bool
+	remote() string
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type Device struct {
 	// for readers, so the TUN reader and every owner share it.
 	table routing.Table[*peer]
 	ln    net.Listener
+	udp   udpState
 	// helloSlots counts connections the accepter has not identified yet.
 	helloSlots chan struct{}
 	stats      deviceStats
@@ -76,6 +78,13 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		}
 		pc := cfg.Peers[i]
 		p := newPeer(d, pc)
+		if cfg.StateDir != "" {
+			st, err := loadState(cfg.StateDir, pc.PublicKey)
+			if err != nil {
+				d.log.Warn("ignoring saved session state", "peer", pc.Name, "err", err)
+			}
+			p.saved = st
+		}
 		d.peers = append(d.peers, p)
 		d.byKey[string(pc.PublicKey)] = p
 		if err := d.table.SetPeer(p, pc.AllowedIPs); err != nil {
@@ -102,10 +111,29 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		d.ln = ln
 		d.log.Info("listening", "transport", "tcp", "addr", ln.Addr().String())
 	}
+	// UDP on the same port (any port if we do not listen: we still
+	// initiate over UDP).
+	port := 0
+	if d.ln != nil {
+		port = d.ln.Addr().(*net.TCPAddr).Port
+	}
+	if err := d.openUDP(uint16(port)); err != nil {
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		if uerr := d.net.remove(); uerr != nil {
+			d.log.Warn("undoing link configuration", "err", uerr)
+		}
+		return nil, fmt.Errorf("UDP port %d: %w", port, err)
+	}
+	d.log.Info("listening", "transport", "udp", "port", d.udp.port)
 
 	d.goFunc(d.readTUN)
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)
+	}
+	for _, fn := range d.udp.fns {
+		d.goFunc(func() { d.readUDP(fn) })
 	}
 	for _, p := range d.peers {
 		d.goFunc(p.run)
@@ -160,8 +188,20 @@ func (d *Device) Close() error {
 		nerr := d.net.remove()
 		d.mu.Unlock()
 		terr := d.tun.Close()
+		// The owners may still send a last datagram (Close) while they
+		// shut down; the UDP readers stop when the sockets close.
+		d.mu.Lock()
+		peers := slices.Clone(d.peers)
+		d.mu.Unlock()
+		for _, p := range peers {
+			<-p.done
+		}
+		var berr error
+		if d.udp.bind != nil {
+			berr = d.udp.bind.Close()
+		}
 		d.wg.Wait()
-		err = errors.Join(nerr, terr)
+		err = errors.Join(nerr, terr, berr)
 	})
 	return err
 }

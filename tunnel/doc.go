@@ -43,7 +43,12 @@
 // inbound connection that would replace an established one must first
 // prove it is the peer and not a replayed ClientHello (candidate.go).
 //
-// Datagram mode (UDP) will be a second transport next to tcp.go: the peer
-// owner stays the only user of the session, fed by a socket reader that
-// demultiplexes datagrams by receiver index.
+// Datagram mode (UDP, udp.go) is a second transport: the peer owner stays
+// the only user of the session, fed by socket readers that demultiplex
+// datagrams by receiver index, and ClientHellos (after the CookieJar) by
+// their KeyPackage's key. A peer's session talks through a carrier: a TCP
+// connection or the UDP sockets plus the peer's endpoint, which follows
+// the source of its latest authenticated datagram (roaming). Datagram
+// sessions are persisted in StateDir and resumed after a restart
+// (state.go); transport auto falls back to TCP and stays there.
 package tunnel

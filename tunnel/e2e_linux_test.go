@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -105,6 +106,43 @@ func TestEndToEnd(t *testing.T) {
 	ping(nsA, "10.99.0.2")
 	ping(nsB, "fd99::1")
 
+	// currentctl against the real daemon: show --json, rekey, show again.
+	ctlBin := filepath.Join(dir, "currentctl")
+	if out, err := exec.Command("go", "build", "-o", ctlBin, "github.com/current-vpn/current/cmd/currentctl").CombinedOutput(); err != nil {
+		t.Fatalf("building currentctl: %v\n%s", err, out)
+	}
+	sockA := filepath.Join(ctlDir(dir, nsA), "cur0.sock")
+	showEpoch := func() uint64 {
+		t.Helper()
+		out, err := exec.Command(ctlBin, "--socket", sockA, "show", "--json").Output()
+		if err != nil {
+			t.Fatalf("currentctl show --json: %v\n%s", err, out)
+		}
+		var st struct {
+			Peers []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+				Epoch uint64 `json:"epoch"`
+			} `json:"peers"`
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("currentctl show --json: %v\n%s", err, out)
+		}
+		if len(st.Peers) != 1 || st.Peers[0].Name != "peer" || st.Peers[0].State != "established" || st.Peers[0].Epoch == 0 {
+			t.Fatalf("currentctl show --json: %s", out)
+		}
+		return st.Peers[0].Epoch
+	}
+	before := showEpoch()
+	if out, err := exec.Command(ctlBin, "--socket", sockA, "rekey", "peer", "--timeout", "10s").CombinedOutput(); err != nil {
+		t.Fatalf("currentctl rekey: %v\n%s", err, out)
+	} else {
+		t.Logf("currentctl rekey: %s", bytes.TrimSpace(out))
+	}
+	if after := showEpoch(); after <= before {
+		t.Errorf("epoch %d after currentctl rekey, %d before", after, before)
+	}
+
 	// SIGHUP: B gets one more subnet behind it; A routes it without a
 	// new handshake.
 	established := strings.Count(a.log.String(), "session established")
@@ -191,8 +229,12 @@ func writeKey(t *testing.T, dir, name string) string {
 }
 
 func writeConfig(t *testing.T, dir, name, addr4, addr6, peerKey, endpoint, allow4, allow6 string) string {
+	return writeConfigT(t, dir, name, addr4, addr6, peerKey, endpoint, allow4, allow6, "tcp")
+}
+
+func writeConfigT(t *testing.T, dir, name, addr4, addr6, peerKey, endpoint, allow4, allow6, transport string) string {
 	state := filepath.Join(dir, name+".state")
-	if err := os.Mkdir(state, 0o700); err != nil {
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	text := fmt.Sprintf(`[interface]
@@ -207,8 +249,9 @@ name = "peer"
 public_key = %q
 endpoint = %q
 allowed_ips = [%q, %q]
-transport = "tcp"
-`, filepath.Join(dir, name+".key"), addr4, addr6, state, peerKey, endpoint, allow4, allow6)
+transport = %q
+persistent_keepalive = "5s"
+`, filepath.Join(dir, name+".key"), addr4, addr6, state, peerKey, endpoint, allow4, allow6, transport)
 	path := filepath.Join(dir, name+".toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -253,7 +296,9 @@ func startDaemon(t *testing.T, dir, ns, bin, cfg string) *daemon {
 	d := &daemon{ns: ns, log: new(syncBuffer), notify: nc, done: make(chan error, 1)}
 	// ip netns exec execs currentd itself, so the process is the daemon
 	// and signals reach it directly.
-	d.cmd = exec.Command("ip", "netns", "exec", ns, bin, "-c", cfg, "--log-level", "debug")
+	// Each daemon gets its own control socket directory: the namespaces
+	// share /run, and both interfaces are called cur0.
+	d.cmd = exec.Command("ip", "netns", "exec", ns, bin, "-c", cfg, "--log-level", "debug", "--ctl-dir", ctlDir(dir, ns))
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
@@ -271,6 +316,9 @@ func startDaemon(t *testing.T, dir, ns, bin, cfg string) *daemon {
 	})
 	return d
 }
+
+// ctlDir is the control socket directory of the daemon in ns.
+func ctlDir(dir, ns string) string { return filepath.Join(dir, ns+".ctl") }
 
 func (d *daemon) waitNotify(t *testing.T, want string) {
 	t.Helper()

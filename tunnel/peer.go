@@ -7,8 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.zx2c4.com/wireguard/conn"
+
 	"github.com/current-vpn/current/session"
+	"github.com/current-vpn/current/session/record"
 )
+
+const recordType = record.DatagramTypeRecord
 
 const (
 	// outboundQueueLen bounds packets waiting for the owner; the TUN
@@ -40,18 +45,31 @@ type peer struct {
 	events   chan connEvent   // from connection readers
 	rekey    chan struct{}    // Device.Rekey, coalesced
 	reconf   chan PeerConfig  // from Reconfigure
+	dgrams   chan inDatagram  // from the UDP readers
+	done     chan struct{}    // closed when run returns
 
 	stats       peerStats
 	epoch       atomic.Uint64
 	established atomic.Bool
+	// ctl is the status the owner publishes for the control socket.
+	ctl peerControl
 
 	// owner state
-	conn    *streamConn
+	conn    carrier
 	sess    *session.Session
 	pending [][]byte
 	dialing bool
 	timers  peerTimers
 	cand    candidate
+	// useTCP: initiate over TCP (transport tcp, or auto after UDP got no
+	// answer).
+	useTCP bool
+	// saved is the persisted state to resume from, used once.
+	saved *savedState
+	// lastSent is when we last sent the peer anything (keepalives).
+	lastSent time.Time
+	// lastEp is the last endpoint an authenticated datagram came from.
+	lastEp string
 }
 
 func newPeer(d *Device, cfg PeerConfig) *peer {
@@ -68,6 +86,18 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		events:   make(chan connEvent),
 		rekey:    make(chan struct{}, 1),
 		reconf:   make(chan PeerConfig),
+		dgrams:   make(chan inDatagram, udpInboundLen),
+		done:     make(chan struct{}),
+		useTCP:   cfg.Transport == TransportTCP,
+	}
+}
+
+// enqueueDatagram is called by the UDP readers.
+func (p *peer) enqueueDatagram(in inDatagram) {
+	select {
+	case p.dgrams <- in:
+	default:
+		p.stats.dropQueueFull.Add(1)
 	}
 }
 
@@ -89,13 +119,19 @@ func (p *peer) requestRekey() {
 
 // run is the owner goroutine.
 func (p *peer) run() {
+	defer close(p.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	if p.cfg.Endpoint != "" {
+	if p.saved != nil && p.cfg.Endpoint == "" {
+		// We cannot reach the peer: wait for its ResumptionRequest (or
+		// its ClientHello, if it lost its state) with the saved group.
+		p.startDatagram(nil, false)
+	} else if p.cfg.Endpoint != "" {
 		// Connect at start so the first packet finds a session ready.
 		p.startDial()
 	}
 	for {
+		p.publishStatus()
 		p.resetTimer(timer)
 		select {
 		case <-p.ctx.Done():
@@ -110,6 +146,18 @@ func (p *peer) run() {
 					p.send(pkt)
 				default:
 					break batch
+				}
+			}
+			p.flush()
+		case in := <-p.dgrams:
+			p.onDatagram(in)
+		dgbatch:
+			for range sendBatch - 1 {
+				select {
+				case in := <-p.dgrams:
+					p.onDatagram(in)
+				default:
+					break dgbatch
 				}
 			}
 		case ev := <-p.events:
@@ -130,8 +178,24 @@ func (p *peer) run() {
 
 func (p *peer) now() time.Time { return p.dev.clock() }
 
+// transmit sends what a session produced through c.
+func (p *peer) transmit(c carrier, bufs [][]byte) {
+	if len(bufs) == 0 || c == nil {
+		return
+	}
+	c.send(bufs)
+	p.lastSent = p.now()
+}
+
+// flush sends what the session queued.
+func (p *peer) flush() {
+	if p.sess != nil {
+		p.transmit(p.conn, p.sess.Outgoing())
+	}
+}
+
 // send seals a packet, or holds it until a session is established (and
-// makes sure one is on its way).
+// makes sure one is on its way). The caller flushes.
 func (p *peer) send(pkt []byte) {
 	if p.sess != nil && p.sess.Established() {
 		if !p.conn.roomForData() {
@@ -144,7 +208,6 @@ func (p *peer) send(pkt []byte) {
 		}
 		p.stats.txPackets.Add(1)
 		p.stats.txBytes.Add(uint64(len(pkt)))
-		p.conn.send(p.sess.Outgoing())
 		return
 	}
 	if len(p.pending) == pendingLen {
@@ -166,7 +229,11 @@ func (p *peer) startDial() {
 	p.timers.redialAt = time.Time{}
 	p.stats.dials.Add(1)
 	endpoint := p.cfg.Endpoint
-	p.dev.goFunc(func() { p.dev.dial(p, endpoint) })
+	if p.useTCP || p.dev.udp.bind == nil {
+		p.dev.goFunc(func() { p.dev.dial(p, endpoint) })
+	} else {
+		p.dev.goFunc(func() { p.dev.resolveUDP(p, endpoint) })
+	}
 }
 
 func (p *peer) onDialed(r dialResult) {
@@ -176,16 +243,28 @@ func (p *peer) onDialed(r dialResult) {
 		p.timers.scheduleRedial(p.now(), p.dev.cfg.RedialMin, p.dev.cfg.RedialMax)
 		return
 	}
+	if r.ep != nil {
+		if p.conn != nil {
+			return // the peer reached us first
+		}
+		p.startDatagram(r.ep, true)
+		return
+	}
 	p.adopt(r.c)
 }
 
 // prefer decides whether a new connection replaces the current one; see
 // the package documentation on simultaneous connects.
-func (p *peer) prefer(c *streamConn) bool {
-	if c.outbound == p.conn.outbound {
+func (p *peer) prefer(c carrier) bool {
+	if p.conn.datagram() != c.datagram() && !p.sess.Established() {
+		// The peer answers over the other transport (auto fell back):
+		// TCP wins, so both sides converge on it.
+		return !c.datagram()
+	}
+	if c.isOutbound() == p.conn.isOutbound() {
 		return true
 	}
-	return c.outbound == session.PreferOutgoing(p.dev.ownPub, p.cfg.PublicKey)
+	return c.isOutbound() == session.PreferOutgoing(p.dev.ownPub, p.cfg.PublicKey)
 }
 
 // adopt makes c the peer's connection and starts its session.
@@ -195,6 +274,9 @@ func (p *peer) adopt(c *streamConn) {
 			p.log.Debug("keeping existing connection", "new_outbound", c.outbound)
 			c.abort()
 			return
+		}
+		if p.sess == nil {
+			p.dropConn(errReplaced)
 		}
 		if !c.outbound && p.sess != nil && p.sess.Established() {
 			p.startCandidate(c)
@@ -213,6 +295,179 @@ func (p *peer) adopt(c *streamConn) {
 	p.process()
 }
 
+// newDatagramSession creates a datagram-mode session for c, resuming
+// from saved if given.
+func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *savedState) (*session.Session, error) {
+	cfg := session.Config{
+		Role:            role,
+		Suite:           p.dev.cfg.Suite,
+		SigningKey:      p.dev.cfg.PrivateKey,
+		PeerPublicKey:   p.cfg.PublicKey,
+		Transport:       session.Datagram,
+		MaxDatagramSize: p.dev.cfg.MaxDatagramSize,
+		LocalIndex:      c.index,
+		UpdateInterval:  p.dev.cfg.RekeyInterval,
+		UpdateBytes:     p.dev.cfg.RekeyBytes,
+	}
+	if saved != nil {
+		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
+	}
+	s, err := session.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start(p.now())
+}
+
+// startDatagram starts a datagram-mode session of ours: as initiator to ep
+// (resuming if we have saved state), or, with outbound false, as a
+// resuming responder that waits for the peer.
+func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
+	saved := p.saved
+	p.saved = nil
+	want := uint32(0)
+	if saved != nil {
+		want = saved.LocalIndex
+	}
+	c := &dgramCarrier{p: p, outbound: outbound, ep: ep, index: p.dev.allocIndex(p, want)}
+	role := session.Responder
+	if outbound {
+		role = session.Initiator
+	}
+	if saved != nil {
+		p.log.Info("resuming saved session", "epoch", saved.Epoch, "role", roleName(role))
+	}
+	s, err := p.newDatagramSession(c, role, saved)
+	p.conn, p.sess = c, s
+	timeout := p.dev.cfg.HandshakeTimeout
+	if p.cfg.Transport == TransportAuto && outbound {
+		timeout = p.dev.cfg.UDPFallback
+		if saved != nil {
+			timeout += session.DefaultResumeTimeout
+		}
+	}
+	if outbound {
+		p.timers.handshakeDeadline = p.now().Add(timeout)
+	}
+	if err != nil {
+		p.sessionFailed(err)
+		return
+	}
+	p.log.Debug("datagram session", "remote", c.remote(), "role", roleName(role), "index", c.index)
+	p.process()
+}
+
+// onDatagram handles one datagram routed to this peer.
+func (p *peer) onDatagram(in inDatagram) {
+	info, ok := session.ParseDatagram(in.b)
+	if !ok {
+		return
+	}
+	if info.Receiver == 0 {
+		p.onClientHello(in)
+		return
+	}
+	if dc, ok := p.cand.c.(*dgramCarrier); ok && dc.index == info.Receiver {
+		p.onCandidateDatagram(in)
+		return
+	}
+	dc, ok := p.conn.(*dgramCarrier)
+	if !ok || dc.index != info.Receiver {
+		return // a session we already dropped
+	}
+	if err := p.sess.HandleDatagram(p.now(), in.b); err != nil {
+		if !errors.Is(err, session.ErrDropped) {
+			p.sessionFailed(err)
+		}
+		return
+	}
+	pkts, events := p.sess.Packets(), p.sess.Events()
+	// Roaming: an authenticated datagram moves the endpoint. Records
+	// authenticate; plaintext control datagrams only count when they
+	// moved the session (signed resumption or handshake messages).
+	authentic := info.Type == recordType || len(events) > 0
+	if authentic && dc.ep == nil || authentic && dc.ep.DstToString() != in.ep.DstToString() {
+		if dc.ep != nil {
+			p.stats.roams.Add(1)
+			p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", in.ep.DstToString())
+		}
+		dc.ep = in.ep
+	}
+	p.transmit(dc, p.sess.Outgoing())
+	p.afterCall()
+	p.handle(pkts, events)
+}
+
+// onClientHello handles a (reassembled) ClientHello from the peer: in.frags
+// are all its fragments.
+func (p *peer) onClientHello(in inDatagram) {
+	if dc, ok := p.conn.(*dgramCarrier); ok {
+		// Our own session first: a simultaneous open, a retransmission
+		// of the hello it already answered, or a restored responder
+		// whose peer gave up resuming.
+		before := p.sess.Established()
+		err := feedAll(p.now(), p.sess, in.frags)
+		if err == nil {
+			if dc.ep == nil || !before {
+				dc.ep = in.ep
+			}
+			p.process()
+			return
+		}
+		if !errors.Is(err, session.ErrDropped) {
+			p.sessionFailed(err)
+			return
+		}
+		if !before {
+			return // we stay initiator (simultaneous open)
+		}
+	}
+	if p.sess != nil && p.sess.Established() {
+		// A new ClientHello while established: the peer restarted, or
+		// someone replays an old hello. Run it as a candidate.
+		p.startDatagramCandidate(in)
+		return
+	}
+	if p.conn != nil {
+		// Our TCP connection is on its way: TCP wins over UDP (the
+		// peer falls back too, or accepts it).
+		return
+	}
+	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
+	s, err := p.newDatagramSession(c, session.Responder, nil)
+	p.conn, p.sess = c, s
+	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
+	if err != nil {
+		p.sessionFailed(err)
+		return
+	}
+	if err := feedAll(p.now(), s, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
+		p.sessionFailed(err)
+		return
+	}
+	p.process()
+}
+
+// feedAll gives a session every fragment of a message; the result is
+// that of the last, or the first fatal error.
+func feedAll(now time.Time, s *session.Session, frags [][]byte) error {
+	var err error
+	for _, f := range frags {
+		err = s.HandleDatagram(now, f)
+		if err != nil && !errors.Is(err, session.ErrDropped) {
+			return err
+		}
+	}
+	return err
+}
+
+// afterCall keeps the index table in step with the session.
+func (p *peer) afterCall() {
+	if dc, ok := p.conn.(*dgramCarrier); ok && p.sess != nil && p.sess.LocalIndex() != 0 {
+		dc.reindex(p.sess.LocalIndex())
+	}
+}
+
 // startSession creates and starts the session of a new connection, feeding
 // it the bytes the accepter already read, and starts the connection's
 // reader and writer. On error the connection is running but the session is
@@ -223,7 +478,7 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 		role = session.Initiator
 	}
 	c.start(&p.dev.wg, p.events)
-	p.log.Debug("connection", "remote", c.nc.RemoteAddr().String(), "role", roleName(role))
+	p.log.Debug("connection", "remote", c.remote(), "role", roleName(role))
 	s, err := session.New(session.Config{
 		Role:           role,
 		Suite:          p.dev.cfg.Suite,
@@ -264,11 +519,11 @@ var (
 )
 
 func (p *peer) onConnEvent(ev connEvent) {
-	if ev.c == p.cand.c && ev.c != nil {
+	if ev.c != nil && p.cand.c != nil && carrier(ev.c) == p.cand.c {
 		p.onCandidateEvent(ev)
 		return
 	}
-	if ev.c != p.conn {
+	if p.conn == nil || carrier(ev.c) != p.conn {
 		return // from a connection we already dropped
 	}
 	if ev.err != nil {
@@ -285,7 +540,8 @@ func (p *peer) onConnEvent(ev connEvent) {
 
 // process collects what the session produced after a call.
 func (p *peer) process() {
-	p.conn.send(p.sess.Outgoing())
+	p.transmit(p.conn, p.sess.Outgoing())
+	p.afterCall()
 	p.handle(p.sess.Packets(), p.sess.Events())
 }
 
@@ -305,14 +561,36 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 			p.established.Store(true)
 			p.timers.handshakeDeadline = time.Time{}
 			p.timers.backoff = 0
-			p.log.Info("session established", "epoch", ev.Epoch, "remote", p.conn.nc.RemoteAddr().String())
+			kind := "new session"
+			if p.sess.Resumed() {
+				kind = "resumed session"
+				p.stats.resumed.Add(1)
+			}
+			transport := "tcp"
+			if p.conn.datagram() {
+				transport = "udp"
+			}
+			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transport, "remote", p.conn.remote())
+			p.saveState()
+			if p.conn.datagram() {
+				// An authenticated record at once: it proves us to a
+				// responder that holds our session as a candidate, and
+				// shows it where we are.
+				if err := p.sess.SendKeepalive(p.now()); err == nil {
+					p.flush()
+				}
+			}
 			p.flushPending()
 		case session.EpochChanged:
 			p.stats.epochs.Add(1)
 			p.epoch.Store(ev.Epoch)
 			p.log.Info("epoch changed", "epoch", ev.Epoch)
+			p.saveState()
 		case session.Closed:
 			p.log.Info("session closed", "reason", ev.Reason)
+			if errors.Is(ev.Reason, session.ErrPeerClosed) {
+				p.removeState()
+			}
 			p.dropConn(ev.Reason)
 			return
 		}
@@ -325,6 +603,10 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 func (p *peer) deliver(pkts [][]byte) {
 	bufs := make([][]byte, 0, len(pkts))
 	for _, pkt := range pkts {
+		if len(pkt) == 0 {
+			p.stats.keepalivesRx.Add(1)
+			continue
+		}
 		src, _, ok := packetAddrs(pkt)
 		if !ok || !p.dev.table.Allowed(p, src) {
 			p.stats.dropSource.Add(1)
@@ -353,6 +635,7 @@ func (p *peer) flushPending() {
 			return // the session failed while sending
 		}
 	}
+	p.flush()
 }
 
 // update starts an epoch update; a pending one already does the job.
@@ -387,8 +670,14 @@ func (p *peer) dropConn(reason error) {
 		return
 	}
 	if p.sess != nil {
-		p.sess.Close(p.now())
-		p.conn.send(p.sess.Outgoing())
+		if reason == errShutdown && p.conn.datagram() && p.dev.cfg.StateDir != "" && p.sess.Established() {
+			// Saved for resumption: the peer keeps its session, so we
+			// do not tell it we are going.
+			p.saveState()
+		} else {
+			p.sess.Close(p.now())
+			p.transmit(p.conn, p.sess.Outgoing())
+		}
 		p.sess.Packets()
 		p.sess.Events()
 	}

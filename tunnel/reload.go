@@ -61,7 +61,8 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 			return err // cannot happen: check validated the prefixes
 		}
 		was := old[string(pc.PublicKey)]
-		if pc.Endpoint == was.Endpoint && slices.Equal(pc.AllowedIPs, was.AllowedIPs) {
+		if pc.Endpoint == was.Endpoint && slices.Equal(pc.AllowedIPs, was.AllowedIPs) &&
+			pc.Transport == was.Transport && pc.PersistentKeepalive == was.PersistentKeepalive {
 			continue
 		}
 		d.log.Info("peer updated", "peer", pc.Name)
@@ -94,6 +95,11 @@ func (p *peer) reconfigure(c PeerConfig) {
 	}
 	had := p.cfg.Endpoint != ""
 	p.cfg.Endpoint, p.cfg.AllowedIPs = c.Endpoint, c.AllowedIPs
+	p.cfg.PersistentKeepalive = c.PersistentKeepalive
+	if c.Transport != p.cfg.Transport {
+		p.cfg.Transport = c.Transport
+		p.useTCP = c.Transport == TransportTCP
+	}
 	if !had && p.cfg.Endpoint != "" && p.conn == nil && !p.dialing {
 		p.startDial()
 	}

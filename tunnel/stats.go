@@ -9,6 +9,9 @@ type deviceStats struct {
 	tunReadErrors atomic.Uint64
 	unknownPeer   atomic.Uint64 // ClientHello signed by a key we do not pin
 	badHello      atomic.Uint64 // connection that did not start with a ClientHello
+	badDatagram   atomic.Uint64 // UDP datagram of no known type
+	unknownIndex  atomic.Uint64 // UDP datagram for a receiver index nobody has
+	cookiesSent   atomic.Uint64 // CookieChallenges sent under load
 }
 
 // peerStats are one peer's counters; the owner writes, anyone reads.
@@ -20,12 +23,18 @@ type peerStats struct {
 	handshakes, epochs   atomic.Uint64
 	connsReplaced, dials atomic.Uint64
 	sessionErrors        atomic.Uint64
+	dropSendError        atomic.Uint64 // UDP send failed
+	roams, fallbacks     atomic.Uint64
+	keepalivesTx         atomic.Uint64
+	keepalivesRx         atomic.Uint64
+	resumed              atomic.Uint64
 }
 
 // Stats is a snapshot of the counters, for logs, tests and later
 // currentctl.
 type Stats struct {
 	DropNoPeer, DropInvalid, UnknownPeer, BadHello uint64
+	BadDatagram, UnknownIndex, CookiesSent         uint64
 	Peers                                          map[string]PeerStats
 }
 
@@ -36,16 +45,21 @@ type PeerStats struct {
 	Handshakes, Epochs, Dials              uint64
 	Epoch                                  uint64
 	Established                            bool
+	Roams, Fallbacks, Resumed              uint64
+	KeepalivesTx, KeepalivesRx             uint64
 }
 
 // Stats returns the current counters.
 func (d *Device) Stats() Stats {
 	s := Stats{
-		DropNoPeer:  d.stats.dropNoPeer.Load(),
-		DropInvalid: d.stats.dropInvalid.Load(),
-		UnknownPeer: d.stats.unknownPeer.Load(),
-		BadHello:    d.stats.badHello.Load(),
-		Peers:       map[string]PeerStats{},
+		DropNoPeer:   d.stats.dropNoPeer.Load(),
+		DropInvalid:  d.stats.dropInvalid.Load(),
+		UnknownPeer:  d.stats.unknownPeer.Load(),
+		BadHello:     d.stats.badHello.Load(),
+		BadDatagram:  d.stats.badDatagram.Load(),
+		UnknownIndex: d.stats.unknownIndex.Load(),
+		CookiesSent:  d.stats.cookiesSent.Load(),
+		Peers:        map[string]PeerStats{},
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -62,6 +76,11 @@ func (d *Device) Stats() Stats {
 			Dials:         p.stats.dials.Load(),
 			Epoch:         p.epoch.Load(),
 			Established:   p.established.Load(),
+			Roams:         p.stats.roams.Load(),
+			Fallbacks:     p.stats.fallbacks.Load(),
+			Resumed:       p.stats.resumed.Load(),
+			KeepalivesTx:  p.stats.keepalivesTx.Load(),
+			KeepalivesRx:  p.stats.keepalivesRx.Load(),
 		}
 	}
 	return s

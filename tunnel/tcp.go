@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 // helloTimeout bounds how long an unidentified connection may take to send
@@ -105,7 +108,31 @@ func (d *Device) dial(p *peer, endpoint string) {
 	}
 }
 
+// resolveUDP resolves a peer's endpoint for UDP and reports it to the
+// owner, which starts a datagram session.
+func (d *Device) resolveUDP(p *peer, endpoint string) {
+	var res dialResult
+	ap, err := netip.ParseAddrPort(endpoint)
+	if err != nil {
+		var ua *net.UDPAddr
+		ua, err = net.ResolveUDPAddr("udp", endpoint)
+		if err == nil {
+			ap = ua.AddrPort()
+		}
+	}
+	if err == nil {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		res.ep, err = d.udp.bind.ParseEndpoint(ap.String())
+	}
+	res.err = err
+	select {
+	case p.dialed <- res:
+	case <-p.ctx.Done():
+	}
+}
+
 type dialResult struct {
 	c   *streamConn
+	ep  conn.Endpoint // a resolved UDP endpoint
 	err error
 }

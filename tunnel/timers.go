@@ -40,6 +40,9 @@ func (p *peer) nextDeadline() time.Time {
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
 		earliest(p.timers.redialAt)
 	}
+	if t := p.keepaliveAt(); !t.IsZero() {
+		earliest(t)
+	}
 	return next
 }
 
@@ -56,8 +59,16 @@ func (p *peer) resetTimer(t *time.Timer) {
 func (p *peer) onTimer() {
 	now := p.now()
 	if p.conn != nil && !p.timers.handshakeDeadline.IsZero() && !now.Before(p.timers.handshakeDeadline) {
-		p.log.Info("handshake timed out")
-		p.dropConn(errTimeout)
+		if p.conn.datagram() && p.cfg.Transport == TransportAuto && !p.useTCP {
+			p.log.Info("no answer over UDP; falling back to TCP", "endpoint", p.cfg.Endpoint)
+			p.useTCP = true
+			p.stats.fallbacks.Add(1)
+			p.dropConn(errTimeout)
+			p.timers.redialAt = now
+		} else {
+			p.log.Info("handshake timed out")
+			p.dropConn(errTimeout)
+		}
 	}
 	if p.cand.c != nil && !now.Before(p.cand.deadline) {
 		p.log.Debug("replacement connection did not prove itself in time")
@@ -71,6 +82,23 @@ func (p *peer) onTimer() {
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" && !p.timers.redialAt.IsZero() && !now.Before(p.timers.redialAt) {
 		p.startDial()
 	}
+	if t := p.keepaliveAt(); !t.IsZero() && !now.Before(t) {
+		if err := p.sess.SendKeepalive(now); err != nil {
+			p.sessionFailed(err)
+			return
+		}
+		p.stats.keepalivesTx.Add(1)
+		p.flush()
+	}
+}
+
+// keepaliveAt is when a persistent keepalive is due, or zero.
+func (p *peer) keepaliveAt() time.Time {
+	ka := p.cfg.PersistentKeepalive
+	if ka <= 0 || p.sess == nil || !p.sess.Established() || !p.conn.roomForData() {
+		return time.Time{}
+	}
+	return p.lastSent.Add(ka)
 }
 
 // sessionTimeout fires the session's own timers (the update schedule in

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -10,14 +11,14 @@ import (
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/routing"
+	"github.com/current-vpn/current/session"
 	"github.com/current-vpn/current/tun"
 	"github.com/current-vpn/current/tunnel"
 )
 
 // defaultMTU is used when the configuration leaves the MTU to be derived
-// per endpoint, which needs datagram mode's path MTU logic: 1420 is what a
-// 1500-byte path leaves after IPv6, UDP and our 32 bytes of datagram
-// overhead, so the interface already has the MTU UDP will want.
+// but no endpoint is an address: 1420 is what a 1500-byte path leaves after
+// IPv6, UDP and our 32 bytes of datagram overhead.
 const defaultMTU = 1420
 
 func daemon(path string, log *slog.Logger) error {
@@ -34,6 +35,11 @@ func daemon(path string, log *slog.Logger) error {
 	defer cfg.Interface.PrivateKey.Zero()
 	tcfg := tunnelConfig(cfg, log)
 
+	ctlc, err := listenControl(ctlDir, cfg, path, log)
+	if err != nil {
+		return err
+	}
+	defer ctlc.Close()
 	dev, link, err := start(cfg.Interface.Name, tcfg)
 	if err != nil {
 		return err
@@ -46,6 +52,7 @@ func daemon(path string, log *slog.Logger) error {
 			log.Warn("removing the link configuration", "err", err)
 		}
 	}()
+	ctlc.serve(dev)
 	log.Info("running", "interface", cfg.Interface.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(cfg.Interface.Suite))
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("sd_notify READY", "err", err)
@@ -57,12 +64,13 @@ func daemon(path string, log *slog.Logger) error {
 			log.Info("epoch update requested")
 			dev.Rekey()
 		case syscall.SIGHUP:
-			reload(path, cfg, dev, log)
+			ctlc.reload(path, cfg, dev, log)
 		default:
 			log.Info("shutting down", "signal", sig.String())
 			if err := sdNotify("STOPPING=1"); err != nil {
 				log.Warn("sd_notify STOPPING", "err", err)
 			}
+			ctlc.Close()
 			err := dev.Close()
 			if err == nil {
 				log.Info("stopped")
@@ -97,13 +105,13 @@ func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, erro
 // reload re-reads the configuration and applies its peer list; sessions of
 // peers whose key and name are unchanged survive. A file that does not load
 // changes nothing: the daemon keeps running on what it has.
-func reload(path string, running *config.Config, dev *tunnel.Device, log *slog.Logger) {
+func reload(path string, running *config.Config, dev *tunnel.Device, log *slog.Logger) *config.Config {
 	_ = sdNotify("RELOADING=1")
 	defer func() { _ = sdNotify("READY=1") }()
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload failed; configuration unchanged", "err", err)
-		return
+		return nil
 	}
 	defer cfg.Interface.PrivateKey.Zero()
 	if interfaceChanged(&running.Interface, &cfg.Interface) {
@@ -111,9 +119,10 @@ func reload(path string, running *config.Config, dev *tunnel.Device, log *slog.L
 	}
 	if err := dev.Reconfigure(tunnelConfig(cfg, log).Peers); err != nil {
 		log.Error("reload failed", "err", err)
-		return
+		return nil
 	}
 	log.Info("reloaded", "peers", len(cfg.Peers))
+	return cfg
 }
 
 func interfaceChanged(a, b *config.Interface) bool {
@@ -133,24 +142,63 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 		Addresses:  ifc.Addresses,
 		MTU:        ifc.MTU,
 		Logger:     log,
+		StateDir:   ifc.StateDir,
 		// The file's zero values are already its defaults.
 		RekeyInterval: ifc.RekeyInterval,
 		RekeyBytes:    int64(min(ifc.RekeyBytes, math.MaxInt64)),
 	}
-	if t.MTU == 0 {
-		t.MTU = defaultMTU
-	}
 	for _, p := range cfg.Peers {
-		if p.Transport != config.TransportTCP {
-			// Datagram mode lands with the session's HandleDatagram.
-			log.Warn("UDP transport is not available yet; using TCP", "peer", p.Name, "transport", p.Transport.String())
+		tr := tunnel.TransportUDP
+		switch p.Transport {
+		case config.TransportTCP:
+			tr = tunnel.TransportTCP
+		case config.TransportAuto:
+			tr = tunnel.TransportAuto
 		}
 		t.Peers = append(t.Peers, tunnel.PeerConfig{
-			Name:       p.Name,
-			PublicKey:  p.PublicKey.Bytes(),
-			Endpoint:   p.Endpoint.String(),
-			AllowedIPs: p.AllowedIPs,
+			Name:                p.Name,
+			PublicKey:           p.PublicKey.Bytes(),
+			Endpoint:            p.Endpoint.String(),
+			AllowedIPs:          p.AllowedIPs,
+			Transport:           tr,
+			PersistentKeepalive: p.PersistentKeepalive,
 		})
 	}
+	if t.MTU == 0 {
+		t.MTU = deriveMTU(cfg.Peers, routing.RouteMTU, log)
+	}
 	return t
+}
+
+// deriveMTU is the tunnel MTU for mtu = 0: the smallest route MTU towards
+// any peer endpoint given as an address, minus the IP and UDP headers and
+// our datagram overhead, never below config.MinMTU. Without such an
+// endpoint (names are resolved later, peers without one dial us) it is
+// defaultMTU, what a 1500-byte IPv6 path leaves.
+func deriveMTU(peers []config.Peer, routeMTU func(netip.Addr) (int, error), log *slog.Logger) int {
+	mtu := 0
+	for _, p := range peers {
+		ap, ok := p.Endpoint.AddrPort()
+		if !ok {
+			continue
+		}
+		a := ap.Addr().Unmap()
+		rm, err := routeMTU(a)
+		if err != nil {
+			log.Warn("no route MTU to the peer's endpoint", "peer", p.Name, "err", err)
+			continue
+		}
+		ipHdr := 20
+		if a.Is6() {
+			ipHdr = 40
+		}
+		m := max(rm-ipHdr-8-session.PacketOverhead(session.Datagram), config.MinMTU)
+		if mtu == 0 || m < mtu {
+			mtu = m
+		}
+	}
+	if mtu == 0 {
+		return defaultMTU
+	}
+	return mtu
 }

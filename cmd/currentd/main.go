@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/current-vpn/current/ctl"
 	"github.com/current-vpn/current/internal/buildinfo"
 )
 
@@ -34,6 +35,7 @@ func run(args []string, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.StringVar(&ctlDir, "ctl-dir", ctl.DefaultDir, "`directory` of the control socket")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,7 +44,7 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] | currentd --version")
+		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] [--ctl-dir DIR] | currentd --version")
 		return 2
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)

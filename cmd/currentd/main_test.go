@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/current-vpn/current/config"
+	"github.com/current-vpn/current/tunnel"
 )
 
 func TestUsage(t *testing.T) {
@@ -62,15 +64,46 @@ func TestTunnelConfig(t *testing.T) {
 	var log bytes.Buffer
 	l, _ := newLogger(&log, "text", "info")
 	tc := tunnelConfig(cfg, l)
-	if tc.MTU != defaultMTU || tc.ListenPort != 51900 || len(tc.Peers) != 1 || tc.Peers[0].Endpoint != "[2001:db8::1]:51900" || !bytes.Equal(tc.Peers[0].PublicKey, ppub.Bytes()) {
+	if tc.MTU < 1280 || tc.ListenPort != 51900 || len(tc.Peers) != 1 || tc.Peers[0].Endpoint != "[2001:db8::1]:51900" || !bytes.Equal(tc.Peers[0].PublicKey, ppub.Bytes()) {
 		t.Fatalf("%+v", tc)
 	}
 	if log.Len() != 0 {
 		t.Errorf("unexpected warning: %s", log.String())
 	}
-	cfg.Peers[0].Transport = config.TransportUDP
-	tunnelConfig(cfg, l)
-	if !strings.Contains(log.String(), "UDP transport is not available yet") {
-		t.Errorf("no warning for a UDP peer: %q", log.String())
+	cfg.Peers[0].Transport = config.TransportAuto
+	cfg.Peers[0].PersistentKeepalive = 25 * time.Second
+	if tc := tunnelConfig(cfg, l); tc.Peers[0].Transport != tunnel.TransportAuto || tc.Peers[0].PersistentKeepalive != 25*time.Second {
+		t.Errorf("%+v", tc.Peers[0])
+	}
+}
+
+func TestDeriveMTU(t *testing.T) {
+	l, _ := newLogger(io.Discard, "text", "info")
+	ep4, _ := config.ParseEndpoint("192.0.2.1:1")
+	ep6, _ := config.ParseEndpoint("[2001:db8::1]:1")
+	name, _ := config.ParseEndpoint("vpn.example.net:1")
+	route := func(a netip.Addr) (int, error) {
+		if a.Is4() {
+			return 1500, nil
+		}
+		return 9000, nil
+	}
+	for _, c := range []struct {
+		peers []config.Peer
+		want  int
+	}{
+		{nil, defaultMTU},
+		{[]config.Peer{{Endpoint: name}}, defaultMTU},
+		{[]config.Peer{{Endpoint: ep4}}, 1500 - 20 - 8 - 32},
+		{[]config.Peer{{Endpoint: ep6}, {Endpoint: ep4}}, 1500 - 20 - 8 - 32},
+		{[]config.Peer{{Endpoint: ep6}}, 9000 - 40 - 8 - 32},
+	} {
+		if got := deriveMTU(c.peers, route, l); got != c.want {
+			t.Errorf("%v: %d, want %d", c.peers, got, c.want)
+		}
+	}
+	small := func(netip.Addr) (int, error) { return 1300, nil }
+	if got := deriveMTU([]config.Peer{{Endpoint: ep4}}, small, l); got != 1280 {
+		t.Errorf("floor: %d", got)
 	}
 }

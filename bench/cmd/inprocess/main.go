@@ -1,0 +1,308 @@
+// Command inprocess measures current's session layer in memory (sans-IO,
+// no sockets, no TUN), for the benchmark harness of issue 8:
+//
+//   - handshakes per second one responder sustains with many initiators,
+//     per cipher suite, in datagram mode (UDP);
+//   - epoch-update round trips per second on one established session;
+//   - memory per idle peer for N configured peers (session.Session values
+//     held in memory, see -peers).
+//
+// Every figure is printed as one "inprocess <name> <value> <unit>" line so
+// that bench/tunnel.sh can collect them; -v adds human-readable notes.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/current-vpn/current/config"
+	"github.com/current-vpn/current/session"
+	"github.com/current-vpn/current/session/mls"
+)
+
+type keyPair struct{ priv, pub []byte }
+
+func newKeys(s *mls.CipherSuite) keyPair {
+	priv, pub, err := s.GenerateSignatureKeyPair()
+	if err != nil {
+		fatal(err)
+	}
+	return keyPair{priv, pub}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "inprocess:", err)
+	os.Exit(1)
+}
+
+func newSession(role session.Role, id mls.CipherSuiteID, own keyPair, pin []byte, now time.Time) *session.Session {
+	s, err := session.New(session.Config{
+		Role: role, Suite: id, SigningKey: own.priv, PeerPublicKey: pin,
+		Transport: session.Datagram,
+		// No update policy: only the updates we ask for happen.
+		UpdateInterval: -1, UpdateBytes: -1,
+	})
+	if err != nil {
+		fatal(err)
+	}
+	if err := s.Start(now); err != nil {
+		fatal(err)
+	}
+	return s
+}
+
+// deliver hands from's outgoing datagrams to to and returns how many there
+// were and how long to spent handling them.
+func deliver(from, to *session.Session, now time.Time) (int, time.Duration) {
+	out := from.Outgoing()
+	start := time.Now()
+	for _, d := range out {
+		if err := to.HandleDatagram(now, d); err != nil && !errors.Is(err, session.ErrDropped) {
+			fatal(fmt.Errorf("HandleDatagram: %w", err))
+		}
+	}
+	return len(out), time.Since(start)
+}
+
+// handshake runs one datagram-mode handshake between a new initiator and a
+// new responder session and returns the time the responder side spent:
+// creating its session and handling every datagram the initiator sent.
+func handshake(id mls.CipherSuiteID, ik, rk keyPair) (resp, total time.Duration) {
+	now := time.Now()
+	t0 := time.Now()
+	i := newSession(session.Initiator, id, ik, rk.pub, now)
+	t1 := time.Now()
+	r := newSession(session.Responder, id, rk, ik.pub, now)
+	resp = time.Since(t1)
+	for {
+		n1, dr := deliver(i, r, now)
+		resp += dr
+		n2, _ := deliver(r, i, now)
+		if n1+n2 == 0 {
+			break
+		}
+	}
+	if !i.Established() || !r.Established() {
+		fatal(errors.New("handshake did not complete"))
+	}
+	return resp, time.Since(t0)
+}
+
+func measureHandshakes(s *mls.CipherSuite, dur time.Duration, pool int) {
+	rk := newKeys(s)
+	iks := make([]keyPair, pool)
+	for n := range iks {
+		iks[n] = newKeys(s)
+	}
+	handshake(s.ID, iks[0], rk) // warm-up
+	var resp, total time.Duration
+	n := 0
+	for start := time.Now(); time.Since(start) < dur || n < 3; n++ {
+		r, t := handshake(s.ID, iks[n%pool], rk)
+		resp += r
+		total += t
+	}
+	name := config.SuiteName(s.ID)
+	emit("handshake_responder_per_core/"+name, float64(n)/resp.Seconds(), "handshakes/s")
+	emit("handshake_both_sides_per_core/"+name, float64(n)/total.Seconds(), "handshakes/s")
+	note("  %s: %d handshakes with %d distinct initiators; responder %.3f ms each, both sides %.3f ms",
+		name, n, pool, ms(resp)/float64(n), ms(total)/float64(n))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func measureUpdates(s *mls.CipherSuite, dur time.Duration) {
+	ik, rk := newKeys(s), newKeys(s)
+	now := time.Now()
+	i := newSession(session.Initiator, s.ID, ik, rk.pub, now)
+	r := newSession(session.Responder, s.ID, rk, ik.pub, now)
+	settle(i, r, now)
+	n := 0
+	start := time.Now()
+	for ; time.Since(start) < dur || n < 3; n++ {
+		a, b := i, r
+		if n%2 == 1 { // alternate who commits, as both peers do over time
+			a, b = r, i
+		}
+		before := a.Epoch()
+		if err := a.Update(now); err != nil {
+			fatal(err)
+		}
+		settle(a, b, now)
+		if a.Epoch() != before+1 || b.Epoch() != a.Epoch() {
+			fatal(fmt.Errorf("update %d: epochs %d/%d, want %d", n, a.Epoch(), b.Epoch(), before+1))
+		}
+		i.Events()
+		r.Events()
+	}
+	el := time.Since(start)
+	name := config.SuiteName(s.ID)
+	emit("epoch_update_roundtrips_per_core/"+name, float64(n)/el.Seconds(), "updates/s")
+	note("  %s: %d updates, %.3f ms each (both sides, one goroutine)", name, n, ms(el)/float64(n))
+}
+
+func settle(a, b *session.Session, now time.Time) {
+	for {
+		n1, _ := deliver(a, b, now)
+		n2, _ := deliver(b, a, now)
+		if n1+n2 == 0 {
+			return
+		}
+	}
+}
+
+type memStats struct{ heapInuse, heapAlloc, objects uint64 }
+
+func readMem() memStats {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memStats{m.HeapInuse, m.HeapAlloc, m.HeapObjects}
+}
+
+// measureMemory reports the heap held per session for n peers, in two
+// states:
+//
+//   - configured: a responder Session per peer, created and started but
+//     never contacted (what a peer costs before its first handshake);
+//   - established: the responder's Session per peer after a complete
+//     handshake, with no traffic since (an idle established peer). The
+//     initiator halves are dropped and collected before measuring.
+//
+// Counted: runtime.MemStats.HeapInuse after minus before (two GCs each
+// time), divided by n. That includes the Session, its MLS group, ratchet
+// tree, record keys, replay windows and the cloned signing and peer keys;
+// it excludes goroutine stacks, sockets and the daemon's per-peer state
+// (queues, timers, routing entries), which bench/cmd/peermem measures.
+func measureMemory(s *mls.CipherSuite, n int) {
+	name := config.SuiteName(s.ID)
+	rk := newKeys(s)
+	pins := make([][]byte, n)
+	iks := make([]keyPair, n)
+	for k := range iks {
+		iks[k] = newKeys(s)
+		pins[k] = iks[k].pub
+	}
+	now := time.Now()
+
+	before := readMem()
+	held := make([]*session.Session, n)
+	for k := range held {
+		held[k] = newSession(session.Responder, s.ID, rk, pins[k], now)
+	}
+	after := readMem()
+	report("mem_configured_peer", name, n, before, after)
+	runtime.KeepAlive(held)
+	clear(held)
+
+	before = readMem()
+	workers := runtime.GOMAXPROCS(0)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := w; k < n; k += workers {
+				i := newSession(session.Initiator, s.ID, iks[k], rk.pub, now)
+				r := newSession(session.Responder, s.ID, rk, pins[k], now)
+				settle(i, r, now)
+				if !r.Established() {
+					fatal(errors.New("handshake did not complete"))
+				}
+				r.Events()
+				held[k] = r
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	after = readMem()
+	report("mem_established_peer", name, n, before, after)
+	runtime.KeepAlive(held)
+}
+
+func report(what, suite string, n int, before, after memStats) {
+	per := float64(int64(after.heapInuse)-int64(before.heapInuse)) / float64(n)
+	emit(fmt.Sprintf("%s/%s/n=%d", what, suite, n), per, "bytes/peer")
+	note("  %s, %d peers: HeapInuse +%d bytes (%.0f B/peer), HeapAlloc +%.0f B/peer, %.1f objects/peer",
+		what, n, int64(after.heapInuse)-int64(before.heapInuse), per,
+		float64(int64(after.heapAlloc)-int64(before.heapAlloc))/float64(n),
+		float64(int64(after.objects)-int64(before.objects))/float64(n))
+}
+
+var verbose bool
+
+func emit(name string, v float64, unit string) {
+	fmt.Printf("inprocess %s %.6g %s\n", name, v, unit)
+}
+
+func note(format string, args ...any) {
+	if verbose {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}
+
+func main() {
+	suites := flag.String("suites", "all", "comma-separated suite names (config names, e.g. mls-xwing-ed25519), or all")
+	dur := flag.Duration("duration", time.Second, "time spent per handshake and per update measurement")
+	pool := flag.Int("initiators", 64, "distinct initiator identities the responder handshakes with")
+	peers := flag.String("peers", "1000,10000", "peer counts for the memory measurement (empty: skip)")
+	memSuite := flag.String("mem-suite", config.SuiteName(config.DefaultSuite), "suite for the memory measurement")
+	flag.BoolVar(&verbose, "v", false, "explain each figure on stderr")
+	flag.Parse()
+
+	var list []*mls.CipherSuite
+	if *suites == "all" {
+		for _, name := range config.SuiteNames() {
+			id, err := config.SuiteByName(name)
+			if err != nil {
+				fatal(err)
+			}
+			if s, err := mls.Suite(id); err == nil {
+				list = append(list, s)
+			}
+		}
+	} else {
+		for _, name := range strings.Split(*suites, ",") {
+			list = append(list, suiteByName(name))
+		}
+	}
+	note("handshakes (datagram mode; responder time = New + Start + every HandleDatagram on the responder; one goroutine):")
+	for _, s := range list {
+		measureHandshakes(s, *dur, *pool)
+	}
+	note("epoch updates (datagram mode: ConnectionUpdate, EpochKeyUpdate, switch; both sides in one goroutine):")
+	for _, s := range list {
+		measureUpdates(s, *dur)
+	}
+	if *peers != "" {
+		note("memory per peer (HeapInuse delta / N after GC; sessions only):")
+		ms := suiteByName(*memSuite)
+		for _, f := range strings.Split(*peers, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				fatal(fmt.Errorf("-peers: %q", f))
+			}
+			measureMemory(ms, n)
+		}
+	}
+}
+
+func suiteByName(name string) *mls.CipherSuite {
+	id, err := config.SuiteByName(strings.TrimSpace(name))
+	if err != nil {
+		fatal(err)
+	}
+	s, err := mls.Suite(id)
+	if err != nil {
+		fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,184 @@
+package tunnel
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// What the control socket (package ctl, served by currentd) reads of a
+// running device. The owner goroutine publishes a snapshot of its state
+// after every event it handles (publishStatus, called at the top of run's
+// loop), so readers never touch owner state; the counters are atomics.
+
+// SessionState is where a peer's session stands; the values are those of
+// ctl.SessionState.
+type SessionState string
+
+// Session states.
+const (
+	StateIdle        SessionState = "idle"
+	StateConnecting  SessionState = "connecting"
+	StateHandshaking SessionState = "handshaking"
+	StateEstablished SessionState = "established"
+)
+
+// PeerStatus is a snapshot of one peer.
+type PeerStatus struct {
+	Name      string
+	PublicKey []byte
+	// Configuration last given by New or Reconfigure.
+	Endpoint            string
+	AllowedIPs          []netip.Prefix
+	Transport           Transport
+	PersistentKeepalive time.Duration
+
+	State SessionState
+	// RemoteAddress is the current connection's remote address, "" if none.
+	RemoteAddress string
+	// Epoch is the current session's epoch, 0 without one.
+	Epoch uint64
+	// LastEpochChange and LastHandshake are zero if they never happened.
+	LastEpochChange, LastHandshake time.Time
+	// Epochs and Handshakes count epoch changes and established sessions
+	// since the peer was added (Rekey waits on them).
+	Epochs, Handshakes uint64
+
+	RxBytes, TxBytes, RxPackets, TxPackets uint64
+	DropQueueFull, DropSource              uint64
+	// DropReplay is always 0 for now: package session does not count the
+	// records its replay window rejects.
+	DropReplay uint64
+}
+
+// peerControl is the owner's published snapshot and the bookkeeping that
+// decides when to publish a new one.
+type peerControl struct {
+	snap atomic.Pointer[ownerSnapshot]
+	// owner only
+	last ownerKey
+}
+
+// ownerSnapshot is the part of PeerStatus only the owner knows.
+type ownerSnapshot struct {
+	state           SessionState
+	remote          string
+	lastEpochChange time.Time
+	lastHandshake   time.Time
+}
+
+// ownerKey is what publishStatus compares to see a change cheaply.
+type ownerKey struct {
+	state      SessionState
+	conn       carrier
+	hasRemote  bool
+	roams      uint64
+	epoch      uint64
+	epochs     uint64
+	handshakes uint64
+}
+
+// publishStatus runs in the owner goroutine after every event. It only
+// allocates when something visible changed.
+func (p *peer) publishStatus() {
+	k := ownerKey{
+		conn:       p.conn,
+		roams:      p.stats.roams.Load(),
+		epoch:      p.epoch.Load(),
+		epochs:     p.stats.epochs.Load(),
+		handshakes: p.stats.handshakes.Load(),
+	}
+	switch {
+	case p.conn != nil && p.sess != nil && p.sess.Established():
+		k.state = StateEstablished
+	case p.conn != nil:
+		k.state = StateHandshaking
+	case p.dialing:
+		k.state = StateConnecting
+	default:
+		k.state = StateIdle
+	}
+	if dc, ok := p.conn.(*dgramCarrier); ok {
+		k.hasRemote = dc.ep != nil
+	} else {
+		k.hasRemote = p.conn != nil
+	}
+	old := p.ctl.snap.Load()
+	if old != nil && k == p.ctl.last {
+		return
+	}
+	s := &ownerSnapshot{state: k.state}
+	if old != nil {
+		s.lastEpochChange, s.lastHandshake = old.lastEpochChange, old.lastHandshake
+	}
+	if p.conn != nil {
+		s.remote = p.conn.remote()
+	}
+	now := p.now()
+	if k.handshakes != p.ctl.last.handshakes {
+		s.lastHandshake = now
+		s.lastEpochChange = now
+	}
+	if k.epochs != p.ctl.last.epochs || (k.epoch != p.ctl.last.epoch && k.epoch != 0) {
+		s.lastEpochChange = now
+	}
+	p.ctl.last = k
+	p.ctl.snap.Store(s)
+}
+
+// PeerStatus returns a snapshot of every peer, in the order of the
+// configuration last given to New or Reconfigure.
+func (d *Device) PeerStatus() []PeerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]PeerStatus, 0, len(d.cfg.Peers))
+	for _, pc := range d.cfg.Peers {
+		p := d.byKey[string(pc.PublicKey)]
+		if p == nil {
+			continue
+		}
+		st := PeerStatus{
+			Name:                pc.Name,
+			PublicKey:           bytes.Clone(pc.PublicKey),
+			Endpoint:            pc.Endpoint,
+			AllowedIPs:          slices.Clone(pc.AllowedIPs),
+			Transport:           pc.Transport,
+			PersistentKeepalive: pc.PersistentKeepalive,
+			State:               StateIdle,
+			Epochs:              p.stats.epochs.Load(),
+			Handshakes:          p.stats.handshakes.Load(),
+			RxBytes:             p.stats.rxBytes.Load(),
+			TxBytes:             p.stats.txBytes.Load(),
+			RxPackets:           p.stats.rxPackets.Load(),
+			TxPackets:           p.stats.txPackets.Load(),
+			DropQueueFull:       p.stats.dropQueueFull.Load(),
+			DropSource:          p.stats.dropSource.Load(),
+		}
+		if s := p.ctl.snap.Load(); s != nil {
+			st.State = s.state
+			st.RemoteAddress = s.remote
+			st.LastEpochChange, st.LastHandshake = s.lastEpochChange, s.lastHandshake
+		}
+		if st.State == StateEstablished {
+			st.Epoch = p.epoch.Load()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// RekeyPeer asks the session of the peer with public key pub to start an
+// epoch update; it does nothing if the session is not established.
+func (d *Device) RekeyPeer(pub []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.byKey[string(pub)]
+	if p == nil {
+		return fmt.Errorf("no peer with this key")
+	}
+	p.requestRekey()
+	return nil
+}

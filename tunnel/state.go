@@ -1,0 +1,123 @@
+package tunnel
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Session state persistence. After every epoch change (and at shutdown) a
+// datagram-mode session's MLS group is written to StateDir, one file per
+// peer named by a hash of the peer's public key. A daemon that restarts
+// finds it and resumes (session.Config.Resume): both sides move the group
+// two epochs forward before any data flows, so record keys are never
+// reused. A peer that closed the session explicitly gets its file removed.
+//
+// The file holds the group's secrets, so it is created 0600 and replaced
+// atomically (write to a temporary file, fsync, rename): a crash leaves
+// either the old state or the new one, never half of each.
+//
+// Stream-mode (TCP) sessions are not persisted: the accepter identifies a
+// TCP peer by the ClientHello's key, which a ResumptionRequest does not
+// carry.
+
+// savedState is one peer's file.
+type savedState struct {
+	Version    int    `json:"version"`
+	Epoch      uint64 `json:"epoch"`
+	LocalIndex uint32 `json:"local_index"`
+	PeerIndex  uint32 `json:"peer_index"`
+	Group      []byte `json:"group"`
+}
+
+const stateVersion = 1
+
+// statePath is the file of the peer with public key pub.
+func statePath(dir string, pub []byte) string {
+	h := sha256.Sum256(pub)
+	return filepath.Join(dir, hex.EncodeToString(h[:16])+".state")
+}
+
+// loadState reads a peer's saved state; a missing file is (nil, nil).
+func loadState(dir string, pub []byte) (*savedState, error) {
+	b, err := os.ReadFile(statePath(dir, pub))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st savedState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", statePath(dir, pub), err)
+	}
+	if st.Version != stateVersion || len(st.Group) == 0 || st.LocalIndex == 0 || st.PeerIndex == 0 {
+		return nil, fmt.Errorf("%s: unusable state", statePath(dir, pub))
+	}
+	return &st, nil
+}
+
+// writeState replaces the file atomically.
+func writeState(dir string, pub []byte, st *savedState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	path := statePath(dir, pub)
+	f, err := os.CreateTemp(dir, ".tmp-*.state")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename, a no-op
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// saveState persists the current datagram session, if any.
+func (p *peer) saveState() {
+	dir := p.dev.cfg.StateDir
+	if dir == "" || p.sess == nil || p.conn == nil || !p.conn.datagram() || !p.sess.Established() {
+		return
+	}
+	group, err := p.sess.State()
+	if err != nil {
+		return
+	}
+	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group}
+	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {
+		p.log.Warn("saving session state", "err", err)
+		return
+	}
+	p.log.Debug("session state saved", "epoch", st.Epoch)
+}
+
+func (p *peer) removeState() {
+	if dir := p.dev.cfg.StateDir; dir != "" {
+		_ = os.Remove(statePath(dir, p.cfg.PublicKey))
+	}
+}

@@ -1,0 +1,388 @@
+package tunnel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/current-vpn/current/session"
+)
+
+// The UDP transport. wireguard-go's StdNetBind owns the sockets (one IPv4
+// and one IPv6 socket on the listen port) and moves datagrams in batches
+// (recvmmsg/sendmmsg, UDP GSO/GRO where the kernel has them). One reader
+// goroutine per socket routes every datagram without cryptography:
+//
+//   - a protected record, or a control datagram with a receiver index, goes
+//     to the peer that registered that index for its session (or its
+//     candidate session); unknown indexes are dropped;
+//   - a ClientHello (receiver index 0) is first put to the CookieJar, which
+//     may answer with a stateless CookieChallenge or drop it (rate limit
+//     per source); admitted fragments are reassembled here until the
+//     KeyPackage's signature key says which peer it is for, and then every
+//     fragment is handed to that peer, whose session checks everything
+//     again.
+//
+// The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
+
+// udpInboundLen bounds datagrams waiting for a peer's owner; beyond it
+// they are dropped, as a congested link would.
+const udpInboundLen = 1024
+
+// helloAsmMax and helloAsmTTL bound the partly received ClientHellos held
+// before we know whose they are.
+const (
+	helloAsmMax = 64
+	helloAsmTTL = 10 * time.Second
+)
+
+// underLoadHellos is how many ClientHello datagrams per second the
+// listener takes before it demands cookies.
+const underLoadHellos = 64
+
+// inDatagram is one received datagram, or (frags) every fragment of a
+// ClientHello.
+type inDatagram struct {
+	b     []byte
+	frags [][]byte
+	ep    conn.Endpoint
+}
+
+type udpState struct {
+	bind conn.Bind
+	fns  []conn.ReceiveFunc
+	port uint16
+	jar  *session.CookieJar
+
+	idxMu sync.RWMutex
+	byIdx map[uint32]*peer
+
+	asmMu sync.Mutex
+	asm   map[helloKey]*helloPartial
+
+	// hello rate, for CookieJarConfig.UnderLoad
+	rateSec   atomic.Int64
+	rateCount atomic.Int64
+}
+
+type helloKey struct {
+	src    netip.AddrPort
+	sender uint32
+	id     uint32
+}
+
+type helloPartial struct {
+	start time.Time
+	total int
+	frags map[int][]byte // offset → data
+	raw   [][]byte
+}
+
+// openUDP opens the sockets on port (0: any).
+func (d *Device) openUDP(port uint16) error {
+	u := &d.udp
+	u.byIdx = map[uint32]*peer{}
+	u.asm = map[helloKey]*helloPartial{}
+	jar, err := session.NewCookieJar(session.CookieJarConfig{
+		UnderLoad: d.udpUnderLoad,
+		Rate:      10,
+		Burst:     32,
+	})
+	if err != nil {
+		return err
+	}
+	u.jar = jar
+	u.bind = conn.NewStdNetBind()
+	fns, actual, err := u.bind.Open(port)
+	if err != nil {
+		return err
+	}
+	u.fns, u.port = fns, actual
+	return nil
+}
+
+func (d *Device) udpUnderLoad() bool {
+	return d.udp.rateCount.Load() > underLoadHellos
+}
+
+func (d *Device) countHello(now time.Time) {
+	sec := now.Unix()
+	if d.udp.rateSec.Swap(sec) != sec {
+		d.udp.rateCount.Store(0)
+	}
+	d.udp.rateCount.Add(1)
+}
+
+// UDPPort is the port of the UDP sockets, 0 if none are open.
+func (d *Device) UDPPort() int { return int(d.udp.port) }
+
+// readUDP is one socket's reader goroutine.
+func (d *Device) readUDP(fn conn.ReceiveFunc) {
+	n := max(d.udp.bind.BatchSize(), 1)
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, maxSegment)
+	}
+	sizes := make([]int, n)
+	eps := make([]conn.Endpoint, n)
+	for {
+		k, err := fn(bufs, sizes, eps)
+		for i := range k {
+			d.routeDatagram(bufs[i][:sizes[i]], eps[i])
+		}
+		if err != nil {
+			if d.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Debug("UDP read", "err", err)
+			if k == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// routeDatagram hands one received datagram to its peer.
+func (d *Device) routeDatagram(b []byte, ep conn.Endpoint) {
+	info, ok := session.ParseDatagram(b)
+	if !ok {
+		d.stats.badDatagram.Add(1)
+		return
+	}
+	if info.Receiver != 0 {
+		d.udp.idxMu.RLock()
+		p := d.udp.byIdx[info.Receiver]
+		d.udp.idxMu.RUnlock()
+		if p == nil {
+			d.stats.unknownIndex.Add(1)
+			return
+		}
+		p.enqueueDatagram(inDatagram{b: slices.Clone(b), ep: ep})
+		return
+	}
+	if info.Type != session.DatagramHandshake {
+		d.stats.badDatagram.Add(1)
+		return
+	}
+	now := d.clock()
+	d.countHello(now)
+	src := endpointAddr(ep)
+	addr, _ := src.MarshalBinary()
+	verdict, reply := d.udp.jar.Admit(now, addr, b)
+	switch verdict {
+	case session.AdmitDrop:
+		d.stats.badHello.Add(1)
+		return
+	case session.AdmitChallenge:
+		d.stats.cookiesSent.Add(1)
+		if err := d.udp.bind.Send([][]byte{reply}, ep); err != nil {
+			d.log.Debug("sending cookie challenge", "err", err)
+		}
+		return
+	}
+	key, raws := d.assembleHello(now, src, b)
+	if key == nil {
+		return
+	}
+	p := d.peerByKey(key)
+	if p == nil {
+		d.stats.unknownPeer.Add(1)
+		d.log.Debug("dropping ClientHello from unknown key", "remote", src.String())
+		return
+	}
+	p.enqueueDatagram(inDatagram{b: raws[0], frags: raws, ep: ep})
+}
+
+func endpointAddr(ep conn.Endpoint) netip.AddrPort {
+	if se, ok := ep.(*conn.StdNetEndpoint); ok {
+		return se.AddrPort
+	}
+	ap, _ := netip.ParseAddrPort(ep.DstToString())
+	return ap
+}
+
+// assembleHello adds a ClientHello fragment and, once the message is
+// complete, returns the KeyPackage's signature key and copies of every
+// fragment's datagram.
+func (d *Device) assembleHello(now time.Time, src netip.AddrPort, b []byte) ([]byte, [][]byte) {
+	f, ok := session.ParseHandshakeFragment(b)
+	if !ok {
+		d.stats.badHello.Add(1)
+		return nil, nil
+	}
+	if f.Offset == 0 && len(f.Data) == f.Total {
+		return helloKeyOf(f.Data), [][]byte{slices.Clone(b)}
+	}
+	if f.Total > maxHelloLen {
+		d.stats.badHello.Add(1)
+		return nil, nil
+	}
+	u := &d.udp
+	u.asmMu.Lock()
+	defer u.asmMu.Unlock()
+	for k, p := range u.asm {
+		if now.Sub(p.start) > helloAsmTTL {
+			delete(u.asm, k)
+		}
+	}
+	k := helloKey{src: src, sender: f.Sender, id: f.MessageID}
+	p := u.asm[k]
+	if p == nil {
+		if len(u.asm) >= helloAsmMax {
+			var oldest helloKey
+			var t time.Time
+			for k, p := range u.asm {
+				if t.IsZero() || p.start.Before(t) {
+					oldest, t = k, p.start
+				}
+			}
+			delete(u.asm, oldest)
+		}
+		p = &helloPartial{start: now, total: f.Total, frags: map[int][]byte{}}
+		u.asm[k] = p
+	}
+	if p.total != f.Total || len(p.frags) >= 64 {
+		delete(u.asm, k)
+		return nil, nil
+	}
+	if _, dup := p.frags[f.Offset]; dup {
+		return nil, nil
+	}
+	p.frags[f.Offset] = slices.Clone(f.Data)
+	p.raw = append(p.raw, slices.Clone(b))
+	env := make([]byte, p.total)
+	covered := 0
+	for _, off := range slices.Sorted(mapKeys(p.frags)) {
+		data := p.frags[off]
+		if off > covered {
+			return nil, nil // a gap
+		}
+		copy(env[off:], data)
+		covered = max(covered, off+len(data))
+	}
+	if covered < p.total {
+		return nil, nil
+	}
+	delete(u.asm, k)
+	key := helloKeyOf(env)
+	if key == nil {
+		return nil, nil
+	}
+	return key, p.raw
+}
+
+func mapKeys(m map[int][]byte) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// helloKeyOf decodes a ClientHello envelope and returns its KeyPackage's
+// signature key, or nil.
+func helloKeyOf(env []byte) []byte {
+	m, err := session.DecodeControl(env)
+	if err != nil {
+		return nil
+	}
+	ch, ok := m.(*session.ClientHello)
+	if !ok || ch.KeyPackage == nil || ch.KeyPackage.KeyPackage == nil {
+		return nil
+	}
+	return ch.KeyPackage.KeyPackage.LeafNode.SignatureKey
+}
+
+// allocIndex picks a free random receiver index and registers it to p.
+func (d *Device) allocIndex(p *peer, want uint32) uint32 {
+	d.udp.idxMu.Lock()
+	defer d.udp.idxMu.Unlock()
+	if want != 0 {
+		if q := d.udp.byIdx[want]; q == nil || q == p {
+			d.udp.byIdx[want] = p
+			return want
+		}
+	}
+	for {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		idx := binary.BigEndian.Uint32(b[:])
+		if idx != 0 && d.udp.byIdx[idx] == nil {
+			d.udp.byIdx[idx] = p
+			return idx
+		}
+	}
+}
+
+func (d *Device) freeIndex(p *peer, idx uint32) {
+	d.udp.idxMu.Lock()
+	defer d.udp.idxMu.Unlock()
+	if d.udp.byIdx[idx] == p {
+		delete(d.udp.byIdx, idx)
+	}
+}
+
+// dgramCarrier is a datagram-mode session's transport: the device's
+// sockets, the session's receiver index and the peer's endpoint, which
+// follows the source of the latest authenticated datagram.
+type dgramCarrier struct {
+	p        *peer
+	outbound bool
+	index    uint32
+	ep       conn.Endpoint // nil until known (a resuming responder)
+}
+
+func (c *dgramCarrier) send(bufs [][]byte) {
+	if len(bufs) == 0 || c.ep == nil {
+		return
+	}
+	d := c.p.dev
+	err := d.udp.bind.Send(bufs, c.ep)
+	if err != nil {
+		// A sticky source address that no longer exists (our address
+		// changed): let the kernel choose and try once more.
+		c.ep.ClearSrc()
+		err = d.udp.bind.Send(bufs, c.ep)
+	}
+	if err != nil && !d.closing.Load() {
+		c.p.stats.dropSendError.Add(uint64(len(bufs)))
+		c.p.log.Debug("UDP send", "endpoint", c.ep.DstToString(), "err", err)
+	}
+}
+
+func (c *dgramCarrier) roomForData() bool { return c.ep != nil }
+func (c *dgramCarrier) close()            { c.p.dev.freeIndex(c.p, c.index) }
+func (c *dgramCarrier) isOutbound() bool  { return c.outbound }
+func (c *dgramCarrier) datagram() bool    { return true }
+func (c *dgramCarrier) remote() string {
+	if c.ep == nil {
+		return ""
+	}
+	return c.ep.DstToString()
+}
+
+// reindex follows a session whose receiver index changed (a resumption
+// that fell back to a fresh handshake picks a new one).
+func (c *dgramCarrier) reindex(idx uint32) {
+	if idx == c.index {
+		return
+	}
+	d := c.p.dev
+	d.udp.idxMu.Lock()
+	if d.udp.byIdx[c.index] == c.p {
+		delete(d.udp.byIdx, c.index)
+	}
+	d.udp.byIdx[idx] = c.p
+	d.udp.idxMu.Unlock()
+	c.index = idx
+}
