@@ -11,10 +11,10 @@
 #      each side's configuration (tunnel addresses 10.77.0.1 and 10.77.0.2,
 #      fd77::1 and fd77::2, transport UDP);
 #   4. starts currentd in each namespace and pings across the tunnel;
-#   5. asks for a manual epoch update (SIGUSR1: fresh MLS keys) and pings
-#      again;
-#   6. shows each side's status (log excerpts) and tears everything down,
-#      also when interrupted (Ctrl-C).
+#   5. asks for a manual epoch update (currentctl rekey: fresh MLS keys)
+#      and pings again;
+#   6. shows each side's status (currentctl show) and tears everything
+#      down, also when interrupted (Ctrl-C).
 # Nothing touches the host's own network: all traffic stays inside the
 # two namespaces.
 set -eu
@@ -101,10 +101,17 @@ echo "configuration of side a:"
 sed 's/^/    /' "$WORK/a/current.toml"
 
 step "Starting currentd in each namespace"
-ip netns exec "$NSA" "$WORK/currentd" -c "$WORK/a/current.toml" > "$WORK/a/log" 2>&1 &
+# Each side gets its own control socket directory: both interfaces are
+# called cur0 and the namespaces share the host's /run.
+mkdir -p "$WORK/a/run" "$WORK/b/run"
+ip netns exec "$NSA" "$WORK/currentd" -c "$WORK/a/current.toml" --ctl-dir "$WORK/a/run" > "$WORK/a/log" 2>&1 &
 PIDA=$!
-ip netns exec "$NSB" "$WORK/currentd" -c "$WORK/b/current.toml" > "$WORK/b/log" 2>&1 &
+ip netns exec "$NSB" "$WORK/currentd" -c "$WORK/b/current.toml" --ctl-dir "$WORK/b/run" > "$WORK/b/log" 2>&1 &
 PIDB=$!
+ctl() { # side args...
+	side=$1; shift
+	"$WORK/currentctl" --socket "$WORK/$side/run/cur0.sock" "$@"
+}
 echo "currentd pids: side a $PIDA, side b $PIDB (logs: $WORK/a/log, $WORK/b/log)"
 
 ping_across() { # ns addr
@@ -121,16 +128,15 @@ step "Pinging across the tunnel (the first ping waits for the handshake)"
 echo "side a -> 10.77.0.2:"; ping_across "$NSA" 10.77.0.2
 echo "side b -> fd77::1:";   ping_across "$NSB" fd77::1
 
-step "Manual epoch update (SIGUSR1 to side a): new MLS epoch, fresh keys"
-kill -USR1 "$PIDA"
-sleep 1
-grep -h 'epoch changed' "$WORK/a/log" "$WORK/b/log" | sed 's/^/    /'
+step "Manual epoch update (currentctl rekey on side a): new MLS epoch, fresh keys"
+echo "    \$ currentctl rekey --all"
+ctl a rekey --all | sed 's/^/    /'
 echo "side a -> 10.77.0.2 under the new keys:"; ping_across "$NSA" 10.77.0.2
 
-step "Status of both sides (from their logs)"
+step "Status of both sides (currentctl show)"
 for side in a b; do
 	echo "side $side:"
-	grep -E 'listening|session established|epoch changed' "$WORK/$side/log" | sed 's/^/    /'
+	ctl "$side" show | sed 's/^/    /'
 done
 echo "routes through the tunnel in $NSA:"
 ip -n "$NSA" route show dev cur0 | sed 's/^/    /'
