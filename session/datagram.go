@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -164,7 +165,11 @@ func (s *Session) readDatagram(d []byte) error {
 	case record.DatagramTypeRecord:
 		ct, content, err := s.dg.recv.Open(d, s.mono())
 		if err != nil {
-			return drop("%v", err)
+			if errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld) {
+				s.replayed++
+			}
+			// Wrapped, so that callers can tell why (errors.Is).
+			return fmt.Errorf("%w: %w", ErrDropped, err)
 		}
 		if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
 			s.dg.prevSend.Close()

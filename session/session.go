@@ -244,7 +244,11 @@ type Session struct {
 
 	// Update policy (timers.go).
 	nextUpdate time.Time
+	epochStart time.Time
 	epochBytes uint64
+
+	// replayed counts records the replay window rejected (Stats).
+	replayed uint64
 
 	out     [][]byte
 	packets [][]byte
@@ -458,6 +462,18 @@ func (s *Session) Epoch() uint64 {
 	}
 	return s.group.Epoch()
 }
+
+// SessionStats are a session's counters.
+type SessionStats struct {
+	// Replayed counts protected datagrams dropped by the anti-replay
+	// window: a sequence number already received (record.ErrReplay) or
+	// left of the window (record.ErrTooOld). Always 0 in stream mode,
+	// where TCP does not duplicate.
+	Replayed uint64
+}
+
+// Stats returns the session's counters; they survive Close.
+func (s *Session) Stats() SessionStats { return SessionStats{Replayed: s.replayed} }
 
 // Established reports whether packets can be sent.
 func (s *Session) Established() bool { return s.phase == phaseEstablished }

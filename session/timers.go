@@ -98,6 +98,13 @@ func (s *Session) onTimers() error {
 // the two sides rarely start one at the same time.
 func (s *Session) schedule() {
 	s.epochBytes = 0
+	s.epochStart = s.now
+	s.armUpdate()
+}
+
+// armUpdate sets the update deadline from the start of the epoch, with
+// fresh jitter.
+func (s *Session) armUpdate() {
 	s.nextUpdate = time.Time{}
 	if s.cfg.UpdateInterval < 0 {
 		return
@@ -107,7 +114,38 @@ func (s *Session) schedule() {
 	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err == nil {
 		u = float64(binary.BigEndian.Uint64(b[:])>>11) / (1 << 53)
 	}
-	s.nextUpdate = s.now.Add(time.Duration(float64(s.cfg.UpdateInterval) * (0.9 + 0.2*u)))
+	s.nextUpdate = s.epochStart.Add(time.Duration(float64(s.cfg.UpdateInterval) * (0.9 + 0.2*u)))
+}
+
+// SetUpdatePolicy changes Config.UpdateInterval and Config.UpdateBytes of
+// a session, running or not; the values mean what they mean in Config
+// (zero is the default, negative disables). The current epoch keeps its
+// age and the payload bytes it carried: the next update is due once the
+// epoch is interval old (from when it started, with fresh ±10% jitter; at
+// the next HandleTimeout if it already is) or has carried bytes. A
+// session past the new byte threshold starts its update at once, queued
+// in Outgoing, and a returned error is fatal as for HandleStream. While
+// our update awaits its EpochKeyUpdate, the new policy applies from the
+// epoch that follows. A closed session returns ErrClosed.
+func (s *Session) SetUpdatePolicy(now time.Time, interval time.Duration, bytes int64) error {
+	if s.phase == phaseClosed {
+		return ErrClosed
+	}
+	if now.After(s.now) {
+		s.now = now
+	}
+	if interval == 0 {
+		interval = DefaultUpdateInterval
+	}
+	if bytes == 0 {
+		bytes = DefaultUpdateBytes
+	}
+	s.cfg.UpdateInterval, s.cfg.UpdateBytes = interval, bytes
+	if s.phase != phaseEstablished || s.waiting {
+		return nil // schedule, at the next epoch, reads the new values
+	}
+	s.armUpdate()
+	return s.fail(s.checkPolicy())
 }
 
 // checkPolicy starts an update once the epoch carried UpdateBytes or the

@@ -79,6 +79,7 @@ func (p *peer) onCandidateEvent(ev connEvent) {
 func (p *peer) onCandidateDatagram(in inDatagram) {
 	err := p.cand.s.HandleDatagram(p.now(), in.b)
 	if errors.Is(err, session.ErrDropped) {
+		p.countDrop(err)
 		return
 	}
 	if err != nil {

@@ -2,11 +2,15 @@ package tunnel
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/current-vpn/current/session"
+	"github.com/current-vpn/current/session/record"
 )
 
 // What the control socket (package ctl, served by currentd) reads of a
@@ -49,8 +53,11 @@ type PeerStatus struct {
 
 	RxBytes, TxBytes, RxPackets, TxPackets uint64
 	DropQueueFull, DropSource              uint64
-	// DropReplay is always 0 for now: package session does not count the
-	// records its replay window rejects.
+	// DropReplay counts protected datagrams the sessions' anti-replay
+	// windows rejected (record.ErrReplay or record.ErrTooOld), over every
+	// session the peer had. The window is checked before the AEAD, as in
+	// WireGuard, so forged datagrams with a used sequence number count
+	// too.
 	DropReplay uint64
 }
 
@@ -156,6 +163,7 @@ func (d *Device) PeerStatus() []PeerStatus {
 			TxPackets:           p.stats.txPackets.Load(),
 			DropQueueFull:       p.stats.dropQueueFull.Load(),
 			DropSource:          p.stats.dropSource.Load(),
+			DropReplay:          p.stats.dropReplay.Load(),
 		}
 		if s := p.ctl.snap.Load(); s != nil {
 			st.State = s.state
@@ -181,4 +189,62 @@ func (d *Device) RekeyPeer(pub []byte) error {
 	}
 	p.requestRekey()
 	return nil
+}
+
+// rekeyPolicy is the sessions' update schedule (session.Config's
+// UpdateInterval and UpdateBytes).
+type rekeyPolicy struct {
+	interval time.Duration
+	bytes    int64
+}
+
+// SetRekeyPolicy replaces Config.RekeyInterval and RekeyBytes (zero means
+// the session's default, negative disables) for every session: those
+// running now, through their owners (session.SetUpdatePolicy: the current
+// epoch keeps its age and its byte count), and those created later, of
+// existing peers and of peers added afterwards.
+func (d *Device) SetRekeyPolicy(interval time.Duration, bytes int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.policy.Store(&rekeyPolicy{interval: interval, bytes: bytes})
+	for _, p := range d.peers {
+		select {
+		case p.policy <- struct{}{}:
+		default: // already pending; the owner reads the latest
+		}
+	}
+}
+
+// RekeyPolicy returns the policy in force, as given to New or
+// SetRekeyPolicy.
+func (d *Device) RekeyPolicy() (interval time.Duration, bytes int64) {
+	pol := d.policy.Load()
+	return pol.interval, pol.bytes
+}
+
+// applyPolicy gives the device's policy to the peer's sessions (owner).
+func (p *peer) applyPolicy() {
+	pol := p.dev.policy.Load()
+	if s := p.cand.s; s != nil {
+		if err := s.SetUpdatePolicy(p.now(), pol.interval, pol.bytes); err != nil {
+			p.dropCandidate()
+		}
+	}
+	if p.sess == nil {
+		return
+	}
+	if err := p.sess.SetUpdatePolicy(p.now(), pol.interval, pol.bytes); err != nil {
+		if !errors.Is(err, session.ErrClosed) {
+			p.sessionFailed(err)
+		}
+		return
+	}
+	p.process() // an update the byte threshold started
+}
+
+// countDrop counts a datagram a session dropped, by reason.
+func (p *peer) countDrop(err error) {
+	if errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld) {
+		p.stats.dropReplay.Add(1)
+	}
 }

@@ -49,6 +49,9 @@ type Device struct {
 	closed  sync.Once
 	// clock is time.Now except in tests.
 	clock func() time.Time
+	// policy is the sessions' update schedule, cfg's until
+	// SetRekeyPolicy; owners read it whenever they create a session.
+	policy atomic.Pointer[rekeyPolicy]
 }
 
 // New configures the link, opens the listener and starts every goroutine.
@@ -68,6 +71,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{cfg: cfg, log: cfg.Logger, ownPub: pub, tun: tun, byKey: map[string]*peer{}, clock: time.Now}
+	d.policy.Store(&rekeyPolicy{interval: cfg.RekeyInterval, bytes: cfg.RekeyBytes})
 	d.tunW.dev = tun
 	d.helloSlots = make(chan struct{}, maxUnidentified)
 	d.net.link = link

@@ -44,6 +44,7 @@ type peer struct {
 	dialed   chan dialResult  // outcomes of our dials
 	events   chan connEvent   // from connection readers
 	rekey    chan struct{}    // Device.Rekey, coalesced
+	policy   chan struct{}    // Device.SetRekeyPolicy, coalesced
 	reconf   chan PeerConfig  // from Reconfigure
 	dgrams   chan inDatagram  // from the UDP readers
 	done     chan struct{}    // closed when run returns
@@ -85,6 +86,7 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		dialed:   make(chan dialResult),
 		events:   make(chan connEvent),
 		rekey:    make(chan struct{}, 1),
+		policy:   make(chan struct{}, 1),
 		reconf:   make(chan PeerConfig),
 		dgrams:   make(chan inDatagram, udpInboundLen),
 		done:     make(chan struct{}),
@@ -168,6 +170,8 @@ func (p *peer) run() {
 			p.onDialed(r)
 		case <-p.rekey:
 			p.update()
+		case <-p.policy:
+			p.applyPolicy()
 		case c := <-p.reconf:
 			p.reconfigure(c)
 		case <-timer.C:
@@ -298,6 +302,7 @@ func (p *peer) adopt(c *streamConn) {
 // newDatagramSession creates a datagram-mode session for c, resuming
 // from saved if given.
 func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *savedState) (*session.Session, error) {
+	pol := p.dev.policy.Load()
 	cfg := session.Config{
 		Role:            role,
 		Suite:           p.dev.cfg.Suite,
@@ -306,8 +311,8 @@ func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *sav
 		Transport:       session.Datagram,
 		MaxDatagramSize: p.dev.cfg.MaxDatagramSize,
 		LocalIndex:      c.index,
-		UpdateInterval:  p.dev.cfg.RekeyInterval,
-		UpdateBytes:     p.dev.cfg.RekeyBytes,
+		UpdateInterval:  pol.interval,
+		UpdateBytes:     pol.bytes,
 	}
 	if saved != nil {
 		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
@@ -379,6 +384,7 @@ func (p *peer) onDatagram(in inDatagram) {
 		if !errors.Is(err, session.ErrDropped) {
 			p.sessionFailed(err)
 		}
+		p.countDrop(err)
 		return
 	}
 	pkts, events := p.sess.Packets(), p.sess.Events()
@@ -479,14 +485,15 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 	}
 	c.start(&p.dev.wg, p.events)
 	p.log.Debug("connection", "remote", c.remote(), "role", roleName(role))
+	pol := p.dev.policy.Load()
 	s, err := session.New(session.Config{
 		Role:           role,
 		Suite:          p.dev.cfg.Suite,
 		SigningKey:     p.dev.cfg.PrivateKey,
 		PeerPublicKey:  p.cfg.PublicKey,
 		Transport:      session.Stream,
-		UpdateInterval: p.dev.cfg.RekeyInterval,
-		UpdateBytes:    p.dev.cfg.RekeyBytes,
+		UpdateInterval: pol.interval,
+		UpdateBytes:    pol.bytes,
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ type peerStats struct {
 	txBytes, rxBytes     atomic.Uint64
 	dropQueueFull        atomic.Uint64 // outbound queue or connection full
 	dropSource           atomic.Uint64 // inbound source outside the peer's allowed IPs
+	dropReplay           atomic.Uint64 // records the sessions' replay windows rejected
 	handshakes, epochs   atomic.Uint64
 	connsReplaced, dials atomic.Uint64
 	sessionErrors        atomic.Uint64
@@ -41,7 +42,7 @@ type Stats struct {
 // PeerStats is one peer's part of Stats.
 type PeerStats struct {
 	TxPackets, RxPackets, TxBytes, RxBytes uint64
-	DropQueueFull, DropSource              uint64
+	DropQueueFull, DropSource, DropReplay  uint64
 	Handshakes, Epochs, Dials              uint64
 	Epoch                                  uint64
 	Established                            bool
@@ -71,6 +72,7 @@ func (d *Device) Stats() Stats {
 			RxBytes:       p.stats.rxBytes.Load(),
 			DropQueueFull: p.stats.dropQueueFull.Load(),
 			DropSource:    p.stats.dropSource.Load(),
+			DropReplay:    p.stats.dropReplay.Load(),
 			Handshakes:    p.stats.handshakes.Load(),
 			Epochs:        p.stats.epochs.Load(),
 			Dials:         p.stats.dials.Load(),

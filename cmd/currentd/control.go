@@ -179,10 +179,16 @@ func (b *backend) apply(cfg *config.Config, save bool) error {
 		return ctl.Errorf(ctl.CodeInternal, "applying the change: %v", err)
 	}
 	b.cfg = cfg
+	return b.save(save)
+}
+
+// save writes the running configuration to the file if asked. Called
+// with b.mu held, after the change is in force.
+func (b *backend) save(save bool) error {
 	if !save {
 		return nil
 	}
-	if err := saveConfig(b.path, cfg); err != nil {
+	if err := saveConfig(b.path, b.cfg); err != nil {
 		b.log.Error("saving the configuration", "path", b.path, "err", err)
 		return ctl.Errorf(ctl.CodeInternal, "the change is in force but saving %s failed: %v", b.path, err)
 	}
@@ -245,18 +251,26 @@ func (b *backend) UpdatePeer(ref ctl.PeerRef, upd ctl.PeerUpdate, save bool) err
 	return nil
 }
 
-// SetPolicy implements ctl.Backend. Running sessions take their rekey
-// policy when they are created and package session cannot change it
-// afterwards, so the daemon refuses rather than report a policy that is
-// not in force.
+// SetPolicy implements ctl.Backend: the tunnel gives the new policy to
+// every running session (each keeps its epoch's age and byte count) and to
+// every session it creates later.
 func (b *backend) SetPolicy(upd ctl.PolicyUpdate, save bool) (ctl.Policy, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, err := ctl.ApplyPolicy(b.cfg, upd); err != nil {
+	cfg, err := ctl.ApplyPolicy(b.cfg, upd)
+	if err != nil {
 		return ctl.Policy{}, err
 	}
-	return ctl.Policy{}, ctl.Errorf(ctl.CodeInternal,
-		"this daemon cannot change the rekey policy of running sessions; edit rekey_interval/rekey_bytes in %s and restart", b.path)
+	setRekeyPolicy(b.dev, cfg)
+	b.cfg = cfg
+	pol := ctl.Policy{RekeyInterval: cfg.Interface.RekeyInterval, RekeyBytes: cfg.Interface.RekeyBytes}
+	b.log.Info("control: rekey policy set", "rekey_interval", pol.RekeyInterval, "rekey_bytes", pol.RekeyBytes, "saved", save)
+	return pol, b.save(save)
+}
+
+// setRekeyPolicy makes cfg's rekey policy the tunnel's.
+func setRekeyPolicy(dev *tunnel.Device, cfg *config.Config) {
+	dev.SetRekeyPolicy(tunnelRekeyPolicy(&cfg.Interface))
 }
 
 // Rekey implements ctl.Backend: it asks each session for an epoch update

@@ -265,3 +265,94 @@ func TestControlSocket(t *testing.T) {
 		t.Errorf("version: %+v, %v", v, err)
 	}
 }
+
+// TestControlSetPolicy: set changes the tunnel's rekey policy, reports the
+// policy in force, shows in status and metrics, and with save lands in the
+// file; a value the configuration rules refuse changes nothing.
+func TestControlSetPolicy(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	privA, _ := newKey(t)
+	_, pubB := newKey(t)
+	cfgA := testConfig(t, "ctlp0", privA)
+	cfgA.Peers = []config.Peer{{Name: "b", PublicKey: pubB, Transport: config.TransportTCP,
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}}
+	devA, _ := startTestDevice(t, cfgA, -1, log)
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ctlp0.toml")
+	data, err := cfgA.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sockDir := filepath.Join(dir, "run")
+	ctlc, err := listenControl(sockDir, cfgA, cfgPath, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctlc.serve(devA)
+	t.Cleanup(ctlc.Close)
+	c, err := ctl.Dial(ctl.SocketPath(sockDir, "ctlp0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Interval only, not saved.
+	iv := ctl.Seconds(5 * time.Minute)
+	pol, err := c.SetPolicy(ctx, ctl.SetParams{RekeyInterval: &iv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol.RekeyInterval != iv || pol.RekeyBytes != config.DefaultRekeyBytes {
+		t.Fatalf("policy in force: %+v", pol)
+	}
+	if gi, gb := devA.RekeyPolicy(); gi != 5*time.Minute || gb != config.DefaultRekeyBytes {
+		t.Fatalf("tunnel policy: %v %d", gi, gb)
+	}
+	if got, err := os.ReadFile(cfgPath); err != nil || string(got) != string(data) {
+		t.Fatalf("file changed without save: %v\n%s", err, got)
+	}
+
+	// Bytes, saved.
+	nb := uint64(512 << 20)
+	pol, err = c.SetPolicy(ctx, ctl.SetParams{RekeyBytes: &nb, Save: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol.RekeyInterval != iv || pol.RekeyBytes != nb {
+		t.Fatalf("policy in force: %+v", pol)
+	}
+	if gi, gb := devA.RekeyPolicy(); gi != 5*time.Minute || gb != int64(nb) {
+		t.Fatalf("tunnel policy: %v %d", gi, gb)
+	}
+	saved, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := config.Parse(saved, cfgPath)
+	if err != nil || sc.Interface.RekeyInterval != 5*time.Minute || sc.Interface.RekeyBytes != nb || len(sc.Peers) != 1 {
+		t.Fatalf("saved configuration: %v\n%s", err, saved)
+	}
+	st, err := c.Status(ctx, "")
+	if err != nil || st.Interface.RekeyInterval != iv || st.Interface.RekeyBytes != nb {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	text, err := c.Metrics(ctx)
+	if err != nil || !strings.Contains(text, "current_rekey_interval_seconds{") || !strings.Contains(text, " 300\n") {
+		t.Fatalf("metrics: %v\n%s", err, text)
+	}
+
+	// Refused: nothing changes.
+	short := ctl.Seconds(time.Second)
+	if _, err := c.SetPolicy(ctx, ctl.SetParams{RekeyInterval: &short}); !errors.Is(err, ctl.Errorf(ctl.CodeBadRequest, "")) {
+		t.Fatalf("interval below the minimum: %v", err)
+	}
+	if gi, _ := devA.RekeyPolicy(); gi != 5*time.Minute {
+		t.Fatalf("tunnel policy after a refused set: %v", gi)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/routing"
@@ -121,7 +122,10 @@ func reload(path string, running *config.Config, dev *tunnel.Device, log *slog.L
 		log.Error("reload failed", "err", err)
 		return nil
 	}
-	log.Info("reloaded", "peers", len(cfg.Peers))
+	// The file's rekey policy replaces one set over the control socket,
+	// as its peers do.
+	dev.SetRekeyPolicy(tunnelRekeyPolicy(&cfg.Interface))
+	log.Info("reloaded", "peers", len(cfg.Peers), "rekey_interval", cfg.Interface.RekeyInterval, "rekey_bytes", cfg.Interface.RekeyBytes)
 	return cfg
 }
 
@@ -130,6 +134,11 @@ func interfaceChanged(a, b *config.Interface) bool {
 	pb, errb := b.PrivateKey.Public()
 	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
 		!slices.Equal(a.Addresses, b.Addresses) || erra != nil || errb != nil || !pa.Equal(pb)
+}
+
+// tunnelRekeyPolicy is the tunnel's form of ifc's rekey policy.
+func tunnelRekeyPolicy(ifc *config.Interface) (time.Duration, int64) {
+	return ifc.RekeyInterval, int64(min(ifc.RekeyBytes, math.MaxInt64))
 }
 
 // tunnelConfig maps the file's configuration onto the tunnel's.
@@ -143,10 +152,9 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 		MTU:        ifc.MTU,
 		Logger:     log,
 		StateDir:   ifc.StateDir,
-		// The file's zero values are already its defaults.
-		RekeyInterval: ifc.RekeyInterval,
-		RekeyBytes:    int64(min(ifc.RekeyBytes, math.MaxInt64)),
 	}
+	// The file's zero values are already its defaults.
+	t.RekeyInterval, t.RekeyBytes = tunnelRekeyPolicy(&ifc)
 	for _, p := range cfg.Peers {
 		tr := tunnel.TransportUDP
 		switch p.Transport {
