@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 
+	"github.com/current-vpn/current/internal/atomicfile"
 	"github.com/current-vpn/current/session/mls"
 )
 
@@ -434,50 +434,15 @@ func (e *wrapError) Unwrap() error { return e.err }
 // renames it over path, so a crash leaves either the old key or the new
 // one, never a truncated file, and the key is never readable by others,
 // not even briefly.
-func WritePrivateKeyFile(path string, key PrivateKey) (err error) {
+func WritePrivateKeyFile(path string, key PrivateKey) error {
 	if key.IsZero() {
 		return errors.New("no private key to write")
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	// CreateTemp already uses 0600; Chmod makes that independent of it.
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
 	text := key.appendText(make([]byte, 0, 256))
 	text = append(text, '\n')
-	_, err = f.Write(text)
-	clear(text)
-	if err != nil {
+	defer clear(text)
+	if err := atomicfile.WriteFile(path, text, 0o600); err != nil {
 		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	// The rename is durable only once the directory is synced; a failure
-	// here leaves a complete file behind, so it is not reported.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

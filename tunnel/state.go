@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/current-vpn/current/internal/atomicfile"
 )
 
 // Session state persistence. After every epoch change (and at shutdown) a
@@ -67,35 +69,7 @@ func writeState(dir string, pub []byte, st *savedState) error {
 		return err
 	}
 	path := statePath(dir, pub)
-	f, err := os.CreateTemp(dir, ".tmp-*.state")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename, a no-op
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 // saveState persists the current datagram session, if any.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/ctl"
+	"github.com/current-vpn/current/internal/atomicfile"
 	"github.com/current-vpn/current/internal/buildinfo"
 	"github.com/current-vpn/current/tunnel"
 )
@@ -369,37 +370,9 @@ func saveConfig(path string, cfg *config.Config) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if err := f.Chmod(fi.Mode().Perm()); err != nil {
-		f.Close()
-		return err
-	}
+	uid, gid := -1, -1
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		_ = f.Chown(int(st.Uid), int(st.Gid)) // only root may; keep going otherwise
+		uid, gid = int(st.Uid), int(st.Gid)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFileAs(path, data, fi.Mode().Perm(), uid, gid)
 }
