@@ -144,15 +144,8 @@ func drop(format string, args ...any) error {
 // was discarded (forged, replayed, stale, unexpected) and the session goes
 // on; any other error is fatal and the session is closed.
 func (s *Session) HandleDatagram(now time.Time, d []byte) error {
-	s.now = now
-	if s.cfg.Transport != Datagram {
-		return fmt.Errorf("%w: HandleDatagram in stream mode", ErrBadConfig)
-	}
-	if s.phase == phaseClosed {
-		return ErrClosed
-	}
-	if s.phase == phaseIdle {
-		return ErrNotEstablished
+	if err := s.receiving(now, Datagram, "HandleDatagram"); err != nil {
+		return err
 	}
 	return s.fail(s.readDatagram(d))
 }

@@ -327,9 +327,18 @@ func (s *Session) Start(now time.Time) error {
 // mode). A returned error is fatal: the session is closed and Outgoing may
 // hold a final Alert to flush before closing the transport.
 func (s *Session) HandleStream(now time.Time, b []byte) error {
+	if err := s.receiving(now, Stream, "HandleStream"); err != nil {
+		return err
+	}
+	return s.fail(s.readStream(b))
+}
+
+// receiving checks that input may be handed to the session in mode, and
+// records the time of the call.
+func (s *Session) receiving(now time.Time, mode Transport, call string) error {
 	s.now = now
-	if s.cfg.Transport != Stream {
-		return fmt.Errorf("%w: HandleStream in datagram mode", ErrBadConfig)
+	if s.cfg.Transport != mode {
+		return fmt.Errorf("%w: %s on a session of the other transport", ErrBadConfig, call)
 	}
 	if s.phase == phaseClosed {
 		return ErrClosed
@@ -337,7 +346,7 @@ func (s *Session) HandleStream(now time.Time, b []byte) error {
 	if s.phase == phaseIdle {
 		return ErrNotEstablished
 	}
-	return s.fail(s.readStream(b))
+	return nil
 }
 
 // SendPacket seals one IP packet for the peer: one application_data record

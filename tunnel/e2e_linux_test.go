@@ -22,23 +22,9 @@ import (
 // before and after an epoch update. It needs root (namespaces, TUN) and
 // builds the daemon with the go tool, so it honours $GOFLAGS.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("end-to-end test needs root: it creates network namespaces, a veth pair and TUN devices")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("end-to-end test needs ip(8) (iproute2)")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("end-to-end test needs /dev/net/tun")
-	}
+	requireE2E(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "currentd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/current-vpn/current/cmd/currentd").CombinedOutput(); err != nil {
-		t.Fatalf("building currentd: %v\n%s", err, out)
-	}
+	bin := buildDaemon(t, dir)
 
 	// Names unique per run, so that a crashed earlier run cannot collide;
 	// interface names stay within 15 bytes.
@@ -260,6 +246,35 @@ persistent_keepalive = "5s"
 }
 
 // daemon is a running currentd with its log and notification socket.
+// requireE2E skips t unless it may build namespaces, veth pairs and TUN
+// devices: root, ip(8), /dev/net/tun, and no -short.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end test needs root: it creates network namespaces, a veth pair and TUN devices")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("end-to-end test needs ip(8) (iproute2)")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("end-to-end test needs /dev/net/tun")
+	}
+}
+
+// buildDaemon builds currentd into dir with the go tool (honouring
+// $GOFLAGS) and returns its path.
+func buildDaemon(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "currentd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/current-vpn/current/cmd/currentd").CombinedOutput(); err != nil {
+		t.Fatalf("building currentd: %v\n%s", err, out)
+	}
+	return bin
+}
+
 type daemon struct {
 	ns     string
 	cmd    *exec.Cmd
@@ -306,7 +321,11 @@ func startDaemon(t *testing.T, dir, ns, bin, cfg string) *daemon {
 	}
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
+		// d.done holds the exit status once the daemon exited (stop puts
+		// it back); reading ProcessState instead would race with Wait.
+		select {
+		case <-d.done:
+		default:
 			d.cmd.Process.Kill()
 			<-d.done
 		}

@@ -56,10 +56,7 @@ func TestE2EBadConfig(t *testing.T) {
 		t.Skip("end-to-end test needs ip(8) (iproute2)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "currentd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/current-vpn/current/cmd/currentd").CombinedOutput(); err != nil {
-		t.Fatalf("building currentd: %v\n%s", err, out)
-	}
+	bin := buildDaemon(t, dir)
 	peerKey := writeKey(t, dir, "peer")
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
 

@@ -16,23 +16,9 @@ import (
 // (192.0.2.1, .2) and IPv6 (2001:db8::1, ::2) underlay addresses.
 func e2eSetup(t *testing.T) (dir, bin, nsA, nsB, vA, vB string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("end-to-end test needs root: it creates network namespaces, a veth pair and TUN devices")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("end-to-end test needs ip(8) (iproute2)")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("end-to-end test needs /dev/net/tun")
-	}
+	requireE2E(t)
 	dir = t.TempDir()
-	bin = filepath.Join(dir, "currentd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/current-vpn/current/cmd/currentd").CombinedOutput(); err != nil {
-		t.Fatalf("building currentd: %v\n%s", err, out)
-	}
+	bin = buildDaemon(t, dir)
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
 	nsA, nsB = "cur-u-a-"+id, "cur-u-b-"+id
 	for _, ns := range []string{nsA, nsB} {
