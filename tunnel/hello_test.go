@@ -28,7 +28,7 @@ func newKeys(t testing.TB, id mls.CipherSuiteID) keyPair {
 }
 
 // helloBytes is what an initiator with key k, pinning peer, sends first.
-func helloBytes(t *testing.T, id mls.CipherSuiteID, k keyPair, peer []byte) []byte {
+func helloBytes(t testing.TB, id mls.CipherSuiteID, k keyPair, peer []byte) []byte {
 	t.Helper()
 	s, err := session.New(session.Config{Role: session.Initiator, Suite: id, SigningKey: k.priv, PeerPublicKey: peer})
 	if err != nil {
