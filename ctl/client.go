@@ -76,6 +76,15 @@ func (c *Client) Call(ctx context.Context, op string, params, result any) error 
 	defer stop()
 
 	if _, err := c.conn.Write(append(line, '\n')); err != nil {
+		// A daemon that refuses a connection (busy, permission denied)
+		// answers and closes before reading the request, so the write
+		// can fail with the refusal already waiting to be read.
+		if respLine, rerr := readLine(c.r, maxResponseSize); rerr == nil {
+			var resp Response
+			if json.Unmarshal(respLine, &resp) == nil && resp.Error != nil {
+				return resp.Error
+			}
+		}
 		return c.ioError(ctx, err)
 	}
 	respLine, err := readLine(c.r, maxResponseSize)
