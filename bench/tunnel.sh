@@ -203,9 +203,9 @@ CFG
 curconf a "$CUR_A" b "$CUR_B" 192.0.2.2:51900 > "$WORK/cur/a/current.toml"
 curconf b "$CUR_B" a "$CUR_A" > "$WORK/cur/b/current.toml"
 
-bg ip netns exec "$NSB" "$WORK/bin/currentd" -c "$WORK/cur/b/current.toml" > "$WORK/cur/b/log" 2>&1
+bg ip netns exec "$NSB" "$WORK/bin/currentd" -c "$WORK/cur/b/current.toml" --ctl-dir "$WORK/cur/b/ctl" > "$WORK/cur/b/log" 2>&1
 CUR_PID_B=$BGPID
-bg ip netns exec "$NSA" "$WORK/bin/currentd" -c "$WORK/cur/a/current.toml" > "$WORK/cur/a/log" 2>&1
+bg ip netns exec "$NSA" "$WORK/bin/currentd" -c "$WORK/cur/a/current.toml" --ctl-dir "$WORK/cur/a/ctl" > "$WORK/cur/a/log" 2>&1
 CUR_PID_A=$BGPID
 DAEMON_PIDS="$CUR_PID_A $CUR_PID_B"
 

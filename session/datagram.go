@@ -147,12 +147,32 @@ func (s *Session) HandleDatagram(now time.Time, d []byte) error {
 	if err := s.receiving(now, Datagram, "HandleDatagram"); err != nil {
 		return err
 	}
-	return s.fail(s.readDatagram(d))
+	pkt, data, err := s.readDatagram(d)
+	if data {
+		s.packets = append(s.packets, append([]byte(nil), pkt...))
+	}
+	return s.fail(err)
 }
 
-func (s *Session) readDatagram(d []byte) error {
+// ReceiveDatagram is HandleDatagram for the data path: when d is a record
+// carrying an IP packet (or an empty keepalive), data is true and pkt is
+// the packet, decrypted in place and aliasing d, and nothing is added to
+// Packets. Every other datagram is handled exactly as HandleDatagram
+// handles it, and data is false. Errors are those of HandleDatagram; on a
+// fatal one a packet returned with it must not be delivered.
+func (s *Session) ReceiveDatagram(now time.Time, d []byte) (pkt []byte, data bool, err error) {
+	if err := s.receiving(now, Datagram, "ReceiveDatagram"); err != nil {
+		return nil, false, err
+	}
+	pkt, data, err = s.readDatagram(d)
+	return pkt, data, s.fail(err)
+}
+
+// readDatagram handles one datagram; an application-data record's
+// content is returned (data true) for the caller to deliver.
+func (s *Session) readDatagram(d []byte) (pkt []byte, data bool, err error) {
 	if len(d) == 0 {
-		return drop("empty datagram")
+		return nil, false, drop("empty datagram")
 	}
 	switch d[0] {
 	case record.DatagramTypeRecord:
@@ -162,7 +182,7 @@ func (s *Session) readDatagram(d []byte) error {
 				s.replayed++
 			}
 			// Wrapped, so that callers can tell why (errors.Is).
-			return fmt.Errorf("%w: %w", ErrDropped, err)
+			return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
 		}
 		if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
 			s.dg.prevSend.Close()
@@ -170,26 +190,25 @@ func (s *Session) readDatagram(d []byte) error {
 		}
 		switch ct {
 		case record.ContentApplicationData:
-			s.packets = append(s.packets, append([]byte(nil), content...))
 			s.epochBytes += uint64(len(content))
-			return s.checkPolicy()
+			return content, true, s.checkPolicy()
 		case record.ContentHandshake:
-			return s.onFragment(false, s.dg.peer, content)
+			return nil, false, s.onFragment(false, s.dg.peer, content)
 		}
-		return drop("record of content type %d", ct)
+		return nil, false, drop("record of content type %d", ct)
 	case DatagramHandshake:
 		sender, receiver, _, frag, ok := parsePlainHeader(d)
 		if !ok {
-			return drop("malformed control datagram")
+			return nil, false, drop("malformed control datagram")
 		}
 		if receiver != 0 && receiver != s.dg.local {
-			return drop("control datagram for index %#x", receiver)
+			return nil, false, drop("control datagram for index %#x", receiver)
 		}
-		return s.onFragment(true, sender, frag)
+		return nil, false, s.onFragment(true, sender, frag)
 	case DatagramCookie:
-		return s.onCookieChallenge(d)
+		return nil, false, s.onCookieChallenge(d)
 	}
-	return drop("datagram type %#x", d[0])
+	return nil, false, drop("datagram type %#x", d[0])
 }
 
 // parsePlainHeader splits a DatagramHandshake datagram.

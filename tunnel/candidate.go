@@ -46,7 +46,7 @@ func (p *peer) startCandidate(c *streamConn) {
 
 // startDatagramCandidate answers a new ClientHello over UDP while a
 // session is established.
-func (p *peer) startDatagramCandidate(in inDatagram) {
+func (p *peer) startDatagramCandidate(in *packetBuf) {
 	p.dropCandidate()
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
@@ -76,8 +76,8 @@ func (p *peer) onCandidateEvent(ev connEvent) {
 	p.candidateProgress()
 }
 
-func (p *peer) onCandidateDatagram(in inDatagram) {
-	err := p.cand.s.HandleDatagram(p.now(), in.b)
+func (p *peer) onCandidateDatagram(in *packetBuf) {
+	err := p.cand.s.HandleDatagram(p.now(), in.pkt)
 	if errors.Is(err, session.ErrDropped) {
 		p.countDrop(err)
 		return
@@ -87,7 +87,7 @@ func (p *peer) onCandidateDatagram(in inDatagram) {
 		p.dropCandidate()
 		return
 	}
-	if dc := p.cand.c.(*dgramCarrier); in.b[0] == recordType {
+	if dc := p.cand.c.(*dgramCarrier); in.pkt[0] == recordType {
 		dc.ep = in.ep
 	}
 	p.candidateProgress()

@@ -16,15 +16,17 @@ import (
 const recordType = record.DatagramTypeRecord
 
 const (
-	// outboundQueueLen bounds packets waiting for the owner; the TUN
-	// reader drops when it is full rather than stall every other peer.
-	outboundQueueLen = 1024
+	// queueBatches bounds the batches waiting for the owner in each
+	// direction (a batch is what one read returned for this peer, at most
+	// maxBatch packets); the readers drop when it is full rather than
+	// stall every other peer, as a congested link would.
+	queueBatches = 128
 	// pendingLen bounds packets held while no session is established, as
 	// wireguard-go's staged queue does; the oldest are dropped first.
 	pendingLen = 128
-	// sendBatch is how many queued packets the owner seals per wake-up
-	// before looking at its other inputs again.
-	sendBatch = 64
+	// drainBatches is how many queued batches the owner handles per
+	// wake-up before it writes them out and looks at its other inputs.
+	drainBatches = 8
 )
 
 // peer is one configured peer. Fields below "owner state" belong to the
@@ -39,14 +41,14 @@ type peer struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	outbound chan []byte      // from the TUN reader
+	outbound chan *packetBatch // from the TUN reader
 	conns    chan *streamConn // identified inbound connections
 	dialed   chan dialResult  // outcomes of our dials
 	events   chan connEvent   // from connection readers
 	rekey    chan struct{}    // Device.Rekey, coalesced
 	policy   chan struct{}    // Device.SetRekeyPolicy, coalesced
 	reconf   chan PeerConfig  // from Reconfigure
-	dgrams   chan inDatagram  // from the UDP readers
+	dgrams   chan *packetBatch // from the UDP readers
 	done     chan struct{}    // closed when run returns
 
 	stats       peerStats
@@ -58,7 +60,14 @@ type peer struct {
 	// owner state
 	conn    carrier
 	sess    *session.Session
-	pending [][]byte
+	pending []*packetBuf
+	// Sealed datagrams not yet sent and opened packets not yet written
+	// to the TUN, with their buffers: written out once per wake-up, so
+	// that the socket and the TUN see whole batches (GSO, GRO).
+	tx     []*packetBuf
+	txRecs [][]byte
+	rx     []*packetBuf
+	rxPkts [][]byte
 	dialing bool
 	timers  peerTimers
 	cand    candidate
@@ -81,34 +90,36 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		dev:      d,
 		cfg:      cfg,
 		log:      d.log.With("peer", cfg.Name),
-		outbound: make(chan []byte, outboundQueueLen),
+		outbound: make(chan *packetBatch, queueBatches),
 		conns:    make(chan *streamConn),
 		dialed:   make(chan dialResult),
 		events:   make(chan connEvent),
 		rekey:    make(chan struct{}, 1),
 		policy:   make(chan struct{}, 1),
 		reconf:   make(chan PeerConfig),
-		dgrams:   make(chan inDatagram, udpInboundLen),
+		dgrams:   make(chan *packetBatch, queueBatches),
 		done:     make(chan struct{}),
 		useTCP:   cfg.Transport == TransportTCP,
 	}
 }
 
-// enqueueDatagram is called by the UDP readers.
-func (p *peer) enqueueDatagram(in inDatagram) {
+// enqueueDatagrams is called by the UDP readers.
+func (p *peer) enqueueDatagrams(b *packetBatch) {
 	select {
-	case p.dgrams <- in:
+	case p.dgrams <- b:
 	default:
-		p.stats.dropQueueFull.Add(1)
+		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
+		b.release()
 	}
 }
 
 // enqueue is called by the TUN reader.
-func (p *peer) enqueue(pkt []byte) {
+func (p *peer) enqueue(b *packetBatch) {
 	select {
-	case p.outbound <- pkt:
+	case p.outbound <- b:
 	default:
-		p.stats.dropQueueFull.Add(1)
+		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
+		b.release()
 	}
 }
 
@@ -139,29 +150,33 @@ func (p *peer) run() {
 		case <-p.ctx.Done():
 			p.shutdown()
 			return
-		case pkt := <-p.outbound:
-			p.send(pkt)
+		case b := <-p.outbound:
+			now := p.now()
+			p.sendBatch(now, b)
 		batch:
-			for range sendBatch - 1 {
+			for range drainBatches - 1 {
 				select {
-				case pkt := <-p.outbound:
-					p.send(pkt)
+				case b := <-p.outbound:
+					p.sendBatch(now, b)
 				default:
 					break batch
 				}
 			}
+			p.flushTx()
 			p.flush()
-		case in := <-p.dgrams:
-			p.onDatagram(in)
+		case b := <-p.dgrams:
+			now := p.now()
+			p.onDatagrams(now, b)
 		dgbatch:
-			for range sendBatch - 1 {
+			for range drainBatches - 1 {
 				select {
-				case in := <-p.dgrams:
-					p.onDatagram(in)
+				case b := <-p.dgrams:
+					p.onDatagrams(now, b)
 				default:
 					break dgbatch
 				}
 			}
+			p.flushRx()
 		case ev := <-p.events:
 			p.onConnEvent(ev)
 		case c := <-p.conns:
@@ -198,34 +213,79 @@ func (p *peer) flush() {
 	}
 }
 
+// sendBatch seals or holds every packet of a batch from the TUN reader.
+func (p *peer) sendBatch(now time.Time, b *packetBatch) {
+	for _, pb := range b.bufs {
+		p.send(now, pb)
+	}
+	b.recycle()
+}
+
 // send seals a packet, or holds it until a session is established (and
-// makes sure one is on its way). The caller flushes.
-func (p *peer) send(pkt []byte) {
+// makes sure one is on its way). It takes b. Over UDP the record is
+// sealed in place and waits in p.tx for flushTx; over TCP it is queued in
+// the session's Outgoing for flush.
+func (p *peer) send(now time.Time, b *packetBuf) {
 	if p.sess != nil && p.sess.Established() {
 		if !p.conn.roomForData() {
 			p.stats.dropQueueFull.Add(1)
+			b.release()
 			return
 		}
-		if err := p.sess.SendPacket(p.now(), pkt); err != nil {
+		n := len(b.pkt)
+		var err error
+		if p.conn.datagram() {
+			var rec []byte
+			rec, err = p.sess.SealPacketTo(now, b.arr[sealAt:sealAt], b.pkt)
+			if err == nil {
+				p.tx, p.txRecs = append(p.tx, b), append(p.txRecs, rec)
+			} else {
+				b.release()
+			}
+		} else {
+			err = p.sess.SendPacket(now, b.pkt)
+			b.release()
+		}
+		if errors.Is(err, session.ErrPacketSize) {
+			// Larger than a record: a local MTU problem, not the peer's.
+			p.dev.stats.dropInvalid.Add(1)
+			return
+		}
+		if err != nil {
+			p.flushTx()
 			p.sessionFailed(err)
 			return
 		}
 		p.stats.txPackets.Add(1)
-		p.stats.txBytes.Add(uint64(len(pkt)))
+		p.stats.txBytes.Add(uint64(n))
 		return
 	}
 	if len(p.pending) == pendingLen {
 		p.stats.dropQueueFull.Add(1)
+		p.pending[0].release()
 		p.pending = append(p.pending[:0], p.pending[1:]...)
 	}
-	p.pending = append(p.pending, pkt)
+	p.pending = append(p.pending, b)
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
 		// A handshake starts on the first packet; a backoff in force
 		// still applies so a dead endpoint is not hammered.
-		if !p.timers.redialAt.After(p.now()) {
+		if !p.timers.redialAt.After(now) {
 			p.startDial()
 		}
 	}
+}
+
+// flushTx sends the records sealed since the last call, as one batch.
+func (p *peer) flushTx() {
+	if len(p.tx) == 0 {
+		return
+	}
+	p.transmit(p.conn, p.txRecs)
+	for i, b := range p.tx {
+		b.release()
+		p.tx[i], p.txRecs[i] = nil, nil
+	}
+	p.tx, p.txRecs = p.tx[:0], p.txRecs[:0]
 }
 
 func (p *peer) startDial() {
@@ -362,51 +422,70 @@ func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 	p.process()
 }
 
-// onDatagram handles one datagram routed to this peer.
-func (p *peer) onDatagram(in inDatagram) {
-	info, ok := session.ParseDatagram(in.b)
+// onDatagrams handles a batch of datagrams from a UDP reader.
+func (p *peer) onDatagrams(now time.Time, b *packetBatch) {
+	for _, pb := range b.bufs {
+		p.onDatagram(now, pb)
+	}
+	b.recycle()
+}
+
+// onDatagram handles one datagram routed to this peer, and takes b. An
+// IP packet is opened in place and waits in p.rx for flushRx.
+func (p *peer) onDatagram(now time.Time, b *packetBuf) {
+	keep := false
+	defer func() {
+		if !keep {
+			b.release()
+		}
+	}()
+	info, ok := session.ParseDatagram(b.pkt)
 	if !ok {
 		return
 	}
 	if info.Receiver == 0 {
-		p.onClientHello(in)
+		p.onClientHello(b)
 		return
 	}
 	if dc, ok := p.cand.c.(*dgramCarrier); ok && dc.index == info.Receiver {
-		p.onCandidateDatagram(in)
+		p.onCandidateDatagram(b)
 		return
 	}
 	dc, ok := p.conn.(*dgramCarrier)
 	if !ok || dc.index != info.Receiver {
 		return // a session we already dropped
 	}
-	if err := p.sess.HandleDatagram(p.now(), in.b); err != nil {
+	pkt, data, err := p.sess.ReceiveDatagram(now, b.pkt)
+	if err != nil {
 		if !errors.Is(err, session.ErrDropped) {
 			p.sessionFailed(err)
 		}
 		p.countDrop(err)
 		return
 	}
-	pkts, events := p.sess.Packets(), p.sess.Events()
+	events := p.sess.Events()
 	// Roaming: an authenticated datagram moves the endpoint. Records
 	// authenticate; plaintext control datagrams only count when they
 	// moved the session (signed resumption or handshake messages).
 	authentic := info.Type == recordType || len(events) > 0
-	if authentic && dc.ep == nil || authentic && dc.ep.DstToString() != in.ep.DstToString() {
+	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(b.ep)) {
 		if dc.ep != nil {
 			p.stats.roams.Add(1)
-			p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", in.ep.DstToString())
+			p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", b.ep.DstToString())
 		}
-		dc.ep = in.ep
+		dc.ep = b.ep
+	}
+	if data {
+		keep = p.deliverInPlace(b, pkt)
 	}
 	p.transmit(dc, p.sess.Outgoing())
 	p.afterCall()
-	p.handle(pkts, events)
+	p.handle(p.sess.Packets(), events)
 }
 
 // onClientHello handles a (reassembled) ClientHello from the peer: in.frags
 // are all its fragments.
-func (p *peer) onClientHello(in inDatagram) {
+func (p *peer) onClientHello(in *packetBuf) {
 	if dc, ok := p.conn.(*dgramCarrier); ok {
 		// Our own session first: a simultaneous open, a retransmission
 		// of the hello it already answered, or a restored responder
@@ -604,44 +683,74 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 	}
 }
 
-// deliver writes received packets to the TUN, dropping those whose source
-// is not in this peer's allowed IPs: that check is what makes the pinned
-// key, and not the packet, decide which addresses a peer may use.
-func (p *peer) deliver(pkts [][]byte) {
-	bufs := make([][]byte, 0, len(pkts))
-	for _, pkt := range pkts {
-		if len(pkt) == 0 {
-			p.stats.keepalivesRx.Add(1)
-			continue
-		}
-		src, _, ok := packetAddrs(pkt)
-		if !ok || !p.dev.table.Allowed(p, src) {
-			p.stats.dropSource.Add(1)
-			continue
-		}
-		p.stats.rxPackets.Add(1)
-		p.stats.rxBytes.Add(uint64(len(pkt)))
-		b := make([]byte, tunOffset+len(pkt))
-		copy(b[tunOffset:], pkt)
-		bufs = append(bufs, b)
+// deliverInPlace queues a packet opened in place in b (pkt aliases it)
+// for the TUN and reports whether it kept b. Packets whose source is not
+// in this peer's allowed IPs are dropped: that check is what makes the
+// pinned key, and not the packet, decide which addresses a peer may use.
+func (p *peer) deliverInPlace(b *packetBuf, pkt []byte) bool {
+	if len(pkt) == 0 {
+		p.stats.keepalivesRx.Add(1)
+		return false
 	}
-	if len(bufs) == 0 {
+	src, _, ok := packetAddrs(pkt)
+	if !ok || !p.dev.table.Allowed(p, src) {
+		p.stats.dropSource.Add(1)
+		return false
+	}
+	p.stats.rxPackets.Add(1)
+	p.stats.rxBytes.Add(uint64(len(pkt)))
+	p.rx = append(p.rx, b)
+	p.rxPkts = append(p.rxPkts, b.arr[:tunOffset+len(pkt)])
+	return true
+}
+
+// deliver writes packets a session returned by copy (stream mode, a
+// promoted candidate) to the TUN, after anything opened in place before
+// them.
+func (p *peer) deliver(pkts [][]byte) {
+	for _, pkt := range pkts {
+		if len(pkt) > maxSegment {
+			p.dev.stats.dropInvalid.Add(1)
+			continue
+		}
+		b := getBuf()
+		n := copy(b.arr[tunOffset:], pkt)
+		if !p.deliverInPlace(b, b.arr[tunOffset:tunOffset+n]) {
+			b.release()
+		}
+	}
+	p.flushRx()
+}
+
+// flushRx writes the packets queued for the TUN, as one batch.
+func (p *peer) flushRx() {
+	if len(p.rx) == 0 {
 		return
 	}
-	if err := p.dev.tunW.write(bufs); err != nil && !p.dev.closing.Load() {
+	if err := p.dev.tunW.write(p.rxPkts); err != nil && !p.dev.closing.Load() {
 		p.log.Debug("TUN write", "err", err)
 	}
+	for i, b := range p.rx {
+		b.release()
+		p.rx[i], p.rxPkts[i] = nil, nil
+	}
+	p.rx, p.rxPkts = p.rx[:0], p.rxPkts[:0]
 }
 
 func (p *peer) flushPending() {
 	q := p.pending
 	p.pending = nil
-	for _, pkt := range q {
-		p.send(pkt)
+	now := p.now()
+	for i, b := range q {
+		p.send(now, b)
 		if p.sess == nil {
-			return // the session failed while sending
+			for _, b := range q[i+1:] {
+				b.release()
+			}
+			break // the session failed while sending
 		}
 	}
+	p.flushTx()
 	p.flush()
 }
 
@@ -707,7 +816,12 @@ func (p *peer) dropConn(reason error) {
 }
 
 func (p *peer) shutdown() {
+	p.flushTx()
+	p.flushRx()
 	p.dropCandidate()
 	p.dropConn(errShutdown)
+	for _, b := range p.pending {
+		b.release()
+	}
 	p.pending = nil
 }

@@ -30,19 +30,35 @@ const (
 )
 
 // readTUN is the TUN reader goroutine: it dispatches each packet to the
-// peer whose allowed IPs hold the destination.
+// peer whose allowed IPs hold the destination, one batch per peer and
+// read. Buffers handed to a peer are replaced from the pool.
 func (d *Device) readTUN() {
 	n := max(d.tun.BatchSize(), 1)
+	pbs := make([]*packetBuf, n)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, tunOffset+maxSegment)
+		pbs[i] = getBuf()
+		bufs[i] = pbs[i].arr[:]
 	}
+	defer func() {
+		for _, pb := range pbs {
+			pb.release()
+		}
+	}()
 	sizes := make([]int, n)
+	var bt batcher
 	for {
 		k, err := d.tun.Read(bufs, sizes, tunOffset)
 		for i := range k {
-			d.route(bufs[i][tunOffset : tunOffset+sizes[i]])
+			pb := pbs[i]
+			pb.pkt = pb.arr[tunOffset : tunOffset+sizes[i]]
+			if p := d.route(pb.pkt); p != nil {
+				bt.add(p, pb)
+				pbs[i] = getBuf()
+				bufs[i] = pbs[i].arr[:]
+			}
 		}
+		bt.flush((*peer).enqueue)
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, os.ErrClosed) {
 				return
@@ -63,19 +79,19 @@ func (d *Device) readTUN() {
 	}
 }
 
-// route hands one outbound packet to its peer.
-func (d *Device) route(pkt []byte) {
+// route finds the peer of one outbound packet, nil (counted) if none.
+func (d *Device) route(pkt []byte) *peer {
 	_, dst, ok := packetAddrs(pkt)
 	if !ok {
 		d.stats.dropInvalid.Add(1)
-		return
+		return nil
 	}
 	p, ok := d.table.Lookup(dst)
 	if !ok {
 		d.stats.dropNoPeer.Add(1)
-		return
+		return nil
 	}
-	p.enqueue(append(make([]byte, 0, len(pkt)), pkt...))
+	return p
 }
 
 // tunWriter serialises writes to the TUN: wireguard-go's device keeps

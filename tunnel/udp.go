@@ -33,10 +33,6 @@ import (
 //
 // The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
 
-// udpInboundLen bounds datagrams waiting for a peer's owner; beyond it
-// they are dropped, as a congested link would.
-const udpInboundLen = 1024
-
 // helloAsmMax and helloAsmTTL bound the partly received ClientHellos held
 // before we know whose they are.
 const (
@@ -47,14 +43,6 @@ const (
 // underLoadHellos is how many ClientHello datagrams per second the
 // listener takes before it demands cookies.
 const underLoadHellos = 64
-
-// inDatagram is one received datagram, or (frags) every fragment of a
-// ClientHello.
-type inDatagram struct {
-	b     []byte
-	frags [][]byte
-	ep    conn.Endpoint
-}
 
 type udpState struct {
 	bind conn.Bind
@@ -124,20 +112,39 @@ func (d *Device) countHello(now time.Time) {
 // UDPPort is the port of the UDP sockets, 0 if none are open.
 func (d *Device) UDPPort() int { return int(d.udp.port) }
 
-// readUDP is one socket's reader goroutine.
+// readUDP is one socket's reader goroutine. Datagrams are read into
+// pooled buffers, which go to their peers in one batch per peer and read.
 func (d *Device) readUDP(fn conn.ReceiveFunc) {
 	n := max(d.udp.bind.BatchSize(), 1)
+	pbs := make([]*packetBuf, n)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, maxSegment)
+		pbs[i] = getBuf()
+		bufs[i] = pbs[i].arr[recvAt:]
 	}
+	defer func() {
+		for _, pb := range pbs {
+			pb.release()
+		}
+	}()
 	sizes := make([]int, n)
 	eps := make([]conn.Endpoint, n)
+	var bt batcher
 	for {
 		k, err := fn(bufs, sizes, eps)
 		for i := range k {
-			d.routeDatagram(bufs[i][:sizes[i]], eps[i])
+			pb := pbs[i]
+			pb.pkt, pb.ep = pb.arr[recvAt:recvAt+sizes[i]], eps[i]
+			eps[i] = nil
+			if p := d.routeDatagram(pb); p != nil {
+				bt.add(p, pb)
+				pbs[i] = getBuf()
+				bufs[i] = pbs[i].arr[recvAt:]
+			} else {
+				pb.pkt, pb.ep = nil, nil
+			}
 		}
+		bt.flush((*peer).enqueueDatagrams)
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -150,12 +157,14 @@ func (d *Device) readUDP(fn conn.ReceiveFunc) {
 	}
 }
 
-// routeDatagram hands one received datagram to its peer.
-func (d *Device) routeDatagram(b []byte, ep conn.Endpoint) {
-	info, ok := session.ParseDatagram(b)
+// routeDatagram finds the peer of one received datagram (in b.pkt), or
+// returns nil when it is dropped or answered here. A ClientHello's
+// fragments are reassembled first; b then carries copies of all of them.
+func (d *Device) routeDatagram(b *packetBuf) *peer {
+	info, ok := session.ParseDatagram(b.pkt)
 	if !ok {
 		d.stats.badDatagram.Add(1)
-		return
+		return nil
 	}
 	if info.Receiver != 0 {
 		d.udp.idxMu.RLock()
@@ -163,42 +172,42 @@ func (d *Device) routeDatagram(b []byte, ep conn.Endpoint) {
 		d.udp.idxMu.RUnlock()
 		if p == nil {
 			d.stats.unknownIndex.Add(1)
-			return
 		}
-		p.enqueueDatagram(inDatagram{b: slices.Clone(b), ep: ep})
-		return
+		return p
 	}
 	if info.Type != session.DatagramHandshake {
 		d.stats.badDatagram.Add(1)
-		return
+		return nil
 	}
+	ep := b.ep
 	now := d.clock()
 	d.countHello(now)
 	src := endpointAddr(ep)
 	addr, _ := src.MarshalBinary()
-	verdict, reply := d.udp.jar.Admit(now, addr, b)
+	verdict, reply := d.udp.jar.Admit(now, addr, b.pkt)
 	switch verdict {
 	case session.AdmitDrop:
 		d.stats.badHello.Add(1)
-		return
+		return nil
 	case session.AdmitChallenge:
 		d.stats.cookiesSent.Add(1)
 		if err := d.udp.bind.Send([][]byte{reply}, ep); err != nil {
 			d.log.Debug("sending cookie challenge", "err", err)
 		}
-		return
+		return nil
 	}
-	key, raws := d.assembleHello(now, src, b)
+	key, raws := d.assembleHello(now, src, b.pkt)
 	if key == nil {
-		return
+		return nil
 	}
 	p := d.peerByKey(key)
 	if p == nil {
 		d.stats.unknownPeer.Add(1)
 		d.log.Debug("dropping ClientHello from unknown key", "remote", src.String())
-		return
+		return nil
 	}
-	p.enqueueDatagram(inDatagram{b: raws[0], frags: raws, ep: ep})
+	b.pkt, b.frags = raws[0], raws
+	return p
 }
 
 func endpointAddr(ep conn.Endpoint) netip.AddrPort {
