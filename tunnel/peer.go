@@ -42,14 +42,14 @@ type peer struct {
 	stop context.CancelFunc
 
 	outbound chan *packetBatch // from the TUN reader
-	conns    chan *streamConn // identified inbound connections
-	dialed   chan dialResult  // outcomes of our dials
-	events   chan connEvent   // from connection readers
-	rekey    chan struct{}    // Device.Rekey, coalesced
-	policy   chan struct{}    // Device.SetRekeyPolicy, coalesced
-	reconf   chan PeerConfig  // from Reconfigure
+	conns    chan *streamConn  // identified inbound connections
+	dialed   chan dialResult   // outcomes of our dials
+	events   chan connEvent    // from connection readers
+	rekey    chan struct{}     // Device.Rekey, coalesced
+	policy   chan struct{}     // Device.SetRekeyPolicy, coalesced
+	reconf   chan PeerConfig   // from Reconfigure
 	dgrams   chan *packetBatch // from the UDP readers
-	done     chan struct{}    // closed when run returns
+	done     chan struct{}     // closed when run returns
 
 	stats       peerStats
 	epoch       atomic.Uint64
@@ -64,10 +64,10 @@ type peer struct {
 	// Sealed datagrams not yet sent and opened packets not yet written
 	// to the TUN, with their buffers: written out once per wake-up, so
 	// that the socket and the TUN see whole batches (GSO, GRO).
-	tx     []*packetBuf
-	txRecs [][]byte
-	rx     []*packetBuf
-	rxPkts [][]byte
+	tx      []*packetBuf
+	txRecs  [][]byte
+	rx      []*packetBuf
+	rxPkts  [][]byte
 	dialing bool
 	timers  peerTimers
 	cand    candidate
