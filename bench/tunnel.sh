@@ -23,6 +23,8 @@
 #   BENCH_PEERS      peer counts for the memory figures [1000,10000]
 #   BENCH_LOSS_SECS  length of each epoch-update loss run [max(3*DURATION,15)]
 #   BENCH_KEEP       1 keeps the work directory (logs, JSON) [0]
+#   BENCH_PROFILE    1 runs both currentd with --cpuprofile (cur/a/cpu.pprof,
+#                    cur/b/cpu.pprof in the kept work directory) [0]
 set -euo pipefail
 
 DUR=${BENCH_DURATION:-5}
@@ -36,6 +38,7 @@ INPROC_DUR=${BENCH_INPROC_DURATION:-1s}
 PEERS=${BENCH_PEERS:-1000,10000}
 LOSS_SECS=${BENCH_LOSS_SECS:-$((3 * DUR > 15 ? 3 * DUR : 15))}
 KEEP=${BENCH_KEEP:-0}
+[ "${BENCH_PROFILE:-0}" = 1 ] && KEEP=1
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench-tunnel: %s\n' "$*" >&2; exit 1; }
@@ -203,9 +206,13 @@ CFG
 curconf a "$CUR_A" b "$CUR_B" 192.0.2.2:51900 > "$WORK/cur/a/current.toml"
 curconf b "$CUR_B" a "$CUR_A" > "$WORK/cur/b/current.toml"
 
-bg ip netns exec "$NSB" "$WORK/bin/currentd" -c "$WORK/cur/b/current.toml" --ctl-dir "$WORK/cur/b/ctl" > "$WORK/cur/b/log" 2>&1
+PROF_B= PROF_A=
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+	PROF_B="--cpuprofile $WORK/cur/b/cpu.pprof" PROF_A="--cpuprofile $WORK/cur/a/cpu.pprof"
+fi
+bg ip netns exec "$NSB" "$WORK/bin/currentd" -c "$WORK/cur/b/current.toml" --ctl-dir "$WORK/cur/b/ctl" $PROF_B > "$WORK/cur/b/log" 2>&1
 CUR_PID_B=$BGPID
-bg ip netns exec "$NSA" "$WORK/bin/currentd" -c "$WORK/cur/a/current.toml" --ctl-dir "$WORK/cur/a/ctl" > "$WORK/cur/a/log" 2>&1
+bg ip netns exec "$NSA" "$WORK/bin/currentd" -c "$WORK/cur/a/current.toml" --ctl-dir "$WORK/cur/a/ctl" $PROF_A > "$WORK/cur/a/log" 2>&1
 CUR_PID_A=$BGPID
 DAEMON_PIDS="$CUR_PID_A $CUR_PID_B"
 

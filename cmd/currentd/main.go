@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/current-vpn/current/ctl"
 	"github.com/current-vpn/current/internal/buildinfo"
@@ -36,6 +37,7 @@ func run(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&ctlDir, "ctl-dir", ctl.DefaultDir, "`directory` of the control socket")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to `file` until exit, for performance work")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,13 +46,27 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] [--ctl-dir DIR] | currentd --version")
+		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] [--ctl-dir DIR] [--cpuprofile FILE] | currentd --version")
 		return 2
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "currentd:", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "currentd: --cpuprofile:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if err := daemon(*cfgPath, log); err != nil {
 		log.Error("fatal", "err", err)
