@@ -27,9 +27,9 @@ type Client struct {
 	path string
 }
 
-// Dial connects to a control socket. Its errors wrap ErrNotRunning when no
-// daemon serves the socket and ErrPermissionDenied when the caller may not
-// use it.
+// Dial connects to a control socket. Its errors match (errors.Is)
+// ErrNotRunning when no daemon serves the socket and ErrPermissionDenied
+// when the caller may not use it.
 func Dial(path string) (*Client, error) {
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	switch {
@@ -38,7 +38,9 @@ func Dial(path string) (*Client, error) {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
 		return nil, fmt.Errorf("%w: cannot connect to %s", ErrNotRunning, path)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return nil, fmt.Errorf("%w: %s: only root or the daemon's user may connect", ErrPermissionDenied, path)
+		// In words, not the protocol code: this is what currentctl
+		// prints. errors.Is(err, ErrPermissionDenied) still holds.
+		return nil, Errorf(CodePermissionDenied, "permission denied connecting to %s: only root and the daemon's user may use it", path)
 	}
 	return nil, fmt.Errorf("connecting to %s: %w", path, err)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +47,13 @@ func failure(err error) error {
 	case errors.Is(err, ctl.ErrNotRunning):
 		return cli.Exit("currentctl: "+err.Error()+" (is currentd running for this interface?)", exitNotRunning)
 	case errors.Is(err, ctl.ErrPermissionDenied):
-		return cli.Exit("currentctl: "+err.Error()+" (run as root)", exitFailed)
+		// The daemon's refusal names the uid but not the reason's
+		// name; say it, as the kernel's refusal does.
+		msg := err.Error()
+		if !strings.Contains(strings.ToLower(msg), "permission denied") {
+			msg = "permission denied: " + msg
+		}
+		return cli.Exit("currentctl: "+msg+" (run as root)", exitFailed)
 	}
 	return cli.Exit("currentctl: "+err.Error(), exitFailed)
 }
