@@ -81,9 +81,13 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 
 	// The UpdatePath: fresh keys along our direct path, encrypted to
 	// everyone but the members this commit adds (they get the Welcome).
+	signer, err := g.signingKey()
+	if err != nil {
+		return nil, err
+	}
 	tree := set.tree
 	template := *tree.Leaf(me)
-	path, err := tree.PrepareUpdatePath(s, me, &template, g.sigPriv, old.ctx.GroupID)
+	path, err := tree.prepareUpdatePath(s, me, &template, signer, old.ctx.GroupID)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +120,7 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 		ContentType: ContentTypeCommit,
 		Commit:      &Commit{Proposals: refs, Path: updatePath},
 	}
-	ac, err := s.SignContent(g.sigPriv, wf, content, &old.ctx)
+	ac, err := signer.signContent(wf, content, &old.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +234,11 @@ func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, se
 		ConfirmationTag: tag,
 		Signer:          next.priv.Leaf,
 	}
-	if err := gi.Sign(s, g.sigPriv); err != nil {
+	signer, err := g.signingKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := gi.signWith(signer); err != nil {
 		return nil, err
 	}
 	welcomeSecret, err := s.WelcomeSecret(joiner, pskSecret)

@@ -59,6 +59,15 @@ func checkSenderContent(c *FramedContent) error {
 // AuthenticatedContent. For a commit, the caller fills Auth.ConfirmationTag
 // once the new epoch's confirmation key is known.
 func (s *CipherSuite) SignContent(sigPriv []byte, wf WireFormat, content *FramedContent, gc *GroupContext) (*AuthenticatedContent, error) {
+	k, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return nil, err
+	}
+	defer k.wipe()
+	return k.signContent(wf, content, gc)
+}
+
+func (k *signingKey) signContent(wf WireFormat, content *FramedContent, gc *GroupContext) (*AuthenticatedContent, error) {
 	if wf != WireFormatPublicMessage && wf != WireFormatPrivateMessage {
 		return nil, fmt.Errorf("mls: cannot frame content in wire format %d", wf)
 	}
@@ -69,7 +78,7 @@ func (s *CipherSuite) SignContent(sigPriv []byte, wf WireFormat, content *Framed
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.SignWithLabel(sigPriv, labelFramedContentTBS, tbs)
+	sig, err := k.signWithLabel(labelFramedContentTBS, tbs)
 	if err != nil {
 		return nil, err
 	}

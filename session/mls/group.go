@@ -84,6 +84,8 @@ type Group struct {
 	cfg     GroupConfig
 	suite   *CipherSuite
 	sigPriv []byte
+	// signer is sigPriv parsed, made on first use (signingKey).
+	signer *signingKey
 
 	state epochState
 
@@ -243,6 +245,20 @@ func (g *Group) Close() {
 	}
 	g.resumption = nil
 	zero(g.sigPriv)
+	g.signer.wipe()
+	g.signer = nil
+}
+
+// signingKey returns the member's parsed signature key, parsing it once.
+func (g *Group) signingKey() (*signingKey, error) {
+	if g.signer == nil {
+		k, err := g.suite.newSigningKey(g.sigPriv)
+		if err != nil {
+			return nil, err
+		}
+		g.signer = k
+	}
+	return g.signer, nil
 }
 
 func (g *Group) checkUsable() error {

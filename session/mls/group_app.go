@@ -15,7 +15,11 @@ func (g *Group) SealApplication(data, authenticatedData []byte) (*MLSMessage, er
 		ContentType:       ContentTypeApplication,
 		ApplicationData:   data,
 	}
-	ac, err := g.suite.SignContent(g.sigPriv, WireFormatPrivateMessage, content, &g.state.ctx)
+	signer, err := g.signingKey()
+	if err != nil {
+		return nil, err
+	}
+	ac, err := signer.signContent(WireFormatPrivateMessage, content, &g.state.ctx)
 	if err != nil {
 		return nil, err
 	}

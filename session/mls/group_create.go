@@ -16,12 +16,26 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 	if err := extensions.CheckUnique(); err != nil {
 		return nil, err
 	}
-	kp, initPriv, encPriv, err := NewKeyPackage(s, sigPriv, cred, KeyPackageOptions{Now: cfg.now(), Capabilities: cfg.LeafCapabilities})
+	if s == nil {
+		return nil, fmt.Errorf("mls: NewGroup needs a cipher suite")
+	}
+	// The creator's leaf is a KeyPackage's leaf node, without the rest of a
+	// KeyPackage (init key, signature), which nobody would ever see.
+	signer, err := s.newSigningKey(sigPriv)
 	if err != nil {
 		return nil, err
 	}
-	zero(initPriv)
+	kp, _, encPriv, err := newKeyPackage(s, signer, cred, KeyPackageOptions{Now: cfg.now(), Capabilities: cfg.LeafCapabilities}, false)
+	if err != nil {
+		signer.wipe()
+		return nil, err
+	}
 	leaf := kp.LeafNode
+	defer func() {
+		if signer != nil {
+			signer.wipe()
+		}
+	}()
 	for _, e := range extensions {
 		if !isDefaultExtension(e.Type) && !containsValue(leaf.Capabilities.Extensions, e.Type) {
 			zero(encPriv)
@@ -63,7 +77,7 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 		zero(encPriv)
 		return nil, err
 	}
-	g := &Group{cfg: cfg, suite: s, sigPriv: bytes.Clone(sigPriv)}
+	g := &Group{cfg: cfg, suite: s, sigPriv: bytes.Clone(sigPriv), signer: signer}
 	priv := &TreePrivateKey{Leaf: 0, EncryptionPriv: encPriv, PathPrivs: map[NodeIndex][]byte{}}
 	st, err := g.newEpochState(ctx, tree, priv, secrets, interim)
 	if err != nil {
@@ -72,6 +86,7 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 		return nil, err
 	}
 	g.state = st
+	signer = nil // the group owns it now
 	return g, nil
 }
 

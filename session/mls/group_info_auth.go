@@ -18,6 +18,15 @@ func (g *GroupInfo) tbs() ([]byte, error) {
 // Sign signs the GroupInfo ("GroupInfoTBS") with the private key of the
 // member at leaf g.Signer and stores the signature in g.Signature.
 func (g *GroupInfo) Sign(s *CipherSuite, sigPriv []byte) error {
+	k, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return err
+	}
+	defer k.wipe()
+	return g.signWith(k)
+}
+
+func (g *GroupInfo) signWith(k *signingKey) error {
 	if g == nil {
 		return errors.New("mls: missing GroupInfo")
 	}
@@ -25,7 +34,7 @@ func (g *GroupInfo) Sign(s *CipherSuite, sigPriv []byte) error {
 	if err != nil {
 		return err
 	}
-	sig, err := s.SignWithLabel(sigPriv, labelGroupInfoTBS, tbs)
+	sig, err := k.signWithLabel(labelGroupInfoTBS, tbs)
 	if err != nil {
 		return err
 	}

@@ -134,9 +134,12 @@ func UnmarshalGroup(data []byte, cfg GroupConfig) (*Group, error) {
 	if err := priv.ConsistentWith(s, tree); err != nil {
 		return fail(err)
 	}
-	if pub, err := s.SignaturePublicKey(g.sigPriv); err != nil || !bytes.Equal(pub, tree.Leaf(priv.Leaf).SignatureKey) {
+	signer, err := s.newSigningKey(g.sigPriv)
+	if err != nil || !bytes.Equal(signer.pub, tree.Leaf(priv.Leaf).SignatureKey) {
+		signer.wipe()
 		return fail(fmt.Errorf("mls: saved signature key does not match our leaf"))
 	}
+	g.signer = signer
 	if secretTree.leafCount != tree.LeafCount() {
 		return fail(fmt.Errorf("mls: saved secret tree has %d leaves, ratchet tree %d", secretTree.leafCount, tree.LeafCount()))
 	}

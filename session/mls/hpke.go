@@ -83,6 +83,7 @@ func (s *CipherSuite) stdPrivateKey(kem hpke.KEM, priv []byte) (hpke.PrivateKey,
 		defer zero(padded)
 		priv = padded
 	}
+	countOp("hpke.importPriv")
 	sk, err := kem.NewPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls: invalid HPKE private key: %w", err)
@@ -109,6 +110,7 @@ func (s *CipherSuite) errUnsupportedKEM() error {
 
 // GenerateHPKEKeyPair returns a fresh HPKE key pair for the suite's KEM.
 func (s *CipherSuite) GenerateHPKEKeyPair() (priv, pub []byte, err error) {
+	countOp("hpke.generate")
 	if s.KEMID == kemDHKEMX448 {
 		return x448GenerateKeyPair()
 	}
@@ -128,6 +130,7 @@ func (s *CipherSuite) GenerateHPKEKeyPair() (priv, pub []byte, err error) {
 // not the length RFC 9180 suggests; crypto/hpke accepts any length, and the
 // X448 derivation here does too.
 func (s *CipherSuite) DeriveHPKEKeyPair(ikm []byte) (priv, pub []byte, err error) {
+	countOp("hpke.derive")
 	if s.KEMID == kemDHKEMX448 {
 		return x448DeriveKeyPair(ikm)
 	}
@@ -156,6 +159,7 @@ func stdKeyPairBytes(sk hpke.PrivateKey) (priv, pub []byte, err error) {
 
 // HPKEPublicKey returns the public key of a serialized HPKE private key.
 func (s *CipherSuite) HPKEPublicKey(priv []byte) ([]byte, error) {
+	countOp("hpke.pubFromPriv")
 	if s.KEMID == kemDHKEMX448 {
 		return x448PublicKey(priv)
 	}
@@ -175,6 +179,7 @@ func (s *CipherSuite) HPKEPublicKey(priv []byte) ([]byte, error) {
 // HPKECiphertext carries them.
 func (s *CipherSuite) SealBase(pub, info, aad, plaintext []byte) (kemOutput, ciphertext []byte, err error) {
 	defer recoverAsError(&err, "HPKE seal")
+	countOp("hpke.seal")
 	if s.KEMID == kemDHKEMX448 {
 		return s.x448SealBase(pub, info, aad, plaintext)
 	}
@@ -206,6 +211,7 @@ func (s *CipherSuite) SealBase(pub, info, aad, plaintext []byte) (kemOutput, cip
 // the sender's input is the same errHPKEDecrypt.
 func (s *CipherSuite) OpenBase(kemOutput, priv, info, aad, ciphertext []byte) (pt []byte, err error) {
 	defer recoverAsError(&err, "HPKE open")
+	countOp("hpke.open")
 	if s.KEMID == kemDHKEMX448 {
 		return s.x448OpenBase(kemOutput, priv, info, aad, ciphertext)
 	}

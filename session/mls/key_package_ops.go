@@ -43,6 +43,18 @@ func NewKeyPackage(s *CipherSuite, sigPriv []byte, cred Credential, opts KeyPack
 	if s == nil {
 		return nil, nil, nil, errors.New("mls: NewKeyPackage needs a cipher suite")
 	}
+	sk, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer sk.wipe()
+	return newKeyPackage(s, sk, cred, opts, true)
+}
+
+// newKeyPackage is NewKeyPackage with a parsed signature key. Without
+// withInit it makes only the signed leaf node (kp.LeafNode): no init key
+// and no KeyPackage signature, which a group's creator has no use for.
+func newKeyPackage(s *CipherSuite, sk *signingKey, cred Credential, opts KeyPackageOptions, withInit bool) (kp *KeyPackage, initPriv, encPriv []byte, err error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -62,10 +74,7 @@ func NewKeyPackage(s *CipherSuite, sigPriv []byte, cred Credential, opts KeyPack
 		return nil, nil, nil, err
 	}
 
-	sigPub, err := s.SignaturePublicKey(sigPriv)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	sigPub := sk.pub
 	// Publishing a credential that names another key would only make every
 	// peer reject the KeyPackage later, with a less useful error.
 	if cred.CredentialType == CredentialX509 {
@@ -84,9 +93,11 @@ func NewKeyPackage(s *CipherSuite, sigPriv []byte, cred Credential, opts KeyPack
 			kp, initPriv, encPriv = nil, nil, nil
 		}
 	}()
-	initPriv, initPub, err := s.GenerateHPKEKeyPair()
-	if err != nil {
-		return nil, nil, nil, err
+	var initPub []byte
+	if withInit {
+		if initPriv, initPub, err = s.GenerateHPKEKeyPair(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	encPriv, encPub, err := s.GenerateHPKEKeyPair()
 	if err != nil {
@@ -100,7 +111,7 @@ func NewKeyPackage(s *CipherSuite, sigPriv []byte, cred Credential, opts KeyPack
 		InitKey:     initPub,
 		LeafNode: LeafNode{
 			EncryptionKey:  encPub,
-			SignatureKey:   sigPub,
+			SignatureKey:   bytes.Clone(sigPub),
 			Credential:     cred,
 			Capabilities:   withGREASE(caps),
 			LeafNodeSource: LeafNodeSourceKeyPackage,
@@ -109,10 +120,13 @@ func NewKeyPackage(s *CipherSuite, sigPriv []byte, cred Credential, opts KeyPack
 		},
 		Extensions: slices.Clone(opts.Extensions),
 	}
-	if err := kp.LeafNode.Sign(s, sigPriv, nil, 0); err != nil {
+	if err := kp.LeafNode.signWith(sk, nil, 0); err != nil {
 		return nil, initPriv, encPriv, err
 	}
-	if err := kp.Sign(s, sigPriv); err != nil {
+	if !withInit {
+		return kp, nil, encPriv, nil
+	}
+	if err := kp.signWith(sk); err != nil {
 		return nil, initPriv, encPriv, err
 	}
 	return kp, initPriv, encPriv, nil
@@ -148,11 +162,20 @@ func checkOwnCapabilities(s *CipherSuite, caps *Capabilities, cred *Credential, 
 // k.Signature. The leaf node must already be signed, since its signature is
 // part of what is signed here.
 func (k *KeyPackage) Sign(s *CipherSuite, sigPriv []byte) error {
+	sk, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return err
+	}
+	defer sk.wipe()
+	return k.signWith(sk)
+}
+
+func (k *KeyPackage) signWith(sk *signingKey) error {
 	tbs, err := k.tbs()
 	if err != nil {
 		return err
 	}
-	sig, err := s.SignWithLabel(sigPriv, labelKeyPackageTBS, tbs)
+	sig, err := sk.signWithLabel(labelKeyPackageTBS, tbs)
 	if err != nil {
 		return err
 	}

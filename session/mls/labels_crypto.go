@@ -25,13 +25,31 @@ func (s *CipherSuite) SignWithLabel(priv []byte, label string, content []byte) (
 	return s.Sign(priv, tbs)
 }
 
+// signWithLabel is SignWithLabel with a parsed key.
+func (k *signingKey) signWithLabel(label string, content []byte) ([]byte, error) {
+	tbs, err := labeledInput(label, content)
+	if err != nil {
+		return nil, err
+	}
+	return k.sign(tbs)
+}
+
 // VerifyWithLabel is Signature.Verify(pub, SignContent{"MLS 1.0 "+label, content}, sig).
 func (s *CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []byte) error {
 	tbs, err := labeledInput(label, content)
 	if err != nil {
 		return err
 	}
-	return s.Verify(pub, tbs, sig)
+	// Identical bytes verified before give the same answer (verifiedCache).
+	k := verifiedDigest(kindSignature, s.ID, pub, tbs, sig)
+	if isVerified(k) {
+		return nil
+	}
+	if err := s.Verify(pub, tbs, sig); err != nil {
+		return err
+	}
+	rememberVerified(k)
+	return nil
 }
 
 // EncryptWithLabel is SealBase(pub, EncryptContext{"MLS 1.0 "+label, context}, "", plaintext).

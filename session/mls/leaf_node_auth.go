@@ -19,11 +19,20 @@ func (n *LeafNode) tbs(groupID []byte, leaf LeafIndex) ([]byte, error) {
 // commit leaves (see marshalTBS); pass nil and 0 for key_package leaves.
 // The caller must set every other field first, since all of them are signed.
 func (n *LeafNode) Sign(s *CipherSuite, sigPriv, groupID []byte, leaf LeafIndex) error {
+	k, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return err
+	}
+	defer k.wipe()
+	return n.signWith(k, groupID, leaf)
+}
+
+func (n *LeafNode) signWith(k *signingKey, groupID []byte, leaf LeafIndex) error {
 	tbs, err := n.tbs(groupID, leaf)
 	if err != nil {
 		return err
 	}
-	sig, err := s.SignWithLabel(sigPriv, labelLeafNodeTBS, tbs)
+	sig, err := k.signWithLabel(labelLeafNodeTBS, tbs)
 	if err != nil {
 		return err
 	}

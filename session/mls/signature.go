@@ -166,47 +166,111 @@ func (s *CipherSuite) GenerateSignatureKeyPair() (priv, pub []byte, err error) {
 	return nil, nil, s.errUnsupportedSignature()
 }
 
-// SignaturePublicKey returns the public key of a signature private key.
-func (s *CipherSuite) SignaturePublicKey(priv []byte) (pub []byte, err error) {
-	defer recoverAsError(&err, "deriving signature public key")
+// signingKey is a signature private key parsed once for several
+// signatures: the Ed25519/Ed448 expanded key (a scalar base multiplication
+// away from the seed), the ML-DSA expanded key or the ECDSA key, and the
+// public key that goes with it. Parsing is what costs: an Ed25519 seed
+// expansion is about as expensive as a signature, an ML-DSA expansion more.
+// wipe clears it.
+type signingKey struct {
+	suite *CipherSuite
+	pub   []byte
+	ed    ed25519.PrivateKey
+	ed448 ed448.PrivateKey
+	mldsa *mldsa65.PrivateKey
+	ecdsa *ecdsa.PrivateKey
+}
+
+// newSigningKey parses priv, in the formats listed above.
+func (s *CipherSuite) newSigningKey(priv []byte) (k *signingKey, err error) {
+	defer recoverAsError(&err, "parsing signature private key")
+	countOp("sig.parsePriv")
+	k = &signingKey{suite: s}
 	switch s.Signature {
 	case SigEd25519:
 		if len(priv) != ed25519.SeedSize {
 			return nil, fmt.Errorf("mls: Ed25519 private key must be %d bytes, got %d", ed25519.SeedSize, len(priv))
 		}
-		sk := ed25519.NewKeyFromSeed(priv)
-		pub = append([]byte(nil), sk.Public().(ed25519.PublicKey)...)
-		zero(sk)
-		return pub, nil
+		k.ed = ed25519.NewKeyFromSeed(priv)
+		k.pub = append([]byte(nil), k.ed.Public().(ed25519.PublicKey)...)
+		return k, nil
 	case SigEd448:
 		if len(priv) != ed448.SeedSize {
 			return nil, fmt.Errorf("mls: Ed448 private key must be %d bytes, got %d", ed448.SeedSize, len(priv))
 		}
-		sk := ed448.NewKeyFromSeed(priv)
-		pub = append([]byte(nil), sk.Public().(ed448.PublicKey)...)
-		zero(sk)
-		return pub, nil
+		k.ed448 = ed448.NewKeyFromSeed(priv)
+		k.pub = append([]byte(nil), k.ed448.Public().(ed448.PublicKey)...)
+		return k, nil
 	case SigMLDSA65:
 		pk, sk, err := mldsa65FromSeed(priv)
 		if err != nil {
 			return nil, err
 		}
-		zeroMLDSAKey(sk)
-		return pk.Bytes(), nil
+		k.mldsa, k.pub = sk, pk.Bytes()
+		return k, nil
 	}
 	if p, ok := s.ecdsaParams(); ok {
-		k, err := p.parsePrivate(priv)
+		sk, err := p.parsePrivate(priv)
 		if err != nil {
 			return nil, err
 		}
-		defer zeroECDSAKey(k)
-		point, err := k.PublicKey.Bytes()
+		point, err := sk.PublicKey.Bytes()
 		if err != nil {
+			zeroECDSAKey(sk)
 			return nil, fmt.Errorf("mls: encoding ECDSA public key: %w", err)
 		}
-		return point, nil
+		k.ecdsa, k.pub = sk, point
+		return k, nil
 	}
 	return nil, s.errUnsupportedSignature()
+}
+
+// wipe clears the parsed private key.
+func (k *signingKey) wipe() {
+	if k == nil {
+		return
+	}
+	zero(k.ed)
+	zero(k.ed448)
+	zeroMLDSAKey(k.mldsa)
+	zeroECDSAKey(k.ecdsa)
+	k.ed, k.ed448, k.mldsa, k.ecdsa = nil, nil, nil, nil
+}
+
+// sign is Signature.Sign(priv, msg) with the parsed key.
+func (k *signingKey) sign(msg []byte) (sig []byte, err error) {
+	defer recoverAsError(&err, "signing")
+	countOp("sig.sign")
+	switch {
+	case k.ed != nil:
+		return ed25519.Sign(k.ed, msg), nil
+	case k.ed448 != nil:
+		return ed448.Sign(k.ed448, msg, ""), nil
+	case k.mldsa != nil:
+		sig = make([]byte, mldsa65.SignatureSize)
+		if err := mldsa65.SignTo(k.mldsa, msg, nil, true, sig); err != nil {
+			return nil, fmt.Errorf("mls: ML-DSA-65 signing: %w", err)
+		}
+		return sig, nil
+	case k.ecdsa != nil:
+		p, _ := k.suite.ecdsaParams()
+		der, err := ecdsa.SignASN1(rand.Reader, k.ecdsa, p.digest(msg))
+		if err != nil {
+			return nil, fmt.Errorf("mls: ECDSA signing: %w", err)
+		}
+		return der, nil
+	}
+	return nil, errors.New("mls: signing with a wiped key")
+}
+
+// SignaturePublicKey returns the public key of a signature private key.
+func (s *CipherSuite) SignaturePublicKey(priv []byte) (pub []byte, err error) {
+	k, err := s.newSigningKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	k.wipe()
+	return k.pub, nil
 }
 
 func mldsa65FromSeed(priv []byte) (*mldsa65.PublicKey, *mldsa65.PrivateKey, error) {
@@ -223,53 +287,19 @@ func mldsa65FromSeed(priv []byte) (*mldsa65.PublicKey, *mldsa65.PrivateKey, erro
 // Sign is Signature.Sign(priv, msg) of the suite's scheme. MLS code signs
 // through SignWithLabel; Sign is the raw primitive underneath.
 func (s *CipherSuite) Sign(priv, msg []byte) (sig []byte, err error) {
-	defer recoverAsError(&err, "signing")
-	switch s.Signature {
-	case SigEd25519:
-		if len(priv) != ed25519.SeedSize {
-			return nil, fmt.Errorf("mls: Ed25519 private key must be %d bytes, got %d", ed25519.SeedSize, len(priv))
-		}
-		sk := ed25519.NewKeyFromSeed(priv)
-		defer zero(sk)
-		return ed25519.Sign(sk, msg), nil
-	case SigEd448:
-		if len(priv) != ed448.SeedSize {
-			return nil, fmt.Errorf("mls: Ed448 private key must be %d bytes, got %d", ed448.SeedSize, len(priv))
-		}
-		sk := ed448.NewKeyFromSeed(priv)
-		defer zero(sk)
-		return ed448.Sign(sk, msg, ""), nil
-	case SigMLDSA65:
-		_, sk, err := mldsa65FromSeed(priv)
-		if err != nil {
-			return nil, err
-		}
-		defer zeroMLDSAKey(sk)
-		sig = make([]byte, mldsa65.SignatureSize)
-		if err := mldsa65.SignTo(sk, msg, nil, true, sig); err != nil {
-			return nil, fmt.Errorf("mls: ML-DSA-65 signing: %w", err)
-		}
-		return sig, nil
+	k, err := s.newSigningKey(priv)
+	if err != nil {
+		return nil, err
 	}
-	if p, ok := s.ecdsaParams(); ok {
-		k, err := p.parsePrivate(priv)
-		if err != nil {
-			return nil, err
-		}
-		defer zeroECDSAKey(k)
-		der, err := ecdsa.SignASN1(rand.Reader, k, p.digest(msg))
-		if err != nil {
-			return nil, fmt.Errorf("mls: ECDSA signing: %w", err)
-		}
-		return der, nil
-	}
-	return nil, s.errUnsupportedSignature()
+	defer k.wipe()
+	return k.sign(msg)
 }
 
 // Verify is Signature.Verify(pub, msg, sig): nil if sig is a valid signature
 // of msg under pub, an error otherwise, including for malformed keys.
 func (s *CipherSuite) Verify(pub, msg, sig []byte) (err error) {
 	defer recoverAsError(&err, "verifying signature")
+	countOp("sig.verify")
 	switch s.Signature {
 	case SigEd25519:
 		// ed25519.Verify panics on a public key of the wrong length.

@@ -106,7 +106,19 @@ func deriveNodeKeyPair(s *CipherSuite, pathSecret []byte) (priv, pub []byte, err
 //
 // The leaf secret is the seed of the whole path: path_secret[0] =
 // DeriveSecret(leaf_secret, "path"), as in the figure of section 7.4.
-func (t *RatchetTree) PrepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf *LeafNode, sigPriv, groupID []byte) (_ *PendingPath, err error) {
+func (t *RatchetTree) PrepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf *LeafNode, sigPriv, groupID []byte) (*PendingPath, error) {
+	if newLeaf == nil {
+		return nil, errNilLeaf
+	}
+	k, err := s.newSigningKey(sigPriv)
+	if err != nil {
+		return nil, err
+	}
+	defer k.wipe()
+	return t.prepareUpdatePath(s, leaf, newLeaf, k, groupID)
+}
+
+func (t *RatchetTree) prepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf *LeafNode, sk *signingKey, groupID []byte) (_ *PendingPath, err error) {
 	if newLeaf == nil {
 		return nil, errNilLeaf
 	}
@@ -164,7 +176,7 @@ func (t *RatchetTree) PrepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf 
 	ln.LeafNodeSource = LeafNodeSourceCommit
 	ln.Lifetime = Lifetime{}
 	ln.ParentHash = leafPH
-	if err := ln.Sign(s, sigPriv, groupID, leaf); err != nil {
+	if err := ln.signWith(sk, groupID, leaf); err != nil {
 		return nil, err
 	}
 

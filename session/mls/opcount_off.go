@@ -1,0 +1,7 @@
+//go:build !mlsopcount
+
+package mls
+
+// countOp records one public-key operation when built with the mlsopcount
+// tag (opcount_on.go); otherwise it compiles to nothing.
+func countOp(op string) {}

@@ -1,0 +1,43 @@
+//go:build mlsopcount
+
+package mls
+
+import "sync"
+
+// Built with -tags mlsopcount, the engine counts its public-key operations
+// so that tests and benchmarks can report how many a protocol step needs.
+
+var (
+	opMu     sync.Mutex
+	opCounts = map[string]int{}
+)
+
+func countOp(op string) {
+	opMu.Lock()
+	opCounts[op]++
+	opMu.Unlock()
+}
+
+// OpCounts returns the operations counted since the last ResetOpCounts.
+func OpCounts() map[string]int {
+	opMu.Lock()
+	defer opMu.Unlock()
+	out := make(map[string]int, len(opCounts))
+	for k, v := range opCounts {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetOpCounts zeroes the counters and empties the cache of verified
+// signatures and keys (verify_cache.go), so that what is counted next is
+// what a process of its own would do: two peers in one test process would
+// otherwise find each other's checks cached.
+func ResetOpCounts() {
+	opMu.Lock()
+	clear(opCounts)
+	opMu.Unlock()
+	verified.mu.Lock()
+	verified.used = [verifiedCacheSize]bool{}
+	verified.mu.Unlock()
+}

@@ -1,0 +1,50 @@
+//go:build mlsopcount
+
+package session
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/current-vpn/current/session/mls"
+)
+
+// TestResponderOpCount prints how many public-key operations of each kind
+// the responder of a datagram-mode handshake performs (New, Start and the
+// ClientHello), and for comparison the initiator and one epoch update.
+// Run with: go test -tags mlsopcount -run OpCount -v ./session/
+func TestResponderOpCount(t *testing.T) {
+	for _, id := range responderSuites {
+		s, _ := mls.Suite(id)
+		t.Run(suiteName(s), func(t *testing.T) {
+			ik, rk := newKeys(t, id), newKeys(t, id)
+			i := newDatagramSession(t, Initiator, id, ik, rk.pub, t0)
+			hello := i.Outgoing()
+			mls.ResetOpCounts()
+			r := respond(t, id, rk, ik.pub, hello, t0)
+			t.Logf("responder: %s", formatOps(mls.OpCounts()))
+			mls.ResetOpCounts()
+			settle(t, r, i, t0)
+			if !i.Established() {
+				t.Fatal("initiator not established")
+			}
+			t.Logf("initiator ServerHello: %s", formatOps(mls.OpCounts()))
+			mls.ResetOpCounts()
+			if err := r.Update(t0); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, r, i, t0)
+			t.Logf("epoch update (both sides): %s", formatOps(mls.OpCounts()))
+		})
+	}
+}
+
+func formatOps(m map[string]int) string {
+	out := ""
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out += fmt.Sprintf("%s=%d ", k, m[k])
+	}
+	return out
+}
