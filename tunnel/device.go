@@ -52,6 +52,9 @@ type Device struct {
 	// policy is the sessions' update schedule, cfg's until
 	// SetRekeyPolicy; owners read it whenever they create a session.
 	policy atomic.Pointer[rekeyPolicy]
+	// writers run the system calls of the data path (writers.go).
+	writers    writers
+	nextWriter atomic.Uint32
 }
 
 // New configures the link, opens the listener and starts every goroutine.
@@ -132,6 +135,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	}
 	d.log.Info("listening", "transport", "udp", "port", d.udp.port)
 
+	d.startWriters()
 	d.goFunc(d.readTUN)
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)

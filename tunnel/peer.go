@@ -51,6 +51,9 @@ type peer struct {
 	dgrams   chan *packetBatch // from the UDP readers
 	done     chan struct{}     // closed when run returns
 
+	// writer picks the peer's UDP writer (writers.go).
+	writer uint32
+
 	stats       peerStats
 	epoch       atomic.Uint64
 	established atomic.Bool
@@ -62,15 +65,13 @@ type peer struct {
 	sess    *session.Session
 	pending []*packetBuf
 	// Sealed datagrams not yet sent and opened packets not yet written
-	// to the TUN, with their buffers: written out once per wake-up, so
-	// that the socket and the TUN see whole batches (GSO, GRO).
-	tx      []*packetBuf
-	txRecs  [][]byte
-	rx      []*packetBuf
-	rxPkts  [][]byte
-	dialing bool
-	timers  peerTimers
-	cand    candidate
+	// to the TUN, with their buffers: handed to the writers once per
+	// wake-up, so that the socket and the TUN see whole batches (GSO,
+	// GRO). nil when empty.
+	txb, rxb *ioBatch
+	dialing  bool
+	timers   peerTimers
+	cand     candidate
 	// useTCP: initiate over TCP (transport tcp, or auto after UDP got no
 	// answer).
 	useTCP bool
@@ -85,6 +86,7 @@ type peer struct {
 func newPeer(d *Device, cfg PeerConfig) *peer {
 	ctx, stop := context.WithCancel(d.ctx)
 	return &peer{
+		writer:   d.nextWriter.Add(1),
 		ctx:      ctx,
 		stop:     stop,
 		dev:      d,
@@ -238,7 +240,13 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 			var rec []byte
 			rec, err = p.sess.SealPacketTo(now, b.arr[sealAt:sealAt], b.pkt)
 			if err == nil {
-				p.tx, p.txRecs = append(p.tx, b), append(p.txRecs, rec)
+				if p.txb == nil {
+					p.txb = ioBatchPool.Get().(*ioBatch)
+				}
+				p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
+				if len(p.txb.bufs) == maxBatch {
+					p.flushTx()
+				}
 			} else {
 				b.release()
 			}
@@ -275,17 +283,23 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 	}
 }
 
-// flushTx sends the records sealed since the last call, as one batch.
+// flushTx hands the records sealed since the last call to the peer's UDP
+// writer, as one batch.
 func (p *peer) flushTx() {
-	if len(p.tx) == 0 {
+	b := p.txb
+	if b == nil {
 		return
 	}
-	p.transmit(p.conn, p.txRecs)
-	for i, b := range p.tx {
+	p.txb = nil
+	dc, ok := p.conn.(*dgramCarrier)
+	if !ok || dc.ep == nil {
 		b.release()
-		p.tx[i], p.txRecs[i] = nil, nil
+		return
 	}
-	p.tx, p.txRecs = p.tx[:0], p.txRecs[:0]
+	dc.unstick()
+	b.c, b.ep = dc, dc.ep
+	p.lastSent = p.now()
+	p.dev.queue(p.dev.udpWriter(p), b)
 }
 
 func (p *peer) startDial() {
@@ -699,8 +713,14 @@ func (p *peer) deliverInPlace(b *packetBuf, pkt []byte) bool {
 	}
 	p.stats.rxPackets.Add(1)
 	p.stats.rxBytes.Add(uint64(len(pkt)))
-	p.rx = append(p.rx, b)
-	p.rxPkts = append(p.rxPkts, b.arr[:tunOffset+len(pkt)])
+	if p.rxb == nil {
+		p.rxb = ioBatchPool.Get().(*ioBatch)
+	}
+	p.rxb.bufs = append(p.rxb.bufs, b)
+	p.rxb.pkts = append(p.rxb.pkts, b.arr[:tunOffset+len(pkt)])
+	if len(p.rxb.bufs) == maxBatch {
+		p.flushRx()
+	}
 	return true
 }
 
@@ -722,19 +742,13 @@ func (p *peer) deliver(pkts [][]byte) {
 	p.flushRx()
 }
 
-// flushRx writes the packets queued for the TUN, as one batch.
+// flushRx hands the packets opened since the last call to the TUN
+// writer, as one batch.
 func (p *peer) flushRx() {
-	if len(p.rx) == 0 {
-		return
+	if b := p.rxb; b != nil {
+		p.rxb = nil
+		p.dev.queue(p.dev.writers.tun, b)
 	}
-	if err := p.dev.tunW.write(p.rxPkts); err != nil && !p.dev.closing.Load() {
-		p.log.Debug("TUN write", "err", err)
-	}
-	for i, b := range p.rx {
-		b.release()
-		p.rx[i], p.rxPkts[i] = nil, nil
-	}
-	p.rx, p.rxPkts = p.rx[:0], p.rxPkts[:0]
 }
 
 func (p *peer) flushPending() {

@@ -349,23 +349,45 @@ type dgramCarrier struct {
 	outbound bool
 	index    uint32
 	ep       conn.Endpoint // nil until known (a resuming responder)
+	// srcGone: a send succeeded only without ep's sticky source address.
+	srcGone atomic.Bool
+}
+
+// unstick replaces an endpoint whose source address is gone by one that
+// lets the kernel choose. Owner only.
+func (c *dgramCarrier) unstick() {
+	if c.srcGone.Swap(false) && c.ep != nil {
+		c.ep = &conn.StdNetEndpoint{AddrPort: endpointAddr(c.ep)}
+	}
 }
 
 func (c *dgramCarrier) send(bufs [][]byte) {
-	if len(bufs) == 0 || c.ep == nil {
+	c.unstick()
+	c.sendTo(c.ep, bufs)
+}
+
+// sendTo sends datagrams to ep, the carrier's endpoint now or when the
+// batch was sealed; a writer goroutine calls it too.
+func (c *dgramCarrier) sendTo(ep conn.Endpoint, bufs [][]byte) {
+	if len(bufs) == 0 || ep == nil {
 		return
 	}
 	d := c.p.dev
-	err := d.udp.bind.Send(bufs, c.ep)
+	err := d.udp.bind.Send(bufs, ep)
 	if err != nil {
 		// A sticky source address that no longer exists (our address
-		// changed): let the kernel choose and try once more.
-		c.ep.ClearSrc()
-		err = d.udp.bind.Send(bufs, c.ep)
+		// changed): let the kernel choose and try once more. The
+		// endpoint may be in use by another goroutine, so it is not
+		// changed here; the owner replaces it (unstick).
+		ep = &conn.StdNetEndpoint{AddrPort: endpointAddr(ep)}
+		err = d.udp.bind.Send(bufs, ep)
+		if err == nil {
+			c.srcGone.Store(true)
+		}
 	}
 	if err != nil && !d.closing.Load() {
 		c.p.stats.dropSendError.Add(uint64(len(bufs)))
-		c.p.log.Debug("UDP send", "endpoint", c.ep.DstToString(), "err", err)
+		c.p.log.Debug("UDP send", "endpoint", ep.DstToString(), "err", err)
 	}
 }
 
