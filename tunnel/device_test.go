@@ -254,6 +254,7 @@ func TestBadPeerDisconnect(t *testing.T) {
 // TestNoGoroutineLeak runs a full pair, closes it and checks that every
 // goroutine it started has ended.
 func TestNoGoroutineLeak(t *testing.T) {
+	checkFDLeak(t)
 	before := runtime.NumGoroutine()
 	func() {
 		ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)

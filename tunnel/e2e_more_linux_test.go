@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -213,7 +212,11 @@ type peerStatus struct {
 	State     string `json:"state"`
 	Transport string `json:"transport"`
 	Epoch     uint64 `json:"epoch"`
-	Dropped   struct {
+	// RemoteAddress is the endpoint in use; RxBytes counts the bytes of
+	// the packets received from the peer.
+	RemoteAddress string `json:"remote_address"`
+	RxBytes       uint64 `json:"rx_bytes"`
+	Dropped       struct {
 		Replay    uint64 `json:"replay"`
 		BadSource uint64 `json:"bad_source"`
 		QueueFull uint64 `json:"queue_full"`
@@ -351,39 +354,7 @@ func TestE2EBulkTransfer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 
-	recv := exec.CommandContext(ctx, "ip", "netns", "exec", nsB, os.Args[0], "-test.run=^TestBulkHelper$", "-test.count=1", "-test.v")
-	recv.Env = append(os.Environ(), bulkEnv+"=recv,10.99.0.2:5201")
-	rout, err := recv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rerr syncBuffer
-	recv.Stderr = &rerr
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var rlog syncBuffer
-	rdone := make(chan error, 1)
-	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(rout)
-		once := false
-		for sc.Scan() {
-			fmt.Fprintln(&rlog, sc.Text())
-			if !once && sc.Text() == "listening" {
-				once = true
-				close(listening)
-			}
-		}
-		rdone <- recv.Wait()
-	}()
-	select {
-	case <-listening:
-	case err := <-rdone:
-		t.Fatalf("receiver exited: %v\n%s%s", err, rlog.String(), rerr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("receiver not listening\n%s%s", rlog.String(), rerr.String())
-	}
+	recv := startBulkRecv(t, ctx, nsB, "10.99.0.2:5201")
 
 	// Epoch updates every second, alternating sides, until the transfer
 	// is over.
@@ -410,10 +381,9 @@ func TestE2EBulkTransfer(t *testing.T) {
 	}()
 
 	start := time.Now()
-	send := exec.CommandContext(ctx, "ip", "netns", "exec", nsA, os.Args[0], "-test.run=^TestBulkHelper$", "-test.count=1", "-test.v")
 	// Unpaced, 200 MB take about 3 s here; at least 8 s leave room for
 	// seven epoch updates.
-	send.Env = append(os.Environ(), fmt.Sprintf("%s=send,10.99.0.2:5201,%d,%s", bulkEnv, size, 8*time.Second))
+	send := bulkSender(ctx, nsA, "10.99.0.2:5201", size, 8*time.Second)
 	sout, serr := send.CombinedOutput()
 	elapsed := time.Since(start)
 	close(stop)
@@ -424,16 +394,8 @@ func TestE2EBulkTransfer(t *testing.T) {
 	if serr != nil {
 		t.Fatalf("sender after %s: %v\n%s", elapsed.Round(time.Millisecond), serr, sout)
 	}
-	select {
-	case err := <-rdone:
-		if err != nil {
-			t.Fatalf("receiver: %v\n%s%s", err, rlog.String(), rerr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("receiver did not finish\n%s%s", rlog.String(), rerr.String())
-	}
+	recvSum, recvN := recv.wait(t, 10*time.Second)
 	sentSum, sentN := parseBulk(t, "sender", string(sout))
-	recvSum, recvN := parseBulk(t, "receiver", rlog.String())
 	if sentN != size || recvN != size {
 		t.Errorf("sent %d bytes, received %d, want %d", sentN, recvN, size)
 	}

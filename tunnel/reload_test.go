@@ -6,6 +6,7 @@ import (
 )
 
 func TestReconfigure(t *testing.T) {
+	checkFDLeak(t)
 	a, b := pair(t)
 	p := ipPacket("10.0.0.2", "10.0.0.1", "before")
 	b.tun.in <- p
