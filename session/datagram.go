@@ -177,25 +177,7 @@ func (s *Session) readDatagram(d []byte) (pkt []byte, data bool, err error) {
 	switch d[0] {
 	case record.DatagramTypeRecord:
 		ct, content, err := s.dg.recv.Open(d, s.mono())
-		if err != nil {
-			if errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld) {
-				s.replayed++
-			}
-			// Wrapped, so that callers can tell why (errors.Is).
-			return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
-		}
-		if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
-			s.dg.prevSend.Close()
-			s.dg.prevSend = nil
-		}
-		switch ct {
-		case record.ContentApplicationData:
-			s.epochBytes += uint64(len(content))
-			return content, true, s.checkPolicy()
-		case record.ContentHandshake:
-			return nil, false, s.onFragment(false, s.dg.peer, content)
-		}
-		return nil, false, drop("record of content type %d", ct)
+		return s.opened(d, ct, content, err)
 	case DatagramHandshake:
 		sender, receiver, _, frag, ok := parsePlainHeader(d)
 		if !ok {
@@ -209,6 +191,29 @@ func (s *Session) readDatagram(d []byte) (pkt []byte, data bool, err error) {
 		return nil, false, s.onCookieChallenge(d)
 	}
 	return nil, false, drop("datagram type %#x", d[0])
+}
+
+// opened acts on the outcome of opening the record d.
+func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err error) (pkt []byte, data bool, _ error) {
+	if err != nil {
+		if errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld) {
+			s.replayed++
+		}
+		// Wrapped, so that callers can tell why (errors.Is).
+		return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
+	}
+	if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
+		s.dg.prevSend.Close()
+		s.dg.prevSend = nil
+	}
+	switch ct {
+	case record.ContentApplicationData:
+		s.epochBytes += uint64(len(content))
+		return content, true, s.checkPolicy()
+	case record.ContentHandshake:
+		return nil, false, s.onFragment(false, s.dg.peer, content)
+	}
+	return nil, false, drop("record of content type %d", ct)
 }
 
 // parsePlainHeader splits a DatagramHandshake datagram.

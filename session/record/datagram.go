@@ -54,7 +54,8 @@ type DatagramSender struct {
 	epoch     uint64
 	keyed     bool
 	peerIndex uint32
-	nonce     [ivLen]byte
+	// ticket is Seal's, kept here so that its nonce does not escape.
+	ticket SealTicket
 }
 
 // NewDatagramSender returns a sender addressing the peer's receiver index,
@@ -83,34 +84,22 @@ func (s *DatagramSender) SetKeys(k *TrafficKeys) error {
 // DatagramOverhead + padding bytes more than the payload: then nothing is
 // copied and nothing allocated. On error dst is returned unchanged.
 func (s *DatagramSender) Seal(dst []byte, ct ContentType, payload []byte, padding int) ([]byte, error) {
-	if s.use.seq >= s.use.limit {
-		if s.use.limit == 0 {
-			return dst, ErrNoKeys
+	if s.use.seq < s.use.limit {
+		// A bad length must not use up a sequence number.
+		if _, err := innerLen(ct, len(payload), padding); err != nil {
+			return dst, err
 		}
-		return dst, ErrKeyExhausted
 	}
-	k := s.keys
-	n := len(payload)
-	inner, err := innerLen(ct, n, padding)
-	if err != nil {
+	var err error
+	if s.ticket, err = s.Reserve(); err != nil {
 		return dst, err
 	}
-	whole, d := placeAt(dst, DatagramHeaderLen+inner+TagLen)
-	body := d[DatagramHeaderLen:]
-	movePayload(body, payload)
-	finishInner(body[:inner], n, ct)
-	d[0] = DatagramTypeRecord
-	binary.BigEndian.PutUint16(d[offEpoch:], uint16(s.epoch))
-	binary.BigEndian.PutUint32(d[offIndex:], s.peerIndex)
-	binary.BigEndian.PutUint64(d[offSeq:], s.use.seq)
-	k.nonce(&s.nonce, s.use.seq)
-	k.aead.Seal(body[:0], s.nonce[:], body[:inner], d[:DatagramHeaderLen])
-	s.use.seq++
+	whole, err := s.ticket.Seal(dst, ct, payload, padding)
 	if s.use.seq == s.use.limit {
 		s.keys.Wipe()
 		s.keys = nil
 	}
-	return whole, nil
+	return whole, err
 }
 
 // RekeyNeeded reports that the current keys passed Config.RekeyAfter records

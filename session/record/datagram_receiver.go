@@ -1,7 +1,6 @@
 package record
 
 import (
-	"encoding/binary"
 	"time"
 )
 
@@ -51,7 +50,8 @@ type DatagramReceiver struct {
 	graceOn    bool
 	graceStart time.Duration
 	graceCount uint64
-	nonce      [ivLen]byte
+	// ticket is Open's, kept here so that its nonce does not escape.
+	ticket OpenTicket
 }
 
 // NewDatagramReceiver returns a receiver for datagrams carrying our receiver
@@ -105,53 +105,14 @@ func (r *DatagramReceiver) SetKeys(k *TrafficKeys) error {
 // window is updated only after the AEAD accepted the record, so forgeries
 // cannot move it.
 func (r *DatagramReceiver) Open(b []byte, now time.Duration) (ContentType, []byte, error) {
-	if len(b) < DatagramHeaderLen+1+TagLen || b[0] != DatagramTypeRecord {
-		return 0, nil, ErrMalformed
-	}
-	if len(b) > MaxDatagramLen {
-		return 0, nil, ErrRecordOverflow
-	}
-	if binary.BigEndian.Uint32(b[offIndex:]) != r.index {
-		return 0, nil, ErrUnknownReceiver
-	}
-	seq := binary.BigEndian.Uint64(b[offSeq:])
-	if seq >= MaxRecords {
-		return 0, nil, ErrMalformed
-	}
-	wire := binary.BigEndian.Uint16(b[offEpoch:])
-	e := &r.slots[r.cur]
-	current := true
-	if e.wire != wire || !e.live() {
-		current = false
-		e = &r.slots[r.cur^1]
-		if e.wire != wire || !e.live() {
-			return 0, nil, r.epochError(wire)
-		}
-		if r.graceOn && now-r.graceStart >= r.cfg.GracePeriod {
-			e.retire()
-			return 0, nil, ErrUnknownEpoch
-		}
-	}
-	if err := e.window.check(seq); err != nil {
+	var err error
+	if r.ticket, err = r.Prepare(b, now); err != nil {
 		return 0, nil, err
 	}
-	body := b[DatagramHeaderLen:]
-	e.keys.nonce(&r.nonce, seq)
-	inner, err := e.keys.aead.Open(body[:0], r.nonce[:], body, b[:DatagramHeaderLen])
-	if err != nil {
-		e.failures++
-		if e.failures >= forgeryLimit {
-			e.retire()
-			e.exhausted = true
-		}
-		return 0, nil, ErrBadRecordMAC
-	}
-	e.window.mark(seq)
-	e.accepted++
-	if current && r.slots[r.cur^1].keys != nil {
-		r.advanceGrace(now)
-	}
-	return parseInner(inner)
+	r.ticket.Decrypt(b)
+	ct, content, err := r.Settle(&r.ticket, now)
+	r.ticket.inner = nil // the caller's buffer, not ours to keep
+	return ct, content, err
 }
 
 // advanceGrace counts a record of the current epoch against the previous
