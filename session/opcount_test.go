@@ -20,6 +20,10 @@ func TestResponderOpCount(t *testing.T) {
 		s, _ := mls.Suite(id)
 		t.Run(suiteName(s), func(t *testing.T) {
 			ik, rk := newKeys(t, id), newKeys(t, id)
+			// A daemon has answered handshakes with its key before.
+			wk := newKeys(t, id)
+			warm := newDatagramSession(t, Initiator, id, wk, rk.pub, t0)
+			respond(t, id, rk, wk.pub, warm.Outgoing(), t0)
 			i := newDatagramSession(t, Initiator, id, ik, rk.pub, t0)
 			hello := i.Outgoing()
 			mls.ResetOpCounts()
@@ -31,11 +35,21 @@ func TestResponderOpCount(t *testing.T) {
 				t.Fatal("initiator not established")
 			}
 			t.Logf("initiator ServerHello: %s", formatOps(mls.OpCounts()))
+			// Updates in steady state: each side has committed once.
+			for _, p := range [][2]*Session{{r, i}, {i, r}} {
+				if err := p[0].Update(t0); err != nil {
+					t.Fatal(err)
+				}
+				settle(t, p[0], p[1], t0)
+			}
 			mls.ResetOpCounts()
 			if err := r.Update(t0); err != nil {
 				t.Fatal(err)
 			}
 			settle(t, r, i, t0)
+			if r.Epoch() != 4 || i.Epoch() != 4 {
+				t.Fatalf("epochs %d/%d, want 4", r.Epoch(), i.Epoch())
+			}
 			t.Logf("epoch update (both sides): %s", formatOps(mls.OpCounts()))
 		})
 	}

@@ -130,23 +130,37 @@ func (s *CipherSuite) GenerateHPKEKeyPair() (priv, pub []byte, err error) {
 // not the length RFC 9180 suggests; crypto/hpke accepts any length, and the
 // X448 derivation here does too.
 func (s *CipherSuite) DeriveHPKEKeyPair(ikm []byte) (priv, pub []byte, err error) {
+	priv, pub, _, err = s.deriveHPKEKey(ikm)
+	return priv, pub, err
+}
+
+// deriveHPKEKey is DeriveHPKEKeyPair also returning the parsed private key
+// (nil for X448), so that a later decryption need not parse it again: for
+// X25519 parsing recomputes the public key, a scalar multiplication, and
+// for X-Wing and ML-KEM it redoes the key generation.
+func (s *CipherSuite) deriveHPKEKey(ikm []byte) (priv, pub []byte, sk hpke.PrivateKey, err error) {
 	countOp("hpke.derive")
 	if s.KEMID == kemDHKEMX448 {
-		return x448DeriveKeyPair(ikm)
+		priv, pub, err = x448DeriveKeyPair(ikm)
+		return priv, pub, nil, err
 	}
 	kem, ok := s.stdKEM()
 	if !ok {
-		return nil, nil, s.errUnsupportedKEM()
+		return nil, nil, nil, s.errUnsupportedKEM()
 	}
 	// crypto/hpke panics instead of returning DeriveKeyPairError when four
 	// NIST-curve candidates in a row are rejected (probability < 2^-128).
 	// RFC 9180 section 7.1.3 allows an error there, which is what we give.
 	defer recoverAsError(&err, "deriving HPKE key pair")
-	sk, err := kem.DeriveKeyPair(ikm)
+	sk, err = kem.DeriveKeyPair(ikm)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mls: deriving HPKE key pair: %w", err)
+		return nil, nil, nil, fmt.Errorf("mls: deriving HPKE key pair: %w", err)
 	}
-	return stdKeyPairBytes(sk)
+	priv, pub, err = stdKeyPairBytes(sk)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return priv, pub, sk, nil
 }
 
 func stdKeyPairBytes(sk hpke.PrivateKey) (priv, pub []byte, err error) {
@@ -159,19 +173,27 @@ func stdKeyPairBytes(sk hpke.PrivateKey) (priv, pub []byte, err error) {
 
 // HPKEPublicKey returns the public key of a serialized HPKE private key.
 func (s *CipherSuite) HPKEPublicKey(priv []byte) ([]byte, error) {
+	pub, _, err := s.hpkePublicKey(priv)
+	return pub, err
+}
+
+// hpkePublicKey is HPKEPublicKey also returning the parsed key (nil for
+// X448).
+func (s *CipherSuite) hpkePublicKey(priv []byte) ([]byte, hpke.PrivateKey, error) {
 	countOp("hpke.pubFromPriv")
 	if s.KEMID == kemDHKEMX448 {
-		return x448PublicKey(priv)
+		pub, err := x448PublicKey(priv)
+		return pub, nil, err
 	}
 	kem, ok := s.stdKEM()
 	if !ok {
-		return nil, s.errUnsupportedKEM()
+		return nil, nil, s.errUnsupportedKEM()
 	}
 	sk, err := s.stdPrivateKey(kem, priv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return sk.PublicKey().Bytes(), nil
+	return sk.PublicKey().Bytes(), sk, nil
 }
 
 // SealBase is RFC 9180's single-shot SealBase(pkR, info, aad, pt): it
@@ -191,7 +213,7 @@ func (s *CipherSuite) SealBase(pub, info, aad, plaintext []byte) (kemOutput, cip
 	if err != nil {
 		return nil, nil, err
 	}
-	pk, err := kem.NewPublicKey(pub)
+	pk, err := s.stdPublicKey(kem, pub)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls: invalid HPKE public key: %w", err)
 	}
@@ -210,6 +232,11 @@ func (s *CipherSuite) SealBase(pub, info, aad, plaintext []byte) (kemOutput, cip
 // A malformed private key is reported as such; every failure that depends on
 // the sender's input is the same errHPKEDecrypt.
 func (s *CipherSuite) OpenBase(kemOutput, priv, info, aad, ciphertext []byte) (pt []byte, err error) {
+	return s.openBase(kemOutput, priv, nil, info, aad, ciphertext)
+}
+
+// openBase is OpenBase with, if sk is not nil, priv already parsed.
+func (s *CipherSuite) openBase(kemOutput, priv []byte, sk hpke.PrivateKey, info, aad, ciphertext []byte) (pt []byte, err error) {
 	defer recoverAsError(&err, "HPKE open")
 	countOp("hpke.open")
 	if s.KEMID == kemDHKEMX448 {
@@ -223,9 +250,10 @@ func (s *CipherSuite) OpenBase(kemOutput, priv, info, aad, ciphertext []byte) (p
 	if err != nil {
 		return nil, err
 	}
-	sk, err := s.stdPrivateKey(kem, priv)
-	if err != nil {
-		return nil, err
+	if sk == nil {
+		if sk, err = s.stdPrivateKey(kem, priv); err != nil {
+			return nil, err
+		}
 	}
 	recipient, err := hpke.NewRecipient(kemOutput, sk, kdf, aead, info)
 	if err != nil {

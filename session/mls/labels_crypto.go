@@ -1,6 +1,8 @@
 package mls
 
 import (
+	"crypto/hpke"
+
 	"github.com/current-vpn/current/session/mls/wire"
 )
 
@@ -63,9 +65,15 @@ func (s *CipherSuite) EncryptWithLabel(pub []byte, label string, context, plaint
 
 // DecryptWithLabel is OpenBase(kemOutput, priv, EncryptContext{"MLS 1.0 "+label, context}, "", ciphertext).
 func (s *CipherSuite) DecryptWithLabel(priv []byte, label string, context, kemOutput, ciphertext []byte) ([]byte, error) {
+	return s.decryptWithLabel(priv, nil, label, context, kemOutput, ciphertext)
+}
+
+// decryptWithLabel is DecryptWithLabel with priv, if sk is not nil,
+// already parsed.
+func (s *CipherSuite) decryptWithLabel(priv []byte, sk hpke.PrivateKey, label string, context, kemOutput, ciphertext []byte) ([]byte, error) {
 	info, err := labeledInput(label, context)
 	if err != nil {
 		return nil, err
 	}
-	return s.OpenBase(kemOutput, priv, info, nil, ciphertext)
+	return s.openBase(kemOutput, priv, sk, info, nil, ciphertext)
 }

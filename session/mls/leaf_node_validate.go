@@ -166,21 +166,8 @@ func (l *Lifetime) check(now time.Time, max time.Duration) error {
 // checkHPKEPublicKey reports whether pub decodes as a public key of the
 // suite's KEM, so that a malformed key is refused when the leaf arrives
 // rather than when someone first encrypts to it.
-func checkHPKEPublicKey(s *CipherSuite, pub []byte) error {
-	k := verifiedDigest(kindHPKEPublicKey, s.ID, pub)
-	if isVerified(k) {
-		return nil
-	}
-	if err := parseHPKEPublicKey(s, pub); err != nil {
-		return err
-	}
-	rememberVerified(k)
-	return nil
-}
-
-func parseHPKEPublicKey(s *CipherSuite, pub []byte) (err error) {
+func checkHPKEPublicKey(s *CipherSuite, pub []byte) (err error) {
 	defer recoverAsError(&err, "parsing HPKE public key")
-	countOp("hpke.parsePub")
 	if s.KEMID == kemDHKEMX448 {
 		if _, err := circlhpke.KEM_X448_HKDF_SHA512.Scheme().UnmarshalBinaryPublicKey(pub); err != nil {
 			return fmt.Errorf("mls: invalid X448 HPKE public key: %w", err)
@@ -191,7 +178,7 @@ func parseHPKEPublicKey(s *CipherSuite, pub []byte) (err error) {
 	if !ok {
 		return s.errUnsupportedKEM()
 	}
-	if _, err := kem.NewPublicKey(pub); err != nil {
+	if _, err := s.stdPublicKey(kem, pub); err != nil {
 		return fmt.Errorf("mls: invalid HPKE public key: %w", err)
 	}
 	return nil

@@ -2,7 +2,10 @@
 
 package mls
 
-import "sync"
+import (
+	"crypto/hpke"
+	"sync"
+)
 
 // Built with -tags mlsopcount, the engine counts its public-key operations
 // so that tests and benchmarks can report how many a protocol step needs.
@@ -32,7 +35,8 @@ func OpCounts() map[string]int {
 // ResetOpCounts zeroes the counters and empties the cache of verified
 // signatures and keys (verify_cache.go), so that what is counted next is
 // what a process of its own would do: two peers in one test process would
-// otherwise find each other's checks cached.
+// otherwise find each other's checks cached. The cache of Ed25519 public
+// keys stays: it serves a process's own, long-lived identity key.
 func ResetOpCounts() {
 	opMu.Lock()
 	clear(opCounts)
@@ -40,4 +44,8 @@ func ResetOpCounts() {
 	verified.mu.Lock()
 	verified.used = [verifiedCacheSize]bool{}
 	verified.mu.Unlock()
+	publicKeys.mu.Lock()
+	publicKeys.pubs = [publicKeyCacheSize]hpke.PublicKey{}
+	publicKeys.mu.Unlock()
+
 }

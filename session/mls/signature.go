@@ -184,14 +184,16 @@ type signingKey struct {
 // newSigningKey parses priv, in the formats listed above.
 func (s *CipherSuite) newSigningKey(priv []byte) (k *signingKey, err error) {
 	defer recoverAsError(&err, "parsing signature private key")
-	countOp("sig.parsePriv")
+	if s.Signature != SigEd25519 {
+		countOp("sig.expand") // Ed25519: newEd25519Key counts
+	}
 	k = &signingKey{suite: s}
 	switch s.Signature {
 	case SigEd25519:
 		if len(priv) != ed25519.SeedSize {
 			return nil, fmt.Errorf("mls: Ed25519 private key must be %d bytes, got %d", ed25519.SeedSize, len(priv))
 		}
-		k.ed = ed25519.NewKeyFromSeed(priv)
+		k.ed = newEd25519Key(priv)
 		k.pub = append([]byte(nil), k.ed.Public().(ed25519.PublicKey)...)
 		return k, nil
 	case SigEd448:

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"crypto/hpke"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type PendingPath struct {
 	leafPriv     []byte
 	leafPub      []byte
 	commitSecret []byte
+	// Parsed forms of leafPriv and nodePrivs (nil for X448).
+	leafSK  hpke.PrivateKey
+	nodeSKs []hpke.PrivateKey
 }
 
 // Wipe zeroes every secret p holds.
@@ -34,6 +38,7 @@ func (p *PendingPath) Wipe() {
 	zeroAll(p.nodePrivs...)
 	zeroAll(p.leafPriv, p.commitSecret)
 	p.steps, p.pathSecrets, p.nodePrivs, p.leafPriv, p.commitSecret = nil, nil, nil, nil, nil
+	p.leafSK, p.nodeSKs = nil, nil
 }
 
 // CommitSecret returns a copy of the commit secret (path_secret[n+1]); the
@@ -77,8 +82,12 @@ func (p *PendingPath) PrivateKey() *TreePrivateKey {
 		EncryptionPriv: bytes.Clone(p.leafPriv),
 		PathPrivs:      make(map[NodeIndex][]byte, len(p.steps)),
 	}
+	k.setParsed(NodeIndex(2*p.leaf), k.EncryptionPriv, p.leafSK, p.leafPub)
 	for i, st := range p.steps {
 		k.PathPrivs[st.node] = bytes.Clone(p.nodePrivs[i])
+		if i < len(p.nodeSKs) {
+			k.setParsed(st.node, k.PathPrivs[st.node], p.nodeSKs[i], p.nodePubs[i])
+		}
 	}
 	return k
 }
@@ -86,12 +95,18 @@ func (p *PendingPath) PrivateKey() *TreePrivateKey {
 // deriveNodeKeyPair is node_secret = DeriveSecret(path_secret, "node") then
 // KEM.DeriveKeyPair(node_secret); the node secret exists only here.
 func deriveNodeKeyPair(s *CipherSuite, pathSecret []byte) (priv, pub []byte, err error) {
+	priv, pub, _, err = deriveNodeKey(s, pathSecret)
+	return priv, pub, err
+}
+
+// deriveNodeKey is deriveNodeKeyPair also returning the parsed key.
+func deriveNodeKey(s *CipherSuite, pathSecret []byte) (priv, pub []byte, sk hpke.PrivateKey, err error) {
 	nodeSecret, err := s.DeriveSecret(pathSecret, "node")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer zero(nodeSecret)
-	return s.DeriveHPKEKeyPair(nodeSecret)
+	return s.deriveHPKEKey(nodeSecret)
 }
 
 // PrepareUpdatePath replaces leaf's direct path in t with fresh keys, as a
@@ -141,7 +156,7 @@ func (t *RatchetTree) prepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf 
 	secret := make([]byte, s.Nh())
 	rand.Read(secret)
 	defer func() { zero(secret) }()
-	if p.leafPriv, p.leafPub, err = deriveNodeKeyPair(s, secret); err != nil {
+	if p.leafPriv, p.leafPub, p.leafSK, err = deriveNodeKey(s, secret); err != nil {
 		return nil, err
 	}
 	for range steps {
@@ -150,10 +165,11 @@ func (t *RatchetTree) prepareUpdatePath(s *CipherSuite, leaf LeafIndex, newLeaf 
 			return nil, err
 		}
 		p.pathSecrets = append(p.pathSecrets, next)
-		priv, pub, err := deriveNodeKeyPair(s, next)
+		priv, pub, sk, err := deriveNodeKey(s, next)
 		if err != nil {
 			return nil, err
 		}
+		p.nodeSKs = append(p.nodeSKs, sk)
 		p.nodePrivs = append(p.nodePrivs, priv)
 		p.nodePubs = append(p.nodePubs, pub)
 		zero(secret)
@@ -396,11 +412,12 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 	if k < 0 {
 		return nil, nil, nil, fmt.Errorf("mls: leaf %d is not covered by the UpdatePath of leaf %d", priv.Leaf, sender)
 	}
-	ct, key, err := pickCiphertext(t, priv, steps[k].copath, path.Nodes[k].EncryptedPathSecret, excludedNodes(exclude))
+	ct, node, key, err := pickCiphertext(t, priv, steps[k].copath, path.Nodes[k].EncryptedPathSecret, excludedNodes(exclude))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	secret, err := s.DecryptWithLabel(key, labelUpdatePathNode, groupContext, ct.KEMOutput, ct.Ciphertext)
+	parsed, _ := priv.parsedFor(node, key)
+	secret, err := s.decryptWithLabel(key, parsed.sk, labelUpdatePathNode, groupContext, ct.KEMOutput, ct.Ciphertext)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("mls: decrypting the UpdatePath: %w", err)
 	}
@@ -432,7 +449,7 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 			zero(secret)
 			secret = next
 		}
-		nodePriv, nodePub, err := deriveNodeKeyPair(s, secret)
+		nodePriv, nodePub, sk, err := deriveNodeKey(s, secret)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -441,6 +458,7 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 			return nil, nil, nil, fmt.Errorf("mls: path secret for node %d does not yield the UpdatePath's public key", steps[i].node)
 		}
 		np.PathPrivs[steps[i].node] = nodePriv
+		np.setParsed(steps[i].node, nodePriv, sk, nodePub)
 	}
 	commit, err := s.DeriveSecret(secret, "path")
 	if err != nil {
@@ -453,7 +471,7 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 // pickCiphertext finds, in the resolution of the copath child c minus the
 // excluded leaves, the node priv has a key for, and the ciphertext sent to
 // it (ciphertexts follow resolution order).
-func pickCiphertext(t RatchetTree, priv *TreePrivateKey, c NodeIndex, cts []HPKECiphertext, excluded map[NodeIndex]bool) (*HPKECiphertext, []byte, error) {
+func pickCiphertext(t RatchetTree, priv *TreePrivateKey, c NodeIndex, cts []HPKECiphertext, excluded map[NodeIndex]bool) (*HPKECiphertext, NodeIndex, []byte, error) {
 	var res []NodeIndex
 	for _, r := range t.Resolution(c) {
 		if !excluded[r] {
@@ -461,14 +479,14 @@ func pickCiphertext(t RatchetTree, priv *TreePrivateKey, c NodeIndex, cts []HPKE
 		}
 	}
 	if len(cts) != len(res) {
-		return nil, nil, fmt.Errorf("mls: UpdatePath has %d ciphertexts for node %d, whose resolution has %d nodes", len(cts), c, len(res))
+		return nil, 0, nil, fmt.Errorf("mls: UpdatePath has %d ciphertexts for node %d, whose resolution has %d nodes", len(cts), c, len(res))
 	}
 	for i, r := range res {
 		if key := priv.privFor(r); key != nil {
-			return &cts[i], key, nil
+			return &cts[i], r, key, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("mls: no private key for the resolution of node %d", c)
+	return nil, 0, nil, fmt.Errorf("mls: no private key for the resolution of node %d", c)
 }
 
 // NewTreePrivateKeyFromPathSecret builds a joiner's private state from its
@@ -487,10 +505,12 @@ func NewTreePrivateKeyFromPathSecret(s *CipherSuite, t RatchetTree, leaf LeafInd
 	if !ok || t.leafAt(x) == nil {
 		return nil, fmt.Errorf("mls: leaf %d is blank or outside the tree", leaf)
 	}
-	if err := checkKeyPair(s, encPriv, t.leafAt(x).EncryptionKey); err != nil {
+	leafSK, err := checkKeyPairParsed(s, encPriv, t.leafAt(x).EncryptionKey)
+	if err != nil {
 		return nil, fmt.Errorf("mls: leaf %d: %w", leaf, err)
 	}
 	k := &TreePrivateKey{Leaf: leaf, EncryptionPriv: bytes.Clone(encPriv), PathPrivs: make(map[NodeIndex][]byte)}
+	k.setParsed(x, k.EncryptionPriv, leafSK, bytes.Clone(t.leafAt(x).EncryptionKey))
 	if pathSecret == nil {
 		return k, nil
 	}
@@ -517,11 +537,12 @@ func NewTreePrivateKeyFromPathSecret(s *CipherSuite, t RatchetTree, leaf LeafInd
 			zero(secret)
 			secret = next
 		}
-		priv, pub, err := deriveNodeKeyPair(s, secret)
+		priv, pub, sk, err := deriveNodeKey(s, secret)
 		if err != nil {
 			return nil, err
 		}
 		k.PathPrivs[y] = priv
+		k.setParsed(y, priv, sk, pub)
 		if !bytes.Equal(pub, p.EncryptionKey) {
 			return nil, fmt.Errorf("mls: path secret does not yield the public key of node %d", y)
 		}

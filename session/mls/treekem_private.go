@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"crypto/hpke"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,6 +18,46 @@ type TreePrivateKey struct {
 	Leaf           LeafIndex
 	EncryptionPriv []byte
 	PathPrivs      map[NodeIndex][]byte
+
+	// parsed holds, per node, the parsed form and public key of the
+	// private key we derived for it, so that decrypting to the node and
+	// checking it against the tree need not parse the key again (which
+	// recomputes the public key). An entry counts only while the node's key
+	// is the very slice it was made for (parsedFor), so replacing a key in
+	// the exported fields can never pair it with another key's parse.
+	parsed map[NodeIndex]parsedHPKEKey
+}
+
+type parsedHPKEKey struct {
+	priv []byte // the slice of EncryptionPriv or PathPrivs it parses
+	sk   hpke.PrivateKey
+	pub  []byte
+}
+
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
+// setParsed records that priv, the key now held for node x, parses to sk
+// with public key pub. sk nil (X448) records nothing.
+func (k *TreePrivateKey) setParsed(x NodeIndex, priv []byte, sk hpke.PrivateKey, pub []byte) {
+	if sk == nil {
+		return
+	}
+	if k.parsed == nil {
+		k.parsed = make(map[NodeIndex]parsedHPKEKey)
+	}
+	k.parsed[x] = parsedHPKEKey{priv: priv, sk: sk, pub: pub}
+}
+
+// parsedFor returns the parsed form of priv, the key held for node x, if
+// it was recorded.
+func (k *TreePrivateKey) parsedFor(x NodeIndex, priv []byte) (parsedHPKEKey, bool) {
+	p, ok := k.parsed[x]
+	if !ok || !sameSlice(p.priv, priv) {
+		return parsedHPKEKey{}, false
+	}
+	return p, true
 }
 
 // Clone returns a deep copy, so the copy can be wiped independently.
@@ -29,6 +70,11 @@ func (k *TreePrivateKey) Clone() *TreePrivateKey {
 	for x, priv := range k.PathPrivs {
 		c.PathPrivs[x] = bytes.Clone(priv)
 	}
+	for x, p := range k.parsed {
+		if sameSlice(p.priv, k.privFor(x)) {
+			c.setParsed(x, c.privFor(x), p.sk, p.pub)
+		}
+	}
 	return c
 }
 
@@ -40,6 +86,7 @@ func (k *TreePrivateKey) Wipe() {
 		zero(priv)
 		delete(k.PathPrivs, x)
 	}
+	clear(k.parsed)
 }
 
 // privFor returns the private key k holds for node x, nil if none.
@@ -67,7 +114,7 @@ func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
 	if !ok || t.leafAt(x) == nil {
 		return fmt.Errorf("mls: private key's leaf %d is blank or outside the tree", k.Leaf)
 	}
-	if err := checkKeyPair(s, k.EncryptionPriv, t.leafAt(x).EncryptionKey); err != nil {
+	if err := k.checkKeyPair(s, x, k.EncryptionPriv, t.leafAt(x).EncryptionKey); err != nil {
 		return fmt.Errorf("mls: leaf %d: %w", k.Leaf, err)
 	}
 	for _, y := range slices.Sorted(maps.Keys(k.PathPrivs)) {
@@ -78,22 +125,41 @@ func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
 		if p == nil {
 			return fmt.Errorf("mls: private key for blank node %d", y)
 		}
-		if err := checkKeyPair(s, k.PathPrivs[y], p.EncryptionKey); err != nil {
+		if err := k.checkKeyPair(s, y, k.PathPrivs[y], p.EncryptionKey); err != nil {
 			return fmt.Errorf("mls: node %d: %w", y, err)
 		}
 	}
 	return nil
 }
 
+// checkKeyPair is checkKeyPair for the key k holds for node x, using the
+// public key recorded when it was derived if there is one.
+func (k *TreePrivateKey) checkKeyPair(s *CipherSuite, x NodeIndex, priv, pub []byte) error {
+	if p, ok := k.parsedFor(x, priv); ok {
+		if !bytes.Equal(p.pub, pub) {
+			return fmt.Errorf("mls: private key does not match the public key in the tree")
+		}
+		return nil
+	}
+	return checkKeyPair(s, priv, pub)
+}
+
 func checkKeyPair(s *CipherSuite, priv, pub []byte) error {
-	got, err := s.HPKEPublicKey(priv)
+	_, err := checkKeyPairParsed(s, priv, pub)
+	return err
+}
+
+// checkKeyPairParsed is checkKeyPair also returning the parsed private key
+// (nil for X448).
+func checkKeyPairParsed(s *CipherSuite, priv, pub []byte) (hpke.PrivateKey, error) {
+	got, sk, err := s.hpkePublicKey(priv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !bytes.Equal(got, pub) {
-		return fmt.Errorf("mls: private key does not match the public key in the tree")
+		return nil, fmt.Errorf("mls: private key does not match the public key in the tree")
 	}
-	return nil
+	return sk, nil
 }
 
 // prune drops, zeroing them, the keys of nodes that are blank in t or not
@@ -106,6 +172,7 @@ func (k *TreePrivateKey) prune(t RatchetTree) {
 		if t.parentAt(y) == nil || !y.inTree(size) || !nodeBelow(x, y) {
 			zero(priv)
 			delete(k.PathPrivs, y)
+			delete(k.parsed, y)
 		}
 	}
 }

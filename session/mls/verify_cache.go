@@ -1,6 +1,10 @@
 package mls
 
 import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/hpke"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
@@ -69,4 +73,100 @@ func rememberVerified(k verifiedKey) {
 	verified.used[verified.next] = true
 	verified.next = (verified.next + 1) % verifiedCacheSize
 	verified.mu.Unlock()
+}
+
+// publicKeys caches parsed HPKE public keys of the crypto/hpke KEMs, by the
+// digest of suite and encoding: the KEM checks a key when its KeyPackage or
+// leaf arrives and encrypts to it soon after, and parsing an ML-KEM
+// encapsulation key (expanding its matrix) costs a good part of an
+// encapsulation. Public keys only, so nothing here is secret.
+const publicKeyCacheSize = 16
+
+var publicKeys struct {
+	mu   sync.Mutex
+	keys [publicKeyCacheSize]verifiedKey
+	pubs [publicKeyCacheSize]hpke.PublicKey
+	next int
+}
+
+// stdPublicKey parses pub for kem, the suite's crypto/hpke KEM, through
+// the cache.
+func (s *CipherSuite) stdPublicKey(kem hpke.KEM, pub []byte) (hpke.PublicKey, error) {
+	k := verifiedDigest(kindHPKEPublicKey, s.ID, pub)
+	publicKeys.mu.Lock()
+	for i := range publicKeys.keys {
+		if publicKeys.pubs[i] != nil && publicKeys.keys[i] == k {
+			pk := publicKeys.pubs[i]
+			publicKeys.mu.Unlock()
+			return pk, nil
+		}
+	}
+	publicKeys.mu.Unlock()
+	countOp("hpke.parsePub")
+	pk, err := kem.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	publicKeys.mu.Lock()
+	publicKeys.keys[publicKeys.next] = k
+	publicKeys.pubs[publicKeys.next] = pk
+	publicKeys.next = (publicKeys.next + 1) % publicKeyCacheSize
+	publicKeys.mu.Unlock()
+	return pk, nil
+}
+
+// ed25519Pubs remembers the public keys of the last few Ed25519 seeds
+// expanded, so that a long-lived identity key (every session of a daemon
+// signs with the same one) is not expanded again for every group: an
+// expansion is a scalar base multiplication, as dear as a signature. An
+// Ed25519 private key in Go's form is seed || public key, so with the
+// public key known the expansion is a copy. Entries are named by an HMAC of
+// the seed under a random per-process key, so the cache holds nothing that
+// helps recover a seed; a hit means the very seed whose public key we
+// computed before (an ed25519.PrivateKey with a mismatched public half would
+// make signatures that leak the key, which is why only keys computed here
+// are ever used).
+const ed25519PubCacheSize = 8
+
+var ed25519Pubs struct {
+	mu   sync.Mutex
+	mac  []byte
+	tags [ed25519PubCacheSize][sha256.Size]byte
+	pubs [ed25519PubCacheSize][ed25519.PublicKeySize]byte
+	used [ed25519PubCacheSize]bool
+	next int
+}
+
+// newEd25519Key is ed25519.NewKeyFromSeed(seed) through the cache.
+func newEd25519Key(seed []byte) ed25519.PrivateKey {
+	c := &ed25519Pubs
+	c.mu.Lock()
+	if c.mac == nil {
+		c.mac = make([]byte, sha256.Size)
+		rand.Read(c.mac)
+	}
+	m := hmac.New(sha256.New, c.mac)
+	c.mu.Unlock()
+	m.Write(seed)
+	var tag [sha256.Size]byte
+	m.Sum(tag[:0])
+	c.mu.Lock()
+	for i := range c.tags {
+		if c.used[i] && hmac.Equal(c.tags[i][:], tag[:]) {
+			k := make(ed25519.PrivateKey, 0, ed25519.PrivateKeySize)
+			k = append(append(k, seed...), c.pubs[i][:]...)
+			c.mu.Unlock()
+			return k
+		}
+	}
+	c.mu.Unlock()
+	k := ed25519.NewKeyFromSeed(seed)
+	countOp("sig.expand")
+	c.mu.Lock()
+	c.tags[c.next] = tag
+	copy(c.pubs[c.next][:], k[ed25519.SeedSize:])
+	c.used[c.next] = true
+	c.next = (c.next + 1) % ed25519PubCacheSize
+	c.mu.Unlock()
+	return k
 }
