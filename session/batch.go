@@ -89,7 +89,9 @@ type Received struct {
 	// and aliasing the datagram, when Data is true.
 	Packet []byte
 	Data   bool
-	// Err is nil, or wraps ErrDropped: this datagram was discarded.
+	// Err is nil; or wraps ErrDropped: this datagram was discarded; or
+	// is the fatal error ReceiveDatagrams returned, for the datagram that
+	// caused it.
 	Err error
 }
 
@@ -147,6 +149,7 @@ func (s *Session) ReceiveDatagrams(now time.Time, ds [][]byte, res []Received, r
 			res[i].Packet, res[i].Data, err = s.readDatagram(d)
 		}
 		if err != nil && !errors.Is(err, ErrDropped) {
+			res[i] = Received{Err: err}
 			for j := i + 1; j < len(ds); j++ {
 				res[j] = Received{Err: errUnread}
 			}

@@ -292,6 +292,13 @@ func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
 		d.closeErr = d.dev.Close()
+		if errors.Is(d.closeErr, unix.EPIPE) || errors.Is(d.closeErr, os.ErrClosed) {
+			// wireguard/tun reports the failure to wake its netlink
+			// listener, which the link's removal had already woken and
+			// ended (it closes that pipe on its way out), in place of
+			// the device's own close, which it still does. Not an error.
+			d.closeErr = nil
+		}
 		// wireguard/tun closes its event channel once its listeners have
 		// stopped, which takes at most a moment; the bound is in case a
 		// future version does not.

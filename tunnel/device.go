@@ -55,6 +55,10 @@ type Device struct {
 	// writers run the system calls of the data path (writers.go).
 	writers    writers
 	nextWriter atomic.Uint32
+	crypto     cryptoPool
+	// owners counts the peers' owner goroutines, the crypto pool's only
+	// users, including those of peers removed since.
+	owners sync.WaitGroup
 }
 
 // New configures the link, opens the listener and starts every goroutine.
@@ -136,6 +140,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	d.log.Info("listening", "transport", "udp", "port", d.udp.port)
 
 	d.startWriters()
+	d.startCrypto()
 	d.goFunc(d.readTUN)
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)
@@ -144,9 +149,15 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		d.goFunc(func() { d.readUDP(fn) })
 	}
 	for _, p := range d.peers {
-		d.goFunc(p.run)
+		d.goOwner(p)
 	}
 	return d, nil
+}
+
+// goOwner starts a peer's owner goroutine.
+func (d *Device) goOwner(p *peer) {
+	d.owners.Add(1)
+	d.goFunc(func() { defer d.owners.Done(); p.run() })
 }
 
 func (d *Device) goFunc(f func()) {
@@ -204,6 +215,8 @@ func (d *Device) Close() error {
 		for _, p := range peers {
 			<-p.done
 		}
+		d.owners.Wait()
+		d.stopCrypto()
 		var berr error
 		if d.udp.bind != nil {
 			berr = d.udp.bind.Close()

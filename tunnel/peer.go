@@ -69,9 +69,11 @@ type peer struct {
 	// wake-up, so that the socket and the TUN see whole batches (GSO,
 	// GRO). nil when empty.
 	txb, rxb *ioBatch
-	dialing  bool
-	timers   peerTimers
-	cand     candidate
+	// scratch is the batch calls' argument space, made on first use.
+	scratch *batchScratch
+	dialing bool
+	timers  peerTimers
+	cand    candidate
 	// useTCP: initiate over TCP (transport tcp, or auto after UDP got no
 	// answer).
 	useTCP bool
@@ -216,11 +218,49 @@ func (p *peer) flush() {
 }
 
 // sendBatch seals or holds every packet of a batch from the TUN reader.
+// Over UDP the whole batch is sealed at once, in place, the AEAD spread
+// over the crypto workers.
 func (p *peer) sendBatch(now time.Time, b *packetBatch) {
-	for _, pb := range b.bufs {
-		p.send(now, pb)
+	if p.sess == nil || !p.sess.Established() || !p.conn.datagram() || !p.conn.roomForData() {
+		for _, pb := range b.bufs {
+			p.send(now, pb)
+		}
+		b.recycle()
+		return
 	}
+	sc := p.scratchFor(len(b.bufs))
+	for k, pb := range b.bufs {
+		sc.ips[k], sc.dsts[k] = pb.pkt, pb.arr[sealAt:sealAt]
+	}
+	err := p.sess.SealPackets(now, sc.out, sc.dsts, sc.ips, p.dev.crypto.run)
+	var n, bytes uint64
+	for k, pb := range b.bufs {
+		if sc.out[k] == nil {
+			if err == nil {
+				p.dev.stats.dropInvalid.Add(1) // larger than a record
+			}
+			pb.release()
+			continue
+		}
+		if p.txb == nil {
+			p.txb = ioBatchPool.Get().(*ioBatch)
+		}
+		p.txb.bufs, p.txb.pkts = append(p.txb.bufs, pb), append(p.txb.pkts, sc.out[k])
+		n++
+		bytes += uint64(len(pb.pkt))
+	}
+	sc.clear()
 	b.recycle()
+	p.stats.txPackets.Add(n)
+	p.stats.txBytes.Add(bytes)
+	if err != nil {
+		p.flushTx()
+		p.sessionFailed(err)
+		return
+	}
+	if p.txb != nil && len(p.txb.bufs) >= maxBatch {
+		p.flushTx()
+	}
 }
 
 // send seals a packet, or holds it until a session is established (and
@@ -436,12 +476,84 @@ func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 	p.process()
 }
 
-// onDatagrams handles a batch of datagrams from a UDP reader.
+// onDatagrams handles a batch of datagrams from a UDP reader, in order:
+// each run of protected records for the established session is opened at
+// once, the AEAD spread over the crypto workers; anything else (control
+// datagrams, ClientHellos, a candidate's records) one by one.
 func (p *peer) onDatagrams(now time.Time, b *packetBatch) {
-	for _, pb := range b.bufs {
+	run := 0 // b.bufs[start:start+run] are records for the session
+	start := 0
+	for k, pb := range b.bufs {
+		if p.forSession(pb) {
+			if run == 0 {
+				start = k
+			}
+			run++
+			continue
+		}
+		if run > 0 {
+			p.openRecords(now, b.bufs[start:start+run])
+			run = 0
+		}
 		p.onDatagram(now, pb)
 	}
+	if run > 0 {
+		p.openRecords(now, b.bufs[start:start+run])
+	}
 	b.recycle()
+}
+
+// forSession reports whether b is a protected record for the established
+// datagram session.
+func (p *peer) forSession(b *packetBuf) bool {
+	dc, ok := p.conn.(*dgramCarrier)
+	if !ok || p.sess == nil || !p.sess.Established() {
+		return false
+	}
+	idx, ok := record.DatagramReceiverIndex(b.pkt)
+	return ok && idx == dc.index
+}
+
+// openRecords opens a run of records for the session in place and takes
+// the buffers; the packets wait in p.rx for flushRx.
+func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
+	dc := p.conn.(*dgramCarrier)
+	sc := p.scratchFor(len(bufs))
+	for k, pb := range bufs {
+		sc.ips[k] = pb.pkt
+	}
+	res := sc.res[:len(bufs)]
+	err := p.sess.ReceiveDatagrams(now, sc.ips, res, p.dev.crypto.run)
+	for k, pb := range bufs {
+		rc := res[k]
+		if rc.Err != nil {
+			if errors.Is(rc.Err, session.ErrDropped) {
+				p.countDrop(rc.Err)
+			}
+			pb.release()
+			continue
+		}
+		// Roaming: every record that authenticated moves the endpoint.
+		if dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(pb.ep) {
+			if dc.ep != nil {
+				p.stats.roams.Add(1)
+				p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", pb.ep.DstToString())
+			}
+			dc.ep = pb.ep
+		}
+		if !rc.Data || !p.deliverInPlace(pb, rc.Packet) {
+			pb.release()
+		}
+	}
+	sc.clear()
+	clear(res)
+	if err != nil {
+		p.sessionFailed(err)
+		return
+	}
+	p.transmit(dc, p.sess.Outgoing())
+	p.afterCall()
+	p.handle(p.sess.Packets(), p.sess.Events())
 }
 
 // onDatagram handles one datagram routed to this peer, and takes b. An
@@ -838,4 +950,34 @@ func (p *peer) shutdown() {
 		b.release()
 	}
 	p.pending = nil
+}
+
+// batchScratch holds the slices the session's batch calls take, so that a
+// batch costs no allocation.
+type batchScratch struct {
+	out, dsts, ips [][]byte
+	res            []session.Received
+}
+
+func (p *peer) scratchFor(n int) *batchScratch {
+	sc := p.scratch
+	if sc == nil || cap(sc.out) < n {
+		m := max(n, maxBatch)
+		sc = &batchScratch{
+			out:  make([][]byte, m),
+			dsts: make([][]byte, m),
+			ips:  make([][]byte, m),
+			res:  make([]session.Received, m),
+		}
+		p.scratch = sc
+	}
+	sc.out, sc.dsts, sc.ips, sc.res = sc.out[:n], sc.dsts[:n], sc.ips[:n], sc.res[:n]
+	return sc
+}
+
+// clear drops the references to buffers, which belong to others now.
+func (sc *batchScratch) clear() {
+	clear(sc.out)
+	clear(sc.dsts)
+	clear(sc.ips)
 }

@@ -79,7 +79,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 			return err
 		}
 		d.log.Info("peer added", "peer", pc.Name)
-		d.goFunc(p.run)
+		d.goOwner(p)
 	}
 	d.peers = next
 	d.cfg.Peers = cfg.Peers
