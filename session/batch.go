@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/current-vpn/current/session/record"
@@ -25,6 +26,37 @@ func (run Parallel) do(n int, f func(i int)) {
 	run(n, f)
 }
 
+// batchScratch is the working space of one batch call. It is pooled
+// rather than kept per session: an idle session should cost no more than
+// its keys and group.
+type batchScratch struct {
+	seal     []record.SealTicket
+	open     []record.OpenTicket
+	prepared []bool
+	idx      []int
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(batchScratch) }}
+
+func getScratch(n int) *batchScratch {
+	sc := scratchPool.Get().(*batchScratch)
+	if cap(sc.idx) < n {
+		sc.seal = make([]record.SealTicket, n)
+		sc.open = make([]record.OpenTicket, n)
+		sc.prepared = make([]bool, n)
+		sc.idx = make([]int, 0, n)
+	}
+	return sc
+}
+
+// put clears every key and buffer reference before pooling.
+func (sc *batchScratch) put() {
+	clear(sc.seal[:cap(sc.seal)])
+	clear(sc.open[:cap(sc.open)])
+	sc.idx = sc.idx[:0]
+	scratchPool.Put(sc)
+}
+
 // SealPackets seals IP packets for the peer in datagram mode, one record
 // each, spreading the AEAD work with run: out[i] becomes the record of
 // ips[i], appended to dsts[i] as SealPacketTo appends it (in place when
@@ -44,13 +76,11 @@ func (s *Session) SealPackets(now time.Time, out, dsts, ips [][]byte, run Parall
 	if s.cfg.Transport != Datagram {
 		return fmt.Errorf("%w: SealPackets on a stream session", ErrBadConfig)
 	}
-	if cap(s.sealTickets) < len(ips) {
-		s.sealTickets = make([]record.SealTicket, len(ips))
-	}
-	tickets := s.sealTickets[:len(ips)]
-	sealable := s.sealable[:0]
+	sc := getScratch(len(ips))
+	defer sc.put()
+	tickets := sc.seal[:len(ips)]
+	sealable := sc.idx[:0]
 	var ferr error
-	n := 0
 	for i, ip := range ips {
 		if len(ip) == 0 || len(ip) > record.MaxPlaintext {
 			continue
@@ -63,7 +93,6 @@ func (s *Session) SealPackets(now time.Time, out, dsts, ips [][]byte, run Parall
 		tickets[i] = t
 		sealable = append(sealable, i)
 		s.epochBytes += uint64(len(ip))
-		n = i + 1
 	}
 	run.do(len(sealable), func(j int) {
 		i := sealable[j]
@@ -71,8 +100,6 @@ func (s *Session) SealPackets(now time.Time, out, dsts, ips [][]byte, run Parall
 		// valid.
 		out[i], _ = tickets[i].Seal(dsts[i], record.ContentApplicationData, ips[i], 0)
 	})
-	clear(tickets[:n]) // no key references left behind
-	s.sealable = sealable[:0]
 	if ferr != nil {
 		return s.fail(ferr)
 	}
@@ -111,12 +138,10 @@ func (s *Session) ReceiveDatagrams(now time.Time, ds [][]byte, res []Received, r
 	if err := s.receiving(now, Datagram, "ReceiveDatagrams"); err != nil {
 		return err
 	}
-	if cap(s.openTickets) < len(ds) {
-		s.openTickets = make([]record.OpenTicket, len(ds))
-		s.prepared = make([]bool, len(ds))
-	}
-	tickets, prepared := s.openTickets[:len(ds)], s.prepared[:len(ds)]
-	decrypt := s.sealable[:0]
+	sc := getScratch(len(ds))
+	defer sc.put()
+	tickets, prepared := sc.open[:len(ds)], sc.prepared[:len(ds)]
+	decrypt := sc.idx[:0]
 	for i, d := range ds {
 		res[i] = Received{}
 		prepared[i] = false
@@ -135,8 +160,6 @@ func (s *Session) ReceiveDatagrams(now time.Time, ds [][]byte, res []Received, r
 		i := decrypt[j]
 		tickets[i].Decrypt(ds[i])
 	})
-	s.sealable = decrypt[:0]
-	defer clear(tickets) // no keys or buffers left behind
 	for i, d := range ds {
 		if res[i].Err != nil {
 			continue

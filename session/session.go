@@ -249,12 +249,6 @@ type Session struct {
 
 	// replayed counts records the replay window rejected (Stats).
 	replayed uint64
-	// Scratch space of the batch calls (batch.go), kept to spare an
-	// allocation per batch.
-	sealTickets []record.SealTicket
-	openTickets []record.OpenTicket
-	prepared    []bool
-	sealable    []int
 
 	out     [][]byte
 	packets [][]byte

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,11 +70,9 @@ type peer struct {
 	// wake-up, so that the socket and the TUN see whole batches (GSO,
 	// GRO). nil when empty.
 	txb, rxb *ioBatch
-	// scratch is the batch calls' argument space, made on first use.
-	scratch *batchScratch
-	dialing bool
-	timers  peerTimers
-	cand    candidate
+	dialing  bool
+	timers   peerTimers
+	cand     candidate
 	// useTCP: initiate over TCP (transport tcp, or auto after UDP got no
 	// answer).
 	useTCP bool
@@ -228,7 +227,7 @@ func (p *peer) sendBatch(now time.Time, b *packetBatch) {
 		b.recycle()
 		return
 	}
-	sc := p.scratchFor(len(b.bufs))
+	sc := getBatchScratch(len(b.bufs))
 	for k, pb := range b.bufs {
 		sc.ips[k], sc.dsts[k] = pb.pkt, pb.arr[sealAt:sealAt]
 	}
@@ -249,7 +248,7 @@ func (p *peer) sendBatch(now time.Time, b *packetBatch) {
 		n++
 		bytes += uint64(len(pb.pkt))
 	}
-	sc.clear()
+	sc.put()
 	b.recycle()
 	p.stats.txPackets.Add(n)
 	p.stats.txBytes.Add(bytes)
@@ -518,7 +517,7 @@ func (p *peer) forSession(b *packetBuf) bool {
 // the buffers; the packets wait in p.rx for flushRx.
 func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
 	dc := p.conn.(*dgramCarrier)
-	sc := p.scratchFor(len(bufs))
+	sc := getBatchScratch(len(bufs))
 	for k, pb := range bufs {
 		sc.ips[k] = pb.pkt
 	}
@@ -545,8 +544,7 @@ func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
 			pb.release()
 		}
 	}
-	sc.clear()
-	clear(res)
+	sc.put()
 	if err != nil {
 		p.sessionFailed(err)
 		return
@@ -952,32 +950,32 @@ func (p *peer) shutdown() {
 	p.pending = nil
 }
 
-// batchScratch holds the slices the session's batch calls take, so that a
-// batch costs no allocation.
+// batchScratch holds the slices the session's batch calls take. It is
+// pooled, not kept per peer: an idle peer should not hold it.
 type batchScratch struct {
 	out, dsts, ips [][]byte
 	res            []session.Received
 }
 
-func (p *peer) scratchFor(n int) *batchScratch {
-	sc := p.scratch
-	if sc == nil || cap(sc.out) < n {
+var batchScratchPool = sync.Pool{New: func() any { return new(batchScratch) }}
+
+func getBatchScratch(n int) *batchScratch {
+	sc := batchScratchPool.Get().(*batchScratch)
+	if cap(sc.out) < n {
 		m := max(n, maxBatch)
-		sc = &batchScratch{
-			out:  make([][]byte, m),
-			dsts: make([][]byte, m),
-			ips:  make([][]byte, m),
-			res:  make([]session.Received, m),
-		}
-		p.scratch = sc
+		sc.out, sc.dsts, sc.ips = make([][]byte, m), make([][]byte, m), make([][]byte, m)
+		sc.res = make([]session.Received, m)
 	}
 	sc.out, sc.dsts, sc.ips, sc.res = sc.out[:n], sc.dsts[:n], sc.ips[:n], sc.res[:n]
 	return sc
 }
 
-// clear drops the references to buffers, which belong to others now.
-func (sc *batchScratch) clear() {
+// put drops the references to buffers, which belong to others now, and
+// returns sc to the pool.
+func (sc *batchScratch) put() {
 	clear(sc.out)
 	clear(sc.dsts)
 	clear(sc.ips)
+	clear(sc.res)
+	batchScratchPool.Put(sc)
 }
