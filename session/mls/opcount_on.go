@@ -35,7 +35,7 @@ func OpCounts() map[string]int {
 // ResetOpCounts zeroes the counters and empties the cache of verified
 // signatures and keys (verify_cache.go), so that what is counted next is
 // what a process of its own would do: two peers in one test process would
-// otherwise find each other's checks cached. The cache of Ed25519 public
+// otherwise find each other's checks cached. The cache of signature public
 // keys stays: it serves a process's own, long-lived identity key.
 func ResetOpCounts() {
 	opMu.Lock()

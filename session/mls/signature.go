@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -183,17 +184,31 @@ type signingKey struct {
 
 // newSigningKey parses priv, in the formats listed above.
 func (s *CipherSuite) newSigningKey(priv []byte) (k *signingKey, err error) {
-	defer recoverAsError(&err, "parsing signature private key")
-	if s.Signature != SigEd25519 {
-		countOp("sig.expand") // Ed25519: newEd25519Key counts
+	tag := signaturePubTag(s, priv)
+	if s.Signature == SigEd25519 && len(priv) == ed25519.SeedSize {
+		if pub := cachedSignaturePub(tag); pub != nil {
+			sk := make(ed25519.PrivateKey, 0, ed25519.PrivateKeySize)
+			sk = append(append(sk, priv...), pub...)
+			return &signingKey{suite: s, ed: sk, pub: bytes.Clone(pub)}, nil
+		}
 	}
+	if k, err = s.parseSigningKey(priv); err != nil {
+		return nil, err
+	}
+	rememberSignaturePub(tag, k.pub)
+	return k, nil
+}
+
+func (s *CipherSuite) parseSigningKey(priv []byte) (k *signingKey, err error) {
+	defer recoverAsError(&err, "parsing signature private key")
+	countOp("sig.expand")
 	k = &signingKey{suite: s}
 	switch s.Signature {
 	case SigEd25519:
 		if len(priv) != ed25519.SeedSize {
 			return nil, fmt.Errorf("mls: Ed25519 private key must be %d bytes, got %d", ed25519.SeedSize, len(priv))
 		}
-		k.ed = newEd25519Key(priv)
+		k.ed = ed25519.NewKeyFromSeed(priv)
 		k.pub = append([]byte(nil), k.ed.Public().(ed25519.PublicKey)...)
 		return k, nil
 	case SigEd448:
@@ -267,11 +282,16 @@ func (k *signingKey) sign(msg []byte) (sig []byte, err error) {
 
 // SignaturePublicKey returns the public key of a signature private key.
 func (s *CipherSuite) SignaturePublicKey(priv []byte) (pub []byte, err error) {
-	k, err := s.newSigningKey(priv)
+	tag := signaturePubTag(s, priv)
+	if pub := cachedSignaturePub(tag); pub != nil {
+		return bytes.Clone(pub), nil
+	}
+	k, err := s.parseSigningKey(priv)
 	if err != nil {
 		return nil, err
 	}
 	k.wipe()
+	rememberSignaturePub(tag, k.pub)
 	return k.pub, nil
 }
 

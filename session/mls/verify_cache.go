@@ -1,7 +1,7 @@
 package mls
 
 import (
-	"crypto/ed25519"
+	"bytes"
 	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/rand"
@@ -115,31 +115,33 @@ func (s *CipherSuite) stdPublicKey(kem hpke.KEM, pub []byte) (hpke.PublicKey, er
 	return pk, nil
 }
 
-// ed25519Pubs remembers the public keys of the last few Ed25519 seeds
-// expanded, so that a long-lived identity key (every session of a daemon
-// signs with the same one) is not expanded again for every group: an
-// expansion is a scalar base multiplication, as dear as a signature. An
-// Ed25519 private key in Go's form is seed || public key, so with the
-// public key known the expansion is a copy. Entries are named by an HMAC of
-// the seed under a random per-process key, so the cache holds nothing that
-// helps recover a seed; a hit means the very seed whose public key we
-// computed before (an ed25519.PrivateKey with a mismatched public half would
-// make signatures that leak the key, which is why only keys computed here
+// signaturePubs remembers the public keys of the last few signature private
+// keys parsed, so that a long-lived identity key (every session of a daemon
+// signs with the same one) is not expanded again for every session and
+// group just to learn its public key. For Ed25519 this also saves the
+// expansion before signing: an Ed25519 expansion is a scalar base
+// multiplication, as dear as a signature, and Go's Ed25519 private key is
+// seed || public key, so with the public key known it is a copy. Entries are
+// named by an HMAC of the suite's signature scheme and the private key under
+// a random per-process key, so the cache holds nothing that helps recover a
+// private key; a hit means the very key whose public key we computed before
+// (an Ed25519 private key with a mismatched public half would make
+// signatures that leak the key, which is why only public keys computed here
 // are ever used).
-const ed25519PubCacheSize = 8
+//
+// A process has few identity keys of its own, but tests and the in-process
+// benchmark run many peers in one process, so the cache holds up to
+// signaturePubCacheSize keys and forgets an arbitrary one when full.
+const signaturePubCacheSize = 256
 
-var ed25519Pubs struct {
+var signaturePubs struct {
 	mu   sync.Mutex
 	mac  []byte
-	tags [ed25519PubCacheSize][sha256.Size]byte
-	pubs [ed25519PubCacheSize][ed25519.PublicKeySize]byte
-	used [ed25519PubCacheSize]bool
-	next int
+	pubs map[[sha256.Size]byte][]byte
 }
 
-// newEd25519Key is ed25519.NewKeyFromSeed(seed) through the cache.
-func newEd25519Key(seed []byte) ed25519.PrivateKey {
-	c := &ed25519Pubs
+func signaturePubTag(s *CipherSuite, priv []byte) [sha256.Size]byte {
+	c := &signaturePubs
 	c.mu.Lock()
 	if c.mac == nil {
 		c.mac = make([]byte, sha256.Size)
@@ -147,26 +149,36 @@ func newEd25519Key(seed []byte) ed25519.PrivateKey {
 	}
 	m := hmac.New(sha256.New, c.mac)
 	c.mu.Unlock()
-	m.Write(seed)
+	var hdr [2]byte
+	binary.BigEndian.PutUint16(hdr[:], uint16(s.Signature))
+	m.Write(hdr[:])
+	m.Write(priv)
 	var tag [sha256.Size]byte
 	m.Sum(tag[:0])
+	return tag
+}
+
+// cachedSignaturePub returns the cached public key for tag, nil if none;
+// the caller must not modify it.
+func cachedSignaturePub(tag [sha256.Size]byte) []byte {
+	c := &signaturePubs
 	c.mu.Lock()
-	for i := range c.tags {
-		if c.used[i] && hmac.Equal(c.tags[i][:], tag[:]) {
-			k := make(ed25519.PrivateKey, 0, ed25519.PrivateKeySize)
-			k = append(append(k, seed...), c.pubs[i][:]...)
-			c.mu.Unlock()
-			return k
+	defer c.mu.Unlock()
+	return c.pubs[tag]
+}
+
+func rememberSignaturePub(tag [sha256.Size]byte, pub []byte) {
+	c := &signaturePubs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pubs == nil {
+		c.pubs = make(map[[sha256.Size]byte][]byte)
+	}
+	if len(c.pubs) >= signaturePubCacheSize {
+		for k := range c.pubs {
+			delete(c.pubs, k)
+			break
 		}
 	}
-	c.mu.Unlock()
-	k := ed25519.NewKeyFromSeed(seed)
-	countOp("sig.expand")
-	c.mu.Lock()
-	c.tags[c.next] = tag
-	copy(c.pubs[c.next][:], k[ed25519.SeedSize:])
-	c.used[c.next] = true
-	c.next = (c.next + 1) % ed25519PubCacheSize
-	c.mu.Unlock()
-	return k
+	c.pubs[tag] = bytes.Clone(pub)
 }
