@@ -176,6 +176,21 @@ func (d *Device) ListenAddr() net.Addr {
 // PublicKey is our identity.
 func (d *Device) PublicKey() []byte { return bytes.Clone(d.ownPub) }
 
+// UnderlayChanged tells the device that the host's addresses changed
+// (routing.WatchAddresses): every UDP session forgets the source address
+// it used and sends a keepalive, so that a peer follows us to a new
+// address at once (roaming on our side).
+func (d *Device) UnderlayChanged() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.peers {
+		select {
+		case p.underlay <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Rekey asks every established session to start an epoch update.
 func (d *Device) Rekey() {
 	d.mu.Lock()

@@ -91,6 +91,11 @@ func bulkSender(ctx context.Context, ns, addr string, size int64, minDur time.Du
 	return cmd
 }
 
+// followBound is half the persistent keepalive of the test's peers: a
+// move followed later than this was found by the keepalive timer, not
+// announced.
+const followBound = 2500 * time.Millisecond
+
 // TestE2ERoamMidTransfer sends 96 MiB over TCP through a UDP tunnel
 // (paced to at least 6 s) and changes the underlay addresses while it
 // flows: after a third of the bytes the sender's namespace A moves from
@@ -106,11 +111,11 @@ func bulkSender(ctx context.Context, ns, addr string, size int64, minDur time.Du
 //
 // The sender's move is followed at once: its next data record comes from
 // the new address. The receiver only sends TCP acknowledgements, and only
-// for data that reaches it; when none was in flight at the move, the
-// other side keeps sending to the deleted address until B's persistent
-// keepalive (5 s) shows where it went, and the transfer stalls that long.
-// That is roaming as designed (the endpoint follows authenticated
-// datagrams); the test allows for it.
+// for data that reaches it; when none was in flight at the move, only a
+// datagram of its own can show the other side where it went. currentd
+// watches its addresses (routing.WatchAddresses) and sends a keepalive on
+// every change, so the move must be followed well before the persistent
+// keepalive (5 s) would have shown it.
 func TestE2ERoamMidTransfer(t *testing.T) {
 	dir, bin, nsA, nsB, vA, vB := e2eSetup(t)
 	ctlBin := buildCurrentctl(t, dir)
@@ -211,6 +216,9 @@ func TestE2ERoamMidTransfer(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		moved, stillSending := time.Since(t0), sending()
+		if moved > followBound {
+			t.Errorf("%s moved: %s followed only after %s, not at once: the address change was not announced", m.name, m.watcher.ns, moved.Round(time.Millisecond))
+		}
 		st := ctlShowPeer(t, ctlBin, m.watcherSock)
 		if st.RemoteAddress != ep || st.State != "established" {
 			t.Errorf("%s after %s moved: currentctl show --json says state %s, remote_address %q, want established at %s", m.watcher.ns, m.name, st.State, st.RemoteAddress, ep)

@@ -48,6 +48,7 @@ type peer struct {
 	events   chan connEvent    // from connection readers
 	rekey    chan struct{}     // Device.Rekey, coalesced
 	policy   chan struct{}     // Device.SetRekeyPolicy, coalesced
+	underlay chan struct{}     // Device.UnderlayChanged, coalesced
 	reconf   chan PeerConfig   // from Reconfigure
 	dgrams   chan *packetBatch // from the UDP readers
 	done     chan struct{}     // closed when run returns
@@ -99,6 +100,7 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		events:   make(chan connEvent),
 		rekey:    make(chan struct{}, 1),
 		policy:   make(chan struct{}, 1),
+		underlay: make(chan struct{}, 1),
 		reconf:   make(chan PeerConfig),
 		dgrams:   make(chan *packetBatch, queueBatches),
 		done:     make(chan struct{}),
@@ -190,6 +192,8 @@ func (p *peer) run() {
 			p.update()
 		case <-p.policy:
 			p.applyPolicy()
+		case <-p.underlay:
+			p.onUnderlayChange()
 		case c := <-p.reconf:
 			p.reconfigure(c)
 		case <-timer.C:
@@ -978,4 +982,22 @@ func (sc *batchScratch) put() {
 	clear(sc.ips)
 	clear(sc.res)
 	batchScratchPool.Put(sc)
+}
+
+// onUnderlayChange follows a change of our own addresses: the source
+// address the endpoint stuck to may be gone, and the peer only learns our
+// new one from a datagram of ours, so it gets a keepalive now rather than
+// whenever we next have something to send.
+func (p *peer) onUnderlayChange() {
+	dc, ok := p.conn.(*dgramCarrier)
+	if !ok || dc.ep == nil {
+		return
+	}
+	dc.ep = &conn.StdNetEndpoint{AddrPort: endpointAddr(dc.ep)}
+	if p.sess != nil && p.sess.Established() {
+		if err := p.sess.SendKeepalive(p.now()); err == nil {
+			p.stats.keepalivesTx.Add(1)
+			p.flush()
+		}
+	}
 }

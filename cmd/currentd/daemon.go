@@ -53,6 +53,19 @@ func daemon(path string, log *slog.Logger) error {
 			log.Warn("removing the link configuration", "err", err)
 		}
 	}()
+	// A change of our own addresses (roaming) is passed on to the
+	// sessions at once.
+	stopWatch := make(chan struct{})
+	watchDone, err := routing.WatchAddresses(stopWatch, dev.UnderlayChanged)
+	if err != nil {
+		log.Warn("address changes will go unnoticed until a send fails", "err", err)
+	}
+	defer func() {
+		close(stopWatch)
+		if watchDone != nil {
+			<-watchDone
+		}
+	}()
 	ctlc.serve(dev)
 	log.Info("running", "interface", cfg.Interface.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(cfg.Interface.Suite))
 	if err := sdNotify("READY=1"); err != nil {
