@@ -4,13 +4,17 @@
 //
 // # Goroutines and queues
 //
-// The design follows wireguard-go's device package, kept serial where
-// wireguard-go is parallel (performance is a later concern):
+// The design follows wireguard-go's device package:
 //
-//   - one TUN reader reads packet batches, looks the destination up in the
-//     allowed-IPs table (cryptokey routing) and puts a copy on the owning
-//     peer's bounded outbound queue; a full queue drops the packet, as a
-//     congested link would;
+//   - one TUN reader reads packet batches (GSO super-packets split by
+//     wireguard/tun) into pooled 64 KiB buffers, looks each destination up
+//     in the allowed-IPs table (cryptokey routing) and hands each peer its
+//     packets of the read as one batch, by pointer, on the peer's bounded
+//     queue; a full queue drops the batch, as a congested link would
+//     (buffers.go);
+//   - one UDP reader per socket does the same with received datagrams
+//     (recvmmsg, UDP GRO split by wireguard/conn), routing them by
+//     receiver index before any cryptography (udp.go);
 //   - one TCP accepter; each accepted connection gets a short-lived
 //     goroutine that reads the first ClientHello, finds the peer whose
 //     pinned key signed its KeyPackage and hands the connection to that
@@ -18,18 +22,27 @@
 //   - per peer one owner goroutine (peer.run). It alone touches the peer's
 //     session.Session, which is sans-IO and not safe for concurrent use, so
 //     every call into it is serialised by construction. It selects over the
-//     outbound queue, data from the connection reader, new connections,
-//     dial results, rekey requests and one timer (NextTimeout, handshake
-//     timeout, redial backoff);
-//   - per connection a reader goroutine (socket → owner, by channel) and a
-//     writer goroutine (owner → socket, by a byte-bounded queue). The owner
-//     never blocks on a socket: if both owners of a link blocked writing
-//     while their readers waited to hand them data, TCP flow control would
-//     deadlock the pair.
+//     outbound and inbound queues, data from the connection reader, new
+//     connections, dial results, rekey requests and one timer
+//     (NextTimeout, handshake timeout, redial backoff). Over UDP it seals
+//     and opens whole batches in place through the session's batch calls,
+//     whose AEAD work the crypto workers share (crypto.go): fork and join,
+//     so sequence numbers, replay windows and epochs are still decided by
+//     the owner alone and per-peer order is kept;
+//   - crypto workers, one per CPU but one, take chunks of the owners'
+//     batches;
+//   - writers run the data path's system calls, so that an owner's next
+//     batch overlaps its previous batch's sends (writers.go): one TUN
+//     writer (GRO-coalesced writes) and one UDP writer per CPU (sendmmsg
+//     with UDP GSO), each peer always on the same one, in FIFO order;
+//   - per TCP connection a reader goroutine (socket → owner, by channel)
+//     and a writer goroutine (owner → socket, by a byte-bounded queue). The
+//     owner never blocks on a socket: if both owners of a link blocked
+//     writing while their readers waited to hand them data, TCP flow
+//     control would deadlock the pair.
 //
-// Decrypted packets are written to the TUN by the owner that decrypted
-// them, after checking that the source address is within that peer's
-// allowed IPs.
+// Decrypted packets go to the TUN only after the owner checked that
+// their source address is within that peer's allowed IPs.
 //
 // # Simultaneous connects
 //
@@ -48,7 +61,9 @@
 // datagrams by receiver index, and ClientHellos (after the CookieJar) by
 // their KeyPackage's key. A peer's session talks through a carrier: a TCP
 // connection or the UDP sockets plus the peer's endpoint, which follows
-// the source of its latest authenticated datagram (roaming). Datagram
+// the source of its latest authenticated datagram (roaming), and which
+// forgets its source address and announces us with a keepalive when our
+// own addresses change (Device.UnderlayChanged). Datagram
 // sessions are persisted in StateDir and resumed after a restart
 // (state.go); transport auto falls back to TCP and stays there.
 package tunnel
