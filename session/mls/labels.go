@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"crypto/hkdf"
 	"encoding/binary"
 	"fmt"
 
@@ -17,15 +18,19 @@ func (s *CipherSuite) ExpandWithLabel(secret []byte, label string, context []byt
 	if length < 0 || length > 0xffff {
 		return nil, fmt.Errorf("mls: ExpandWithLabel length %d out of range", length)
 	}
-	w := wire.NewWriter(make([]byte, 0, 2+1+len(labelPrefix)+len(label)+4+len(context)))
-	w.U16(uint16(length))
-	w.Opaque([]byte(labelPrefix + label))
-	w.Opaque(context)
-	info, err := w.Bytes()
-	if err != nil {
-		return nil, err
+	// KDFLabel is built in one buffer, on the stack when it is short: the
+	// key schedule, the secret tree and TreeKEM call this dozens of times
+	// per epoch.
+	var stack [128]byte
+	info := binary.BigEndian.AppendUint16(stack[:0], uint16(length))
+	info, ok1 := wire.AppendVarint(info, uint64(len(labelPrefix)+len(label)))
+	info = append(append(info, labelPrefix...), label...)
+	info, ok2 := wire.AppendVarint(info, uint64(len(context)))
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("mls: ExpandWithLabel: %w", wire.ErrTooLong)
 	}
-	return s.Expand(secret, info, length)
+	info = append(info, context...)
+	return hkdf.Expand(hashFunc(s.Hash), secret, string(info), length)
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", Nh).

@@ -26,3 +26,19 @@ func BenchmarkSecretTreeNextKey(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExpandWithLabel: one ExpandWithLabel of Nh bytes, the unit of
+// the key schedule, the secret tree and TreeKEM's path derivation.
+func BenchmarkExpandWithLabel(b *testing.B) {
+	s, _ := Suite(MLS128DHKEMX25519AES128GCMSHA256Ed25519)
+	secret := make([]byte, s.Nh())
+	ctx := make([]byte, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := s.ExpandWithLabel(secret, "sender data", ctx, s.Nh())
+		if err != nil {
+			b.Fatal(err)
+		}
+		zero(out)
+	}
+}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"hash"
 
-	_ "crypto/sha256" // register SHA-256 for crypto.Hash
-	_ "crypto/sha512" // register SHA-384 and SHA-512 for crypto.Hash
+	"crypto/sha256"
+	"crypto/sha512"
 )
 
 // CipherSuiteID is the two-byte MLS cipher suite code point.
@@ -134,7 +134,26 @@ func (s *CipherSuite) String() string { return s.Name }
 // Nh is the output size of the suite's hash and of KDF.Extract.
 func (s *CipherSuite) Nh() int { return s.Hash.Size() }
 
-func (s *CipherSuite) newHash() hash.Hash { return s.Hash.New() }
+// newHash makes a hash of the suite. Passing s.newHash as a function value
+// would allocate a closure per call, so the KDF and MAC take hashFunc.
+func (s *CipherSuite) newHash() hash.Hash { return hashFunc(s.Hash)() }
+
+// hashFunc returns the constructor of h as a plain function.
+func hashFunc(h crypto.Hash) func() hash.Hash {
+	switch h {
+	case crypto.SHA256:
+		return newSHA256
+	case crypto.SHA384:
+		return newSHA384
+	case crypto.SHA512:
+		return newSHA512
+	}
+	return h.New
+}
+
+func newSHA256() hash.Hash { return sha256.New() }
+func newSHA384() hash.Hash { return sha512.New384() }
+func newSHA512() hash.Hash { return sha512.New() }
 
 // Digest hashes data with the suite's hash.
 func (s *CipherSuite) Digest(data []byte) []byte {
@@ -145,7 +164,7 @@ func (s *CipherSuite) Digest(data []byte) []byte {
 
 // Extract is KDF.Extract(salt, ikm).
 func (s *CipherSuite) Extract(salt, ikm []byte) []byte {
-	prk, err := hkdf.Extract(s.newHash, ikm, salt)
+	prk, err := hkdf.Extract(hashFunc(s.Hash), ikm, salt)
 	if err != nil {
 		panic("mls: HKDF-Extract failed: " + err.Error()) // cannot happen for HMAC-SHA2
 	}
@@ -154,12 +173,12 @@ func (s *CipherSuite) Extract(salt, ikm []byte) []byte {
 
 // Expand is KDF.Expand(prk, info, length).
 func (s *CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
-	return hkdf.Expand(s.newHash, prk, string(info), length)
+	return hkdf.Expand(hashFunc(s.Hash), prk, string(info), length)
 }
 
 // MAC computes the suite's HMAC of data under key.
 func (s *CipherSuite) MAC(key, data []byte) []byte {
-	m := hmac.New(s.newHash, key)
+	m := hmac.New(hashFunc(s.Hash), key)
 	m.Write(data)
 	return m.Sum(nil)
 }
