@@ -135,3 +135,43 @@ func TestBatchTooLargeAndClosed(t *testing.T) {
 		t.Fatal("still established after the peer's Close")
 	}
 }
+
+// TestBatchAllocations: sealing and opening a batch in place allocates a
+// constant few objects per batch (the closure handed to Parallel), none
+// per packet.
+func TestBatchAllocations(t *testing.T) {
+	id := testSuites[0]
+	i, r := newDatagramPair(t, id, newKeys(t, id), newKeys(t, id))
+	settle(t, i, r, t0)
+	const n, size = 64, 1400
+	head, over := PacketHeadroom(Datagram), PacketOverhead(Datagram)
+	bufs := make([][]byte, n)
+	for k := range bufs {
+		bufs[k] = make([]byte, head+size+over)
+	}
+	out, dsts, ips := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	res := make([]Received, n)
+	seal := func() {
+		for k, b := range bufs {
+			dsts[k], ips[k] = b[:0], b[head:head+size]
+		}
+		if err := i.SealPackets(t0, out, dsts, ips, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func() {
+		if err := r.ReceiveDatagrams(t0, out, res, nil); err != nil {
+			t.Fatal(err)
+		}
+		for k := range res {
+			if !res[k].Data || len(res[k].Packet) != size {
+				t.Fatalf("datagram %d: %+v", k, res[k].Err)
+			}
+		}
+	}
+	a := testing.AllocsPerRun(50, func() { seal(); open() })
+	t.Logf("%.1f allocations per sealed and opened batch of %d", a, n)
+	if a > 4 {
+		t.Errorf("SealPackets and ReceiveDatagrams of %d packets: %.1f allocations", n, a)
+	}
+}
