@@ -16,10 +16,10 @@ build:
 	$(GO) build ./...
 
 test: fmt-check vet
-	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -run '$(RACE_MLS_TESTS)' ./session/mls/
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -race -run '$(RACE_MLS_TESTS)' ./session/mls/
 ifneq ($(strip $(RACE_PKGS)),)
-	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
 endif
 
 vet:
