@@ -51,6 +51,7 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 	if g.pending != nil {
 		return nil, ErrPendingCommit
 	}
+	defer g.releaseSigningKey()
 	s := g.suite
 	old := &g.state
 	me := old.priv.Leaf

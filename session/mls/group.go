@@ -145,6 +145,9 @@ func (g *Group) installEpoch(next epochState) {
 	if old.priv != nil && old.priv != next.priv {
 		old.priv.Wipe()
 	}
+	if next.priv != nil {
+		next.priv.compactParsed()
+	}
 	g.state = next
 	g.proposals = nil
 }
@@ -249,7 +252,13 @@ func (g *Group) Close() {
 	g.signer = nil
 }
 
-// signingKey returns the member's parsed signature key, parsing it once.
+// signingKey returns the member's parsed signature key, parsing it once
+// per operation: callers release it (releaseSigningKey) when done. Ed25519
+// and ML-DSA keys are dropped then: an Ed25519 key is rebuilt from the seed
+// and the cached public key (signaturePubs) for the price of an HMAC, and
+// an expanded ML-DSA key is tens of kilobytes, too much to keep for every
+// session. ECDSA and Ed448 keys, small and dear to parse, stay for the
+// group's life.
 func (g *Group) signingKey() (*signingKey, error) {
 	if g.signer == nil {
 		k, err := g.suite.newSigningKey(g.sigPriv)
@@ -259,6 +268,15 @@ func (g *Group) signingKey() (*signingKey, error) {
 		g.signer = k
 	}
 	return g.signer, nil
+}
+
+// releaseSigningKey drops the parsed signature key unless it is one to keep
+// between operations (signingKey).
+func (g *Group) releaseSigningKey() {
+	if g.signer != nil && (g.signer.mldsa != nil || g.signer.ed != nil) {
+		g.signer.wipe()
+		g.signer = nil
+	}
 }
 
 func (g *Group) checkUsable() error {

@@ -19,6 +19,7 @@ func (g *Group) SealApplication(data, authenticatedData []byte) (*MLSMessage, er
 	if err != nil {
 		return nil, err
 	}
+	defer g.releaseSigningKey()
 	ac, err := signer.signContent(WireFormatPrivateMessage, content, &g.state.ctx)
 	if err != nil {
 		return nil, err

@@ -86,7 +86,9 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 		return nil, err
 	}
 	g.state = st
-	signer = nil // the group owns it now
+	// The group owns the key now; an ML-DSA key stays only until the
+	// creator's first commit (releaseSigningKey), which usually follows.
+	signer = nil
 	return g, nil
 }
 

@@ -140,6 +140,7 @@ func UnmarshalGroup(data []byte, cfg GroupConfig) (*Group, error) {
 		return fail(fmt.Errorf("mls: saved signature key does not match our leaf"))
 	}
 	g.signer = signer
+	g.releaseSigningKey()
 	if secretTree.leafCount != tree.LeafCount() {
 		return fail(fmt.Errorf("mls: saved secret tree has %d leaves, ratchet tree %d", secretTree.leafCount, tree.LeafCount()))
 	}

@@ -438,7 +438,7 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 		if old := np.PathPrivs[y]; old != nil {
 			zero(old)
 			delete(np.PathPrivs, y)
-			delete(np.parsed, y)
+			np.dropParsed(y)
 		}
 	}
 	for i := k; i < len(steps); i++ {

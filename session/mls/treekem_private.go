@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"crypto/hpke"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,45 +20,84 @@ type TreePrivateKey struct {
 	EncryptionPriv []byte
 	PathPrivs      map[NodeIndex][]byte
 
-	// parsed holds, per node, the parsed form and public key of the
-	// private key we derived for it, so that decrypting to the node and
-	// checking it against the tree need not parse the key again (which
-	// recomputes the public key). An entry counts only while the node's key
-	// is the very slice it was made for (parsedFor), so replacing a key in
-	// the exported fields can never pair it with another key's parse.
-	parsed map[NodeIndex]parsedHPKEKey
+	// parsed records, per node, what we learnt when we derived or checked
+	// its private key: the digest of its public key, so that checking the
+	// key against the tree need not parse it again (which recomputes the
+	// public key), and for the DHKEMs the parsed key itself, for decrypting.
+	// An entry counts only while the node's key is the very slice it was
+	// made for (parsedFor), so replacing a key in the exported fields can
+	// never pair it with another key's parse. Once the key becomes an
+	// epoch's (compactParsed), only the leaf's parsed DHKEM key stays: it is
+	// what the other member of a two-member group encrypts to, and it is
+	// small. Parsed ML-KEM and X-Wing keys hold their expanded matrix, about
+	// 8 KB each, which would double an established session's memory; they
+	// are parsed again when used.
+	parsed []parsedHPKEKey
 }
 
 type parsedHPKEKey struct {
-	priv []byte // the slice of EncryptionPriv or PathPrivs it parses
-	sk   hpke.PrivateKey
-	pub  []byte
+	node    NodeIndex
+	priv    []byte // the slice of EncryptionPriv or PathPrivs it parses
+	sk      hpke.PrivateKey
+	pubHash [sha256.Size]byte
 }
 
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
-// setParsed records that priv, the key now held for node x, parses to sk
-// with public key pub. sk nil (X448) records nothing.
+// setParsed records that priv, the key now held for node x, has public key
+// pub and parses to sk (nil for X448, which records nothing).
 func (k *TreePrivateKey) setParsed(x NodeIndex, priv []byte, sk hpke.PrivateKey, pub []byte) {
-	if sk == nil {
+	if sk == nil || len(priv) == 0 {
 		return
 	}
-	if k.parsed == nil {
-		k.parsed = make(map[NodeIndex]parsedHPKEKey)
+	if !smallParsedKey(sk) {
+		sk = nil
 	}
-	k.parsed[x] = parsedHPKEKey{priv: priv, sk: sk, pub: pub}
+	k.setParsedEntry(parsedHPKEKey{node: x, priv: priv, sk: sk, pubHash: sha256.Sum256(pub)})
 }
 
-// parsedFor returns the parsed form of priv, the key held for node x, if
-// it was recorded.
-func (k *TreePrivateKey) parsedFor(x NodeIndex, priv []byte) (parsedHPKEKey, bool) {
-	p, ok := k.parsed[x]
-	if !ok || !sameSlice(p.priv, priv) {
-		return parsedHPKEKey{}, false
+// smallParsedKey reports whether sk is a DHKEM key, small enough to keep.
+func smallParsedKey(sk hpke.PrivateKey) bool {
+	switch sk.KEM().ID() {
+	case kemDHKEMP256, kemDHKEMP384, kemDHKEMP521, kemDHKEMX25519:
+		return true
 	}
-	return p, true
+	return false
+}
+
+func (k *TreePrivateKey) setParsedEntry(p parsedHPKEKey) {
+	k.dropParsed(p.node)
+	k.parsed = append(k.parsed, p)
+}
+
+func (k *TreePrivateKey) dropParsed(x NodeIndex) {
+	k.parsed = slices.DeleteFunc(k.parsed, func(p parsedHPKEKey) bool { return p.node == x })
+}
+
+// parsedFor returns what was recorded for priv, the key held for node x.
+func (k *TreePrivateKey) parsedFor(x NodeIndex, priv []byte) (parsedHPKEKey, bool) {
+	for _, p := range k.parsed {
+		if p.node == x && sameSlice(p.priv, priv) {
+			return p, true
+		}
+	}
+	return parsedHPKEKey{}, false
+}
+
+// compactParsed keeps only the leaf's parsed DHKEM key, for a key that
+// becomes an epoch's and lives as long.
+func (k *TreePrivateKey) compactParsed() {
+	leaf := NodeIndex(2 * k.Leaf)
+	k.parsed = slices.DeleteFunc(k.parsed, func(p parsedHPKEKey) bool {
+		return p.node != leaf || p.sk == nil || !sameSlice(p.priv, k.EncryptionPriv)
+	})
+	if len(k.parsed) == 0 {
+		k.parsed = nil
+	} else {
+		k.parsed = slices.Clip(k.parsed)
+	}
 }
 
 // Clone returns a deep copy, so the copy can be wiped independently.
@@ -70,9 +110,10 @@ func (k *TreePrivateKey) Clone() *TreePrivateKey {
 	for x, priv := range k.PathPrivs {
 		c.PathPrivs[x] = bytes.Clone(priv)
 	}
-	for x, p := range k.parsed {
-		if sameSlice(p.priv, k.privFor(x)) {
-			c.setParsed(x, c.privFor(x), p.sk, p.pub)
+	for _, p := range k.parsed {
+		if sameSlice(p.priv, k.privFor(p.node)) {
+			p.priv = c.privFor(p.node)
+			c.parsed = append(c.parsed, p)
 		}
 	}
 	return c
@@ -86,7 +127,7 @@ func (k *TreePrivateKey) Wipe() {
 		zero(priv)
 		delete(k.PathPrivs, x)
 	}
-	clear(k.parsed)
+	k.parsed = nil
 }
 
 // privFor returns the private key k holds for node x, nil if none.
@@ -136,7 +177,7 @@ func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
 // public key recorded when it was derived if there is one.
 func (k *TreePrivateKey) checkKeyPair(s *CipherSuite, x NodeIndex, priv, pub []byte) error {
 	if p, ok := k.parsedFor(x, priv); ok {
-		if !bytes.Equal(p.pub, pub) {
+		if sha256.Sum256(pub) != p.pubHash {
 			return fmt.Errorf("mls: private key does not match the public key in the tree")
 		}
 		return nil
@@ -172,7 +213,7 @@ func (k *TreePrivateKey) prune(t RatchetTree) {
 		if t.parentAt(y) == nil || !y.inTree(size) || !nodeBelow(x, y) {
 			zero(priv)
 			delete(k.PathPrivs, y)
-			delete(k.parsed, y)
+			k.dropParsed(y)
 		}
 	}
 }
