@@ -21,6 +21,8 @@
 #   BENCH_INPROCESS  0 skips the in-process figures [1]
 #   BENCH_INPROC_DURATION  time per in-process figure and suite [1s]
 #   BENCH_PEERS      peer counts for the memory figures [1000,10000]
+#   BENCH_ESTABLISHED_PEERS  which of those peermem also measures established
+#                    (a real UDP handshake per peer): all, none or a list [all]
 #   BENCH_LOSS_SECS  length of each epoch-update loss run [max(3*DURATION,15)]
 #   BENCH_KEEP       1 keeps the work directory (logs, JSON) [0]
 #   BENCH_PROFILE    1 runs both currentd with --cpuprofile (cur/a/cpu.pprof,
@@ -36,6 +38,7 @@ WANT_WG=${BENCH_WG:-1}
 WANT_INPROC=${BENCH_INPROCESS:-1}
 INPROC_DUR=${BENCH_INPROC_DURATION:-1s}
 PEERS=${BENCH_PEERS:-1000,10000}
+EST_PEERS=${BENCH_ESTABLISHED_PEERS:-all}
 LOSS_SECS=${BENCH_LOSS_SECS:-$((3 * DUR > 15 ? 3 * DUR : 15))}
 KEEP=${BENCH_KEEP:-0}
 [ "${BENCH_PROFILE:-0}" = 1 ] && KEEP=1
@@ -426,14 +429,14 @@ else
 fi
 
 if [ "$WANT_INPROC" = 1 ]; then
-	say "in-process figures (session layer in memory; then a tunnel.Device with idle peers in $NSA)"
+	say "in-process figures (session layer in memory; then a tunnel.Device with idle configured and established peers in $NSA)"
 	if "$WORK/bin/inprocess" -v -duration "$INPROC_DUR" -peers "$PEERS" > "$WORK/inprocess.out" 2> "$WORK/inprocess.err"; then
 		:
 	else
 		say "inprocess failed: $(tail -3 "$WORK/inprocess.err")"
 	fi
 	if [ -n "$PEERS" ]; then
-		fg "$WORK/peermem.out" ip netns exec "$NSA" "$WORK/bin/peermem" -peers "$PEERS" -suite "$SUITE" -transport "$TRANSPORT" ||
+		fg "$WORK/peermem.out" ip netns exec "$NSA" "$WORK/bin/peermem" -peers "$PEERS" -established-peers "$EST_PEERS" -suite "$SUITE" -transport "$TRANSPORT" ||
 			say "peermem failed: $(tail -3 "$WORK/peermem.out.err")"
 	fi
 fi
