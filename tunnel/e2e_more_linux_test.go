@@ -534,19 +534,10 @@ func TestE2EAllowedIPs(t *testing.T) {
 
 // TestE2EAutoFallback blocks UDP between the namespaces: peers with
 // transport = "auto" must fall back to TCP, and traffic must flow.
-//
-// Neither nft nor iptables is needed: a policy-routing rule (ip rule
-// ... ipproto udp blackhole, Linux 4.17+) silently drops the UDP that
-// arrives on the veth, ahead of the local table, which moves after it.
 func TestE2EAutoFallback(t *testing.T) {
 	dir, bin, nsA, nsB, vA, vB := e2eSetup(t)
 	for _, nv := range [][2]string{{nsA, vA}, {nsB, vB}} {
-		ns, v := nv[0], nv[1]
-		if out, err := exec.Command("ip", "-n", ns, "rule", "add", "pref", "10", "iif", v, "ipproto", "udp", "blackhole").CombinedOutput(); err != nil {
-			t.Skipf("cannot block UDP: ip rule ipproto is not supported here (%v: %s), and this test uses neither nft nor iptables", err, bytes.TrimSpace(out))
-		}
-		mustRun(t, "ip", "-n", ns, "rule", "add", "pref", "100", "lookup", "local")
-		mustRun(t, "ip", "-n", ns, "rule", "del", "pref", "0")
+		blockUDP(t, nv[0], nv[1])
 	}
 	start := time.Now()
 	a, b := startPair(t, dir, bin, nsA, nsB, "auto")
@@ -574,4 +565,29 @@ func TestE2EAutoFallback(t *testing.T) {
 		t.Logf("daemon A log:\n%s", a.log.String())
 		t.Logf("daemon B log:\n%s", b.log.String())
 	}
+}
+
+// blockUDP drops every UDP datagram that arrives in ns on dev, as a
+// firewall that lets only TCP through would: with an nftables rule when
+// nft is installed (.ci/run installs it), else with a policy-routing rule
+// (ip rule ... ipproto udp blackhole, Linux 4.17+) ahead of the local
+// table, which moves after it.
+func blockUDP(t *testing.T, ns, dev string) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err == nil {
+		rules := fmt.Sprintf("table inet curtest {\n chain input {\n  type filter hook input priority 0; policy accept;\n  iifname %q meta l4proto udp counter drop\n }\n}\n", dev)
+		cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft in %s: %v: %s", ns, err, bytes.TrimSpace(out))
+		}
+		t.Logf("%s: UDP on %s dropped by nftables", ns, dev)
+		return
+	}
+	if out, err := exec.Command("ip", "-n", ns, "rule", "add", "pref", "10", "iif", dev, "ipproto", "udp", "blackhole").CombinedOutput(); err != nil {
+		t.Skipf("cannot block UDP: no nft, and ip rule ipproto is not supported here (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	mustRun(t, "ip", "-n", ns, "rule", "add", "pref", "100", "lookup", "local")
+	mustRun(t, "ip", "-n", ns, "rule", "del", "pref", "0")
+	t.Logf("%s: UDP on %s dropped by a blackhole rule (no nft installed)", ns, dev)
 }
