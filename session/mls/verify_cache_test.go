@@ -151,3 +151,48 @@ func TestTreePrivateKeyParsedOnlyForSameKey(t *testing.T) {
 		})
 	}
 }
+
+// The caches are shared by every group of the process; run them from
+// several goroutines at once (meaningful under -race).
+func TestCachesConcurrent(t *testing.T) {
+	s, err := Suite(MLS128MLKEM768X25519AES128GCMSHA256Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := s.GenerateSignatureKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hpub, err := s.GenerateHPKEKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for w := range 4 {
+		go func() {
+			var err error
+			for i := range 20 {
+				msg := []byte{byte(w), byte(i % 3)}
+				var sig []byte
+				if sig, err = s.SignWithLabel(priv, "LeafNodeTBS", msg); err != nil {
+					break
+				}
+				if err = s.VerifyWithLabel(pub, "LeafNodeTBS", msg, sig); err != nil {
+					break
+				}
+				if err = checkHPKEPublicKey(s, hpub); err != nil {
+					break
+				}
+				if _, _, err = s.EncryptWithLabel(hpub, "UpdatePathNode", msg, msg); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
