@@ -202,9 +202,14 @@ func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err er
 		// Wrapped, so that callers can tell why (errors.Is).
 		return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
 	}
-	if s.dg.prevSend != nil && s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
-		s.dg.prevSend.Close()
-		s.dg.prevSend = nil
+	if s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
+		if s.dg.prevSend != nil {
+			s.dg.prevSend.Close()
+			s.dg.prevSend = nil
+		}
+		if s.dg.helloAnswer != nil || s.dg.resAnswer != nil {
+			s.forgetAnswers()
+		}
 	}
 	switch ct {
 	case record.ContentApplicationData:
@@ -214,6 +219,18 @@ func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err er
 		return nil, false, s.onFragment(false, s.dg.peer, content)
 	}
 	return nil, false, drop("record of content type %d", ct)
+}
+
+// forgetAnswers drops the cached ServerHello and ResumptionResponse once
+// a record of the peer's authenticates under the current epoch, which
+// those answers (or later commits) started: the peer has them, and an
+// idle session should not keep kilobytes of Welcome for a duplicate that
+// can only be a replay now.
+func (s *Session) forgetAnswers() {
+	if s.dg.last == s.dg.helloAnswer || s.dg.last == s.dg.resAnswer {
+		s.dg.last = nil
+	}
+	s.dg.helloAnswer, s.dg.resAnswer = nil, nil
 }
 
 // parsePlainHeader splits a DatagramHandshake datagram.

@@ -478,3 +478,22 @@ func TestResumptionBySwappedRole(t *testing.T) {
 		t.Fatal("no packet after the collision")
 	}
 }
+
+// TestServerHelloForgotten: the responder keeps its ServerHello for a
+// duplicate ClientHello only until a record of the initiator's proves it
+// arrived; an idle session then holds no Welcome.
+func TestServerHelloForgotten(t *testing.T) {
+	id := testSuites[0]
+	i, r := newDatagramPair(t, id, newKeys(t, id), newKeys(t, id))
+	settle(t, i, r, t0)
+	if r.dg.helloAnswer == nil {
+		t.Fatal("no ServerHello cached before the initiator sent anything")
+	}
+	if err := i.SendPacket(t0, []byte{0x45}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, i, r, t0)
+	if r.dg.helloAnswer != nil || r.dg.last != nil {
+		t.Fatal("ServerHello still cached after a record of the initiator's authenticated")
+	}
+}
