@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -192,4 +193,48 @@ func TestSealTicketsOrder(t *testing.T) {
 	if snd.Sequence() != uint64(len(tickets)) {
 		t.Fatalf("sequence %d after %d tickets", snd.Sequence(), len(tickets))
 	}
+}
+
+// FuzzOpenBatch: whatever the datagrams, opening them as one batch
+// (Prepare, Decrypt, Settle) accepts exactly what opening them one by one
+// accepts, with the same contents and the same forgery counts.
+func FuzzOpenBatch(f *testing.F) {
+	_, senders := fuzzDatagramSetup(f)
+	s1, s2 := senders[1], senders[2]
+	d1, _ := s1.Seal(nil, ContentApplicationData, []byte("old epoch"), 0)
+	d2, _ := s2.Seal(nil, ContentApplicationData, []byte("new epoch"), 0)
+	d3, _ := s2.Seal(nil, ContentHandshake, []byte("EpochKeyUpdate"), 9)
+	forged := bytes.Clone(d2)
+	forged[len(forged)-3] ^= 0x10
+	f.Add(frame(d1, d2, d2, d3, d1))
+	f.Add(frame(forged, d2, forged))
+	f.Add(frame(d2[:20], d3, d3))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seqRcv, _ := fuzzDatagramSetup(t)
+		batRcv, _ := fuzzDatagramSetup(t)
+		var ds [][]byte
+		for len(data) >= 2 && len(ds) < 128 {
+			n := min(int(binary.BigEndian.Uint16(data)), len(data)-2)
+			ds = append(ds, data[2:2+n])
+			data = data[2+n:]
+		}
+		var want []string
+		for _, d := range ds {
+			ct, c, err := seqRcv.Open(bytes.Clone(d), 0)
+			want = append(want, outcome(ct, c, err))
+		}
+		got := openBatch(batRcv, ds, 0)
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("datagram %d: one by one %s, as a batch %s", i, want[i], got[i])
+			}
+		}
+		for i := range seqRcv.slots {
+			a, b := &seqRcv.slots[i], &batRcv.slots[i]
+			if a.accepted != b.accepted || a.failures != b.failures {
+				t.Fatalf("slot %d: accepted/failures %d/%d one by one, %d/%d as a batch", i, a.accepted, a.failures, b.accepted, b.failures)
+			}
+		}
+	})
 }
