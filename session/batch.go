@@ -34,9 +34,29 @@ type batchScratch struct {
 	open     []record.OpenTicket
 	prepared []bool
 	idx      []int
+	// The arguments of the call in progress, and the functions handed to
+	// Parallel, made once per scratch (a closure made per call would be
+	// an allocation per batch).
+	out, dsts, ips, ds [][]byte
+	sealOne, openOne   func(j int)
 }
 
-var scratchPool = sync.Pool{New: func() any { return new(batchScratch) }}
+func newScratch() any {
+	sc := new(batchScratch)
+	sc.sealOne = func(j int) {
+		i := sc.idx[j]
+		// Cannot fail: the length was checked and the content type is
+		// valid.
+		sc.out[i], _ = sc.seal[i].Seal(sc.dsts[i], record.ContentApplicationData, sc.ips[i], 0)
+	}
+	sc.openOne = func(j int) {
+		i := sc.idx[j]
+		sc.open[i].Decrypt(sc.ds[i])
+	}
+	return sc
+}
+
+var scratchPool = sync.Pool{New: newScratch}
 
 func getScratch(n int) *batchScratch {
 	sc := scratchPool.Get().(*batchScratch)
@@ -54,6 +74,7 @@ func (sc *batchScratch) put() {
 	clear(sc.seal[:cap(sc.seal)])
 	clear(sc.open[:cap(sc.open)])
 	sc.idx = sc.idx[:0]
+	sc.out, sc.dsts, sc.ips, sc.ds = nil, nil, nil, nil
 	scratchPool.Put(sc)
 }
 
@@ -80,6 +101,7 @@ func (s *Session) SealPackets(now time.Time, out, dsts, ips [][]byte, run Parall
 	defer sc.put()
 	tickets := sc.seal[:len(ips)]
 	sealable := sc.idx[:0]
+	sc.out, sc.dsts, sc.ips = out, dsts, ips
 	var ferr error
 	for i, ip := range ips {
 		if len(ip) == 0 || len(ip) > record.MaxPlaintext {
@@ -94,12 +116,8 @@ func (s *Session) SealPackets(now time.Time, out, dsts, ips [][]byte, run Parall
 		sealable = append(sealable, i)
 		s.epochBytes += uint64(len(ip))
 	}
-	run.do(len(sealable), func(j int) {
-		i := sealable[j]
-		// Cannot fail: the length was checked and the content type is
-		// valid.
-		out[i], _ = tickets[i].Seal(dsts[i], record.ContentApplicationData, ips[i], 0)
-	})
+	sc.idx = sealable
+	run.do(len(sealable), sc.sealOne)
 	if ferr != nil {
 		return s.fail(ferr)
 	}
@@ -156,10 +174,8 @@ func (s *Session) ReceiveDatagrams(now time.Time, ds [][]byte, res []Received, r
 		tickets[i], prepared[i] = t, true
 		decrypt = append(decrypt, i)
 	}
-	run.do(len(decrypt), func(j int) {
-		i := decrypt[j]
-		tickets[i].Decrypt(ds[i])
-	})
+	sc.idx, sc.ds = decrypt, ds
+	run.do(len(decrypt), sc.openOne)
 	for i, d := range ds {
 		if res[i].Err != nil {
 			continue

@@ -136,9 +136,8 @@ func TestBatchTooLargeAndClosed(t *testing.T) {
 	}
 }
 
-// TestBatchAllocations: sealing and opening a batch in place allocates a
-// constant few objects per batch (the closure handed to Parallel), none
-// per packet.
+// TestBatchAllocations: sealing and opening a batch in place allocates
+// nothing, per packet or per batch.
 func TestBatchAllocations(t *testing.T) {
 	id := testSuites[0]
 	i, r := newDatagramPair(t, id, newKeys(t, id), newKeys(t, id))
@@ -171,7 +170,7 @@ func TestBatchAllocations(t *testing.T) {
 	}
 	a := testing.AllocsPerRun(50, func() { seal(); open() })
 	t.Logf("%.1f allocations per sealed and opened batch of %d", a, n)
-	if a > 4 {
+	if a > 0 {
 		t.Errorf("SealPackets and ReceiveDatagrams of %d packets: %.1f allocations", n, a)
 	}
 }
