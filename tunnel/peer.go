@@ -20,14 +20,14 @@ const (
 	// queueBatches bounds the batches waiting for the owner in each
 	// direction (a batch is what one read returned for this peer, at most
 	// maxBatch packets); the readers drop when it is full rather than
-	// stall every other peer, as a congested link would.
-	queueBatches = 128
+	// stall every other peer, as a congested link would. Without offloads
+	// (UDP flows, small packets) a batch is often a single packet, and on
+	// a loaded machine an owner can wait milliseconds for a core: the
+	// depth is wireguard-go's.
+	queueBatches = 1024
 	// pendingLen bounds packets held while no session is established, as
 	// wireguard-go's staged queue does; the oldest are dropped first.
 	pendingLen = 128
-	// drainBatches is how many queued batches the owner handles per
-	// wake-up before it writes them out and looks at its other inputs.
-	drainBatches = 8
 )
 
 // peer is one configured peer. Fields below "owner state" belong to the
@@ -42,16 +42,16 @@ type peer struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	outbound chan *packetBatch // from the TUN reader
-	conns    chan *streamConn  // identified inbound connections
-	dialed   chan dialResult   // outcomes of our dials
-	events   chan connEvent    // from connection readers
-	rekey    chan struct{}     // Device.Rekey, coalesced
-	policy   chan struct{}     // Device.SetRekeyPolicy, coalesced
-	underlay chan struct{}     // Device.UnderlayChanged, coalesced
-	reconf   chan PeerConfig   // from Reconfigure
-	dgrams   chan *packetBatch // from the UDP readers
-	done     chan struct{}     // closed when run returns
+	outbound batchQueue       // from the TUN reader
+	conns    chan *streamConn // identified inbound connections
+	dialed   chan dialResult  // outcomes of our dials
+	events   chan connEvent   // from connection readers
+	rekey    chan struct{}    // Device.Rekey, coalesced
+	policy   chan struct{}    // Device.SetRekeyPolicy, coalesced
+	underlay chan struct{}    // Device.UnderlayChanged, coalesced
+	reconf   chan PeerConfig  // from Reconfigure
+	dgrams   batchQueue       // from the UDP readers
+	done     chan struct{}    // closed when run returns
 
 	// writer picks the peer's UDP writer (writers.go).
 	writer uint32
@@ -94,7 +94,7 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		dev:      d,
 		cfg:      cfg,
 		log:      d.log.With("peer", cfg.Name),
-		outbound: make(chan *packetBatch, queueBatches),
+		outbound: newBatchQueue(),
 		conns:    make(chan *streamConn),
 		dialed:   make(chan dialResult),
 		events:   make(chan connEvent),
@@ -102,7 +102,7 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 		policy:   make(chan struct{}, 1),
 		underlay: make(chan struct{}, 1),
 		reconf:   make(chan PeerConfig),
-		dgrams:   make(chan *packetBatch, queueBatches),
+		dgrams:   newBatchQueue(),
 		done:     make(chan struct{}),
 		useTCP:   cfg.Transport == TransportTCP,
 	}
@@ -110,9 +110,7 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 
 // enqueueDatagrams is called by the UDP readers.
 func (p *peer) enqueueDatagrams(b *packetBatch) {
-	select {
-	case p.dgrams <- b:
-	default:
+	if !p.dgrams.push(b) {
 		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
 		b.release()
 	}
@@ -120,9 +118,7 @@ func (p *peer) enqueueDatagrams(b *packetBatch) {
 
 // enqueue is called by the TUN reader.
 func (p *peer) enqueue(b *packetBatch) {
-	select {
-	case p.outbound <- b:
-	default:
+	if !p.outbound.push(b) {
 		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
 		b.release()
 	}
@@ -140,6 +136,7 @@ func (p *peer) run() {
 	defer close(p.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var taken []*packetBatch // what the queues handed over, reused
 	if p.saved != nil && p.cfg.Endpoint == "" {
 		// We cannot reach the peer: wait for its ResumptionRequest (or
 		// its ClientHello, if it lost its state) with the saved group.
@@ -155,32 +152,24 @@ func (p *peer) run() {
 		case <-p.ctx.Done():
 			p.shutdown()
 			return
-		case b := <-p.outbound:
+		case <-p.outbound.ready:
 			now := p.now()
-			p.sendBatch(now, b)
-		batch:
-			for range drainBatches - 1 {
-				select {
-				case b := <-p.outbound:
-					p.sendBatch(now, b)
-				default:
-					break batch
-				}
+			taken = p.outbound.take(taken[:0])
+			for i, b := range taken {
+				p.sendBatch(now, b)
+				taken[i] = nil
 			}
+			taken = shrink(taken)
 			p.flushTx()
 			p.flush()
-		case b := <-p.dgrams:
+		case <-p.dgrams.ready:
 			now := p.now()
-			p.onDatagrams(now, b)
-		dgbatch:
-			for range drainBatches - 1 {
-				select {
-				case b := <-p.dgrams:
-					p.onDatagrams(now, b)
-				default:
-					break dgbatch
-				}
+			taken = p.dgrams.take(taken[:0])
+			for i, b := range taken {
+				p.onDatagrams(now, b)
+				taken[i] = nil
 			}
+			taken = shrink(taken)
 			p.flushRx()
 		case ev := <-p.events:
 			p.onConnEvent(ev)
