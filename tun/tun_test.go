@@ -280,6 +280,11 @@ func TestDevice(t *testing.T) {
 	if f.dev.Index() != f.link.Index() {
 		t.Errorf("Index() = %d, routing says %d", f.dev.Index(), f.link.Index())
 	}
+	if l, err := nstest.Handle(t, f.ns).LinkByIndex(f.dev.Index()); err != nil {
+		t.Error(err)
+	} else if q := l.Attrs().TxQLen; q != tun.TxQueueLen {
+		t.Errorf("transmit queue length %d, want %d", q, tun.TxQueueLen)
+	}
 
 	for _, fam := range []struct {
 		name          string
