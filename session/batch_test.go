@@ -139,6 +139,9 @@ func TestBatchTooLargeAndClosed(t *testing.T) {
 // TestBatchAllocations: sealing and opening a batch in place allocates
 // nothing, per packet or per batch.
 func TestBatchAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops at random); the run without -race checks them")
+	}
 	id := testSuites[0]
 	i, r := newDatagramPair(t, id, newKeys(t, id), newKeys(t, id))
 	settle(t, i, r, t0)
