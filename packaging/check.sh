@@ -264,7 +264,10 @@ transport = "tcp"
 TOML
 	chmod 0600 "$T/k.key"
 	chmod 0700 "$T/state"
-	chown 65534:65534 "$T/k.key" "$T/state"
+	# The unit's RuntimeDirectory=current: the control socket's directory,
+	# owned by the service user.
+	mkdir -m 0700 "$T/run"
+	chown 65534:65534 "$T/k.key" "$T/state" "$T/run"
 	# /dev/net/tun is 0666 on a normal system; containers often make it
 	# 0600, so the namespace gets a 0666 node of its own.
 	mknod -m 0666 "$T/tun" c 10 200
@@ -274,7 +277,7 @@ TOML
 		exec setpriv --reuid=65534 --regid=65534 --clear-groups \
 			--inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin \
 			--bounding-set=-all,+net_admin --no-new-privs sh -c "
-			\"\$0\" -c \"\$1/t0.toml\" & pid=\$!
+			\"\$0\" -c \"\$1/t0.toml\" --ctl-dir \"\$1/run\" & pid=\$!
 			sleep 2
 			ip -o addr show cpkgchk0 | grep -q 10.77.0.1/24 || { echo NO-ADDR; kill \$pid; exit 91; }
 			ip route | grep -q \"10.77.0.2 dev cpkgchk0\" || { echo NO-ROUTE; kill \$pid; exit 92; }
