@@ -240,6 +240,11 @@ func (p *peer) sendBatch(now time.Time, b *packetBatch) {
 		p.txb.bufs, p.txb.pkts = append(p.txb.bufs, pb), append(p.txb.pkts, sc.out[k])
 		n++
 		bytes += uint64(len(pb.pkt))
+		if len(p.txb.bufs) == maxBatch {
+			// wireguard/conn sends at most IdealBatchSize datagrams a
+			// call (more would overrun its message array).
+			p.flushTx()
+		}
 	}
 	sc.put()
 	b.recycle()
@@ -248,10 +253,6 @@ func (p *peer) sendBatch(now time.Time, b *packetBatch) {
 	if err != nil {
 		p.flushTx()
 		p.sessionFailed(err)
-		return
-	}
-	if p.txb != nil && len(p.txb.bufs) >= maxBatch {
-		p.flushTx()
 	}
 }
 
