@@ -153,23 +153,11 @@ func (p *peer) run() {
 			p.shutdown()
 			return
 		case <-p.outbound.ready:
-			now := p.now()
-			taken = p.outbound.take(taken[:0])
-			for i, b := range taken {
-				p.sendBatch(now, b)
-				taken[i] = nil
-			}
-			taken = shrink(taken)
+			taken = p.drain(&p.outbound, taken, p.sendBatch)
 			p.flushTx()
 			p.flush()
 		case <-p.dgrams.ready:
-			now := p.now()
-			taken = p.dgrams.take(taken[:0])
-			for i, b := range taken {
-				p.onDatagrams(now, b)
-				taken[i] = nil
-			}
-			taken = shrink(taken)
+			taken = p.drain(&p.dgrams, taken, p.onDatagrams)
 			p.flushRx()
 		case ev := <-p.events:
 			p.onConnEvent(ev)
@@ -192,6 +180,18 @@ func (p *peer) run() {
 }
 
 func (p *peer) now() time.Time { return p.dev.clock() }
+
+// drain hands everything queued in q to handle, in order, and returns
+// taken (the owner's reusable slice) for the next drain.
+func (p *peer) drain(q *batchQueue, taken []*packetBatch, handle func(time.Time, *packetBatch)) []*packetBatch {
+	now := p.now()
+	taken = q.take(taken[:0])
+	for i, b := range taken {
+		handle(now, b)
+		taken[i] = nil
+	}
+	return shrink(taken)
+}
 
 // transmit sends what a session produced through c.
 func (p *peer) transmit(c carrier, bufs [][]byte) {
