@@ -549,19 +549,8 @@ func TestE2ECtlPeersAddRemove(t *testing.T) {
 	// C: a third namespace, joined to A by its own veth pair.
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
 	nsC := "cur-c-c-" + id
-	mustRun(t, "ip", "netns", "add", nsC)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsC).Run() })
-	vAC, vC := "cuac"+id, "cuc"+id
-	mustRun(t, "ip", "link", "add", vAC, "netns", nsA, "type", "veth", "peer", "name", vC, "netns", nsC)
-	for _, c := range [][]string{
-		{"-n", nsA, "addr", "add", "198.51.100.1/24", "dev", vAC},
-		{"-n", nsC, "addr", "add", "198.51.100.3/24", "dev", vC},
-		{"-n", nsA, "link", "set", vAC, "up"},
-		{"-n", nsC, "link", "set", vC, "up"},
-		{"-n", nsC, "link", "set", "lo", "up"},
-	} {
-		mustRun(t, "ip", c...)
-	}
+	addNamespace(t, nsC)
+	linkNamespaces(t, nsA, "cuac"+id, []string{"198.51.100.1/24"}, nsC, "cuc"+id, []string{"198.51.100.3/24"})
 	keyC := writeKey(t, dir, "c")
 	cfgC := writeConfigT(t, dir, "c", "10.98.3.1/24", "fd98:3::1/64", keyA, "198.51.100.1:51900", "10.99.0.1/32", "fd99::1/128", "udp")
 	c := startDaemon(t, dir, nsC, bin, cfgC)

@@ -30,22 +30,9 @@ func TestEndToEnd(t *testing.T) {
 	// interface names stay within 15 bytes.
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
 	nsA, nsB := "cur-e2e-a-"+id, "cur-e2e-b-"+id
-	for _, ns := range []string{nsA, nsB} {
-		mustRun(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	vA, vB := "cva"+id, "cvb"+id
-	mustRun(t, "ip", "link", "add", vA, "netns", nsA, "type", "veth", "peer", "name", vB, "netns", nsB)
-	for _, c := range [][]string{
-		{"-n", nsA, "addr", "add", "192.0.2.1/24", "dev", vA},
-		{"-n", nsB, "addr", "add", "192.0.2.2/24", "dev", vB},
-		{"-n", nsA, "link", "set", vA, "up"},
-		{"-n", nsB, "link", "set", vB, "up"},
-		{"-n", nsA, "link", "set", "lo", "up"},
-		{"-n", nsB, "link", "set", "lo", "up"},
-	} {
-		mustRun(t, "ip", c...)
-	}
+	addNamespace(t, nsA)
+	addNamespace(t, nsB)
+	linkNamespaces(t, nsA, "cva"+id, []string{"192.0.2.1/24"}, nsB, "cvb"+id, []string{"192.0.2.2/24"})
 
 	ka, kb := writeKey(t, dir, "a"), writeKey(t, dir, "b")
 	// Both sides have an endpoint, so both dial at start: the test also
@@ -183,6 +170,36 @@ func TestEndToEnd(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("daemon A log:\n%s", a.log.String())
 		t.Logf("daemon B log:\n%s", b.log.String())
+	}
+}
+
+// addNamespace creates network namespace ns with its loopback up; it is
+// deleted when the test ends.
+func addNamespace(t *testing.T, ns string) {
+	t.Helper()
+	mustRun(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	mustRun(t, "ip", "-n", ns, "link", "set", "lo", "up")
+}
+
+// linkNamespaces joins nsX and nsY with a veth pair devX <-> devY, gives
+// each end its addresses (IPv6 ones without duplicate address detection,
+// so that they are usable at once) and brings both up.
+func linkNamespaces(t *testing.T, nsX, devX string, addrsX []string, nsY, devY string, addrsY []string) {
+	t.Helper()
+	mustRun(t, "ip", "link", "add", devX, "netns", nsX, "type", "veth", "peer", "name", devY, "netns", nsY)
+	for _, end := range []struct {
+		ns, dev string
+		addrs   []string
+	}{{nsX, devX, addrsX}, {nsY, devY, addrsY}} {
+		for _, a := range end.addrs {
+			args := []string{"-n", end.ns, "addr", "add", a, "dev", end.dev}
+			if strings.Contains(a, ":") {
+				args = append(args, "nodad")
+			}
+			mustRun(t, "ip", args...)
+		}
+		mustRun(t, "ip", "-n", end.ns, "link", "set", end.dev, "up")
 	}
 }
 

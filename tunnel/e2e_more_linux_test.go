@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -206,37 +205,13 @@ func startPair(t *testing.T, dir, bin, nsA, nsB, transport string) (a, b *daemon
 	return a, b
 }
 
-// peerStatus is the part of `currentctl show --json` these tests read.
-type peerStatus struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	Transport string `json:"transport"`
-	Epoch     uint64 `json:"epoch"`
-	// RemoteAddress is the endpoint in use; RxBytes counts the bytes of
-	// the packets received from the peer.
-	RemoteAddress string `json:"remote_address"`
-	RxBytes       uint64 `json:"rx_bytes"`
-	Dropped       struct {
-		Replay    uint64 `json:"replay"`
-		BadSource uint64 `json:"bad_source"`
-		QueueFull uint64 `json:"queue_full"`
-	} `json:"dropped"`
-}
-
-func ctlShowPeer(t *testing.T, ctlBin, sock string) peerStatus {
+// ctlShowPeer is the one peer of `currentctl show --json` (ctlShow, which
+// also checks every documented field).
+func ctlShowPeer(t *testing.T, ctlBin, sock string) ctlPeer {
 	t.Helper()
-	out, err := exec.Command(ctlBin, "--socket", sock, "show", "--json").Output()
-	if err != nil {
-		t.Fatalf("currentctl show --json: %v\n%s", err, out)
-	}
-	var st struct {
-		Peers []peerStatus `json:"peers"`
-	}
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatalf("currentctl show --json: %v\n%s", err, out)
-	}
+	st := ctlShow(t, ctlBin, sock)
 	if len(st.Peers) != 1 {
-		t.Fatalf("currentctl show --json: want one peer:\n%s", out)
+		t.Fatalf("currentctl show --json: want one peer, got %+v", st.Peers)
 	}
 	return st.Peers[0]
 }

@@ -21,24 +21,10 @@ func e2eSetup(t *testing.T) (dir, bin, nsA, nsB, vA, vB string) {
 	bin = buildDaemon(t, dir)
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
 	nsA, nsB = "cur-u-a-"+id, "cur-u-b-"+id
-	for _, ns := range []string{nsA, nsB} {
-		mustRun(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	addNamespace(t, nsA)
+	addNamespace(t, nsB)
 	vA, vB = "cua"+id, "cub"+id
-	mustRun(t, "ip", "link", "add", vA, "netns", nsA, "type", "veth", "peer", "name", vB, "netns", nsB)
-	for _, c := range [][]string{
-		{"-n", nsA, "addr", "add", "192.0.2.1/24", "dev", vA},
-		{"-n", nsB, "addr", "add", "192.0.2.2/24", "dev", vB},
-		{"-n", nsA, "addr", "add", "2001:db8::1/64", "dev", vA, "nodad"},
-		{"-n", nsB, "addr", "add", "2001:db8::2/64", "dev", vB, "nodad"},
-		{"-n", nsA, "link", "set", vA, "up"},
-		{"-n", nsB, "link", "set", vB, "up"},
-		{"-n", nsA, "link", "set", "lo", "up"},
-		{"-n", nsB, "link", "set", "lo", "up"},
-	} {
-		mustRun(t, "ip", c...)
-	}
+	linkNamespaces(t, nsA, vA, []string{"192.0.2.1/24", "2001:db8::1/64"}, nsB, vB, []string{"192.0.2.2/24", "2001:db8::2/64"})
 	return dir, bin, nsA, nsB, vA, vB
 }
 
