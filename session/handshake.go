@@ -59,7 +59,10 @@ func (s *Session) onClientHello(m *ClientHello) error {
 		return err
 	}
 	s.group = g
-	res, err := g.AddMember(kp)
+	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
+	// are a moment old, so a path would add two key derivations and a
+	// signature to every handshake and no secrecy.
+	res, err := g.CommitWithoutPath([]mls.Proposal{{ProposalType: mls.ProposalAdd, Add: &mls.Add{KeyPackage: *kp}}})
 	if err != nil {
 		return err
 	}

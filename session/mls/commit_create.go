@@ -44,7 +44,24 @@ func (g *Group) SelfUpdate() (*CommitResult, error) {
 // Commit creates a commit covering the given proposals (by value) and every
 // proposal received in this epoch (by reference), always with an
 // UpdatePath. The group stays in its epoch until MergePendingCommit.
-func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
+func (g *Group) Commit(byValue []Proposal) (*CommitResult, error) {
+	return g.commit(byValue, true)
+}
+
+// CommitWithoutPath is Commit without an UpdatePath, which RFC 9420
+// (section 12.4) allows only when every proposal covered is an Add, a
+// PreSharedKey or a ReInit; otherwise it fails with ErrPathRequired and
+// the group is unchanged. The new epoch's commit secret is then zero: its
+// secrecy rests on the old epoch's init secret and, for the members added,
+// on the Welcome. That costs the committer no key derivation and no leaf
+// signature, which matters where the group was created a moment ago with
+// fresh keys (the two-party handshake, docs/protocol.md 7.7), and it gives
+// no forward secrecy or post-compromise security of its own.
+func (g *Group) CommitWithoutPath(byValue []Proposal) (*CommitResult, error) {
+	return g.commit(byValue, false)
+}
+
+func (g *Group) commit(byValue []Proposal, withPath bool) (res *CommitResult, err error) {
 	if err := g.checkUsable(); err != nil {
 		return nil, err
 	}
@@ -80,19 +97,24 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 	}
 	defer zero(pskSecret)
 
-	// The UpdatePath: fresh keys along our direct path, encrypted to
-	// everyone but the members this commit adds (they get the Welcome).
+	if !withPath && set.pathRequired {
+		return nil, ErrPathRequired
+	}
 	signer, err := g.signingKey()
 	if err != nil {
 		return nil, err
 	}
 	tree := set.tree
-	template := *tree.Leaf(me)
-	path, err := tree.prepareUpdatePath(s, me, &template, signer, old.ctx.GroupID)
-	if err != nil {
-		return nil, err
+	// The UpdatePath: fresh keys along our direct path, encrypted to
+	// everyone but the members this commit adds (they get the Welcome).
+	var path *PendingPath
+	if withPath {
+		template := *tree.Leaf(me)
+		if path, err = tree.prepareUpdatePath(s, me, &template, signer, old.ctx.GroupID); err != nil {
+			return nil, err
+		}
+		defer path.Wipe()
 	}
-	defer path.Wipe()
 	treeHash, err := tree.TreeHash(s)
 	if err != nil {
 		return nil, err
@@ -105,10 +127,11 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	exclude := set.addedLeaves()
-	updatePath, err := path.Encrypt(s, tree, provBytes, exclude)
-	if err != nil {
-		return nil, err
+	var updatePath *UpdatePath
+	if path != nil {
+		if updatePath, err = path.Encrypt(s, tree, provBytes, set.addedLeaves()); err != nil {
+			return nil, err
+		}
 	}
 
 	// Frame and sign the commit under the old epoch, then derive the new
@@ -125,8 +148,19 @@ func (g *Group) Commit(byValue []Proposal) (res *CommitResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, path.PrivateKey(), path.CommitSecret(), pskSecret)
+	// Without a path our private keys stay those of the old epoch; the
+	// new epoch gets its own copy, as the old one is wiped on merge.
+	var priv *TreePrivateKey
+	var commitSecret []byte
+	if path != nil {
+		priv, commitSecret = path.PrivateKey(), path.CommitSecret()
+		defer zero(commitSecret)
+	} else {
+		priv = old.priv.Clone()
+	}
+	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, priv, commitSecret, pskSecret)
 	if err != nil {
+		priv.Wipe()
 		return nil, err
 	}
 	defer zero(joiner)
@@ -221,8 +255,9 @@ func (e *epochState) wipe() {
 
 // createWelcome builds the Welcome for the members a commit adds: the new
 // epoch's GroupInfo (with the ratchet tree) encrypted under the welcome
-// secret, and for each new member the joiner secret and the path secret of
-// the lowest node our path shares with its leaf, encrypted to its init key.
+// secret, and for each new member the joiner secret and (if the commit has
+// a path) the path secret of the lowest node our path shares with its
+// leaf, encrypted to its init key.
 func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, set *proposalSet, path *PendingPath) (*MLSMessage, error) {
 	s := g.suite
 	treeBytes, err := wire.Marshal(next.tree.Truncated())
@@ -257,7 +292,7 @@ func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, se
 	for _, a := range set.added {
 		gs := &GroupSecrets{JoinerSecret: joiner, PSKs: set.psks}
 		them, _ := leafNode(a.leaf, width)
-		if ancestor, ok := commonAncestor(me, them, width); ok {
+		if ancestor, ok := commonAncestor(me, them, width); ok && path != nil {
 			if ps := path.PathSecretFor(ancestor); ps != nil {
 				gs.PathSecret = &PathSecret{PathSecret: ps}
 			}

@@ -125,6 +125,7 @@ var (
 	ErrGroupRemoved         = errors.New("mls: this member was removed from the group")
 	ErrPendingCommit        = errors.New("mls: a commit of ours is pending; merge or discard it first")
 	ErrNoPendingCommit      = errors.New("mls: no pending commit")
+	ErrPathRequired         = errors.New("mls: the proposals committed require an UpdatePath")
 	ErrOwnCommit            = errors.New("mls: received a commit sent by this member")
 	ErrInvalidCommit        = errors.New("mls: invalid commit")
 	ErrInvalidProposal      = errors.New("mls: invalid proposal")

@@ -1,0 +1,111 @@
+package mls
+
+import (
+	"errors"
+	"testing"
+)
+
+// addWithoutPath is add with a path-less Add commit.
+func addWithoutPath(t testing.TB, s *CipherSuite, committer *member, others []*member, name string) (*member, *CommitResult) {
+	t.Helper()
+	kp, secrets := newJoiner(t, s, name)
+	res, err := committer.g.CommitWithoutPath([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
+	if err != nil {
+		t.Fatalf("%s adds %s without a path: %v", committer.name, name, err)
+	}
+	if res.Commit.PublicMessage == nil && res.Commit.PrivateMessage == nil {
+		t.Fatal("no commit message")
+	}
+	for _, o := range others {
+		if _, err := o.g.Process(roundTrip(t, res.Commit)); err != nil {
+			t.Fatalf("%s processes the path-less Add: %v", o.name, err)
+		}
+	}
+	if err := committer.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := JoinFromWelcome(roundTrip(t, res.Welcome), kp, secrets, nil, GroupConfig{})
+	if err != nil {
+		t.Fatalf("%s joins from a Welcome without path secret: %v", name, err)
+	}
+	return &member{name: name, g: g, sigPriv: secrets.SignaturePriv}, res
+}
+
+// The two-party handshake's commit: no UpdatePath, no path secret in the
+// Welcome, the root stays blank, and both members can then update in turn
+// (the first update encrypts to the creator's original leaf key).
+func TestCommitWithoutPathTwoParty(t *testing.T) {
+	for _, id := range []CipherSuiteID{0x0001, 0xF001, 0xF00A} {
+		s, _ := Suite(id)
+		t.Run(s.Name, func(t *testing.T) {
+			a := newCreator(t, s, "a")
+			leafKey := append([]byte(nil), a.g.state.tree.Leaf(0).EncryptionKey...)
+			b, res := addWithoutPath(t, s, a, nil, "b")
+			if res.Commit.PublicMessage != nil && res.Commit.PublicMessage.Content.Commit.Path != nil {
+				t.Fatal("commit carries an UpdatePath")
+			}
+			assertAgree(t, []*member{a, b})
+			if a.g.Epoch() != 1 {
+				t.Fatalf("epoch %d, want 1", a.g.Epoch())
+			}
+			root, _ := rootNode(2)
+			if a.g.state.tree.Parent(root) != nil || b.g.state.tree.Parent(root) != nil {
+				t.Fatal("root is not blank after a path-less commit")
+			}
+			if string(a.g.state.tree.Leaf(0).EncryptionKey) != string(leafKey) {
+				t.Fatal("creator's leaf key changed without a path")
+			}
+			// b first: its path is encrypted to a's original leaf key.
+			for _, c := range []*member{b, a, b, a} {
+				other := a
+				if c == a {
+					other = b
+				}
+				commitAndDeliver(t, c, []*member{other})
+				assertAgree(t, []*member{a, b})
+			}
+		})
+	}
+}
+
+// A path-less Add into a larger group: the existing members process it,
+// the new leaf becomes unmerged at its non-blank ancestors, and the next
+// full commit works for everyone.
+func TestCommitWithoutPathGroupOfFour(t *testing.T) {
+	s, _ := Suite(MLS128DHKEMX25519AES128GCMSHA256Ed25519)
+	a := newCreator(t, s, "a")
+	b := add(t, s, a, nil, "b")
+	c := add(t, s, b, []*member{a}, "c")
+	members := []*member{a, b, c}
+	commitAndDeliver(t, c, []*member{a, b})
+	d, _ := addWithoutPath(t, s, a, []*member{b, c}, "d")
+	members = append(members, d)
+	assertAgree(t, members)
+	for i, m := range members {
+		others := append(append([]*member(nil), members[:i]...), members[i+1:]...)
+		commitAndDeliver(t, m, others)
+		assertAgree(t, members)
+	}
+}
+
+// A commit whose proposals need a path (none: a self-update; an Update or
+// Remove) is refused without one, and the group is left as it was.
+func TestCommitWithoutPathRefused(t *testing.T) {
+	s, _ := Suite(MLS128DHKEMX25519AES128GCMSHA256Ed25519)
+	a := newCreator(t, s, "a")
+	b := add(t, s, a, nil, "b")
+	before := a.g.EpochAuthenticator()
+	for name, props := range map[string][]Proposal{
+		"empty":  nil,
+		"remove": {{ProposalType: ProposalRemove, Remove: &Remove{Removed: b.g.OwnLeaf()}}},
+	} {
+		if _, err := a.g.CommitWithoutPath(props); !errors.Is(err, ErrPathRequired) {
+			t.Fatalf("%s: got %v, want ErrPathRequired", name, err)
+		}
+		if a.g.HasPendingCommit() || string(a.g.EpochAuthenticator()) != string(before) {
+			t.Fatalf("%s: the refused commit changed the group", name)
+		}
+	}
+	commitAndDeliver(t, a, []*member{b})
+	assertAgree(t, []*member{a, b})
+}
