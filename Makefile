@@ -18,6 +18,7 @@ build:
 test: fmt-check vet
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -timeout 30m -race -run '$(RACE_MLS_TESTS)' ./session/mls/
+	$(GO) test -count=1 -tags mlsopcount -run OpCount ./session/
 ifneq ($(strip $(RACE_PKGS)),)
 	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
 endif

@@ -14,6 +14,9 @@ import (
 // TestResponderOpCount prints how many public-key operations of each kind
 // the responder of a datagram-mode handshake performs (New, Start and the
 // ClientHello), and for comparison the initiator and one epoch update.
+// The responder's counts are pinned: they are the floor that
+// bench/cmd/inprocess (floor.go) times, and docs/protocol.md 7.7 argues
+// for each. `make test` runs this with the tag.
 // Run with: go test -tags mlsopcount -run OpCount -v ./session/
 func TestResponderOpCount(t *testing.T) {
 	for _, id := range responderSuites {
@@ -28,7 +31,16 @@ func TestResponderOpCount(t *testing.T) {
 			hello := i.Outgoing()
 			mls.ResetOpCounts()
 			r := respond(t, id, rk, ik.pub, hello, t0)
-			t.Logf("responder: %s", formatOps(mls.OpCounts()))
+			got := mls.OpCounts()
+			t.Logf("responder: %s", formatOps(got))
+			want := map[string]int{"hpke.generate": 1, "hpke.parsePub": 2, "hpke.seal": 1, "sig.sign": 3, "sig.verify": 2}
+			if id == mls.MLS192MLKEM768AES256GCMSHA384MLDSA65 {
+				// The ML-DSA key is expanded from its seed once per group.
+				want["sig.expand"] = 1
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("responder operations %s, want %s", formatOps(got), formatOps(want))
+			}
 			mls.ResetOpCounts()
 			settle(t, r, i, t0)
 			if !i.Established() {
