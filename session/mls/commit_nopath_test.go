@@ -8,27 +8,9 @@ import (
 // addWithoutPath is add with a path-less Add commit.
 func addWithoutPath(t testing.TB, s *CipherSuite, committer *member, others []*member, name string) (*member, *CommitResult) {
 	t.Helper()
-	kp, secrets := newJoiner(t, s, name)
-	res, err := committer.g.CommitWithoutPath([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
-	if err != nil {
-		t.Fatalf("%s adds %s without a path: %v", committer.name, name, err)
-	}
-	if res.Commit.PublicMessage == nil && res.Commit.PrivateMessage == nil {
-		t.Fatal("no commit message")
-	}
-	for _, o := range others {
-		if _, err := o.g.Process(roundTrip(t, res.Commit)); err != nil {
-			t.Fatalf("%s processes the path-less Add: %v", o.name, err)
-		}
-	}
-	if err := committer.g.MergePendingCommit(); err != nil {
-		t.Fatal(err)
-	}
-	g, err := JoinFromWelcome(roundTrip(t, res.Welcome), kp, secrets, nil, GroupConfig{})
-	if err != nil {
-		t.Fatalf("%s joins from a Welcome without path secret: %v", name, err)
-	}
-	return &member{name: name, g: g, sigPriv: secrets.SignaturePriv}, res
+	return addBy(t, s, committer, others, name, func(kp *KeyPackage) (*CommitResult, error) {
+		return committer.g.CommitWithoutPath([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
+	})
 }
 
 // The two-party handshake's commit: no UpdatePath, no path secret in the

@@ -48,8 +48,15 @@ func newCreator(t testing.TB, s *CipherSuite, name string) *member {
 // the commit and the new member joins from the Welcome.
 func add(t testing.TB, s *CipherSuite, committer *member, others []*member, name string) *member {
 	t.Helper()
+	m, _ := addBy(t, s, committer, others, name, committer.g.AddMember)
+	return m
+}
+
+// addBy is add with the commit made by commit, also returning it.
+func addBy(t testing.TB, s *CipherSuite, committer *member, others []*member, name string, commit func(*KeyPackage) (*CommitResult, error)) (*member, *CommitResult) {
+	t.Helper()
 	kp, secrets := newJoiner(t, s, name)
-	res, err := committer.g.AddMember(kp)
+	res, err := commit(kp)
 	if err != nil {
 		t.Fatalf("%s adds %s: %v", committer.name, name, err)
 	}
@@ -65,7 +72,7 @@ func add(t testing.TB, s *CipherSuite, committer *member, others []*member, name
 	if err != nil {
 		t.Fatalf("%s joins: %v", name, err)
 	}
-	return &member{name: name, g: g, sigPriv: secrets.SignaturePriv}
+	return &member{name: name, g: g, sigPriv: secrets.SignaturePriv}, res
 }
 
 // roundTrip encodes and decodes a message, as the network would.

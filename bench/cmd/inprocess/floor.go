@@ -30,21 +30,9 @@ const (
 	floorSignatures = 3
 )
 
-// floorKeys is the responder identity the floor rounds sign and verify
-// with.
-type floorKeys struct{ priv, pub []byte }
-
-func newFloorKeys(s *mls.CipherSuite) floorKeys {
-	priv, pub, err := s.GenerateSignatureKeyPair()
-	if err != nil {
-		fatal(err)
-	}
-	return floorKeys{priv, pub}
-}
-
 // floorRound does the floor's operations once and returns the thread CPU
 // time they took.
-func floorRound(s *mls.CipherSuite, k floorKeys) time.Duration {
+func floorRound(s *mls.CipherSuite, k keyPair) time.Duration {
 	// Inputs are fresh each round, prepared outside the timing, so that
 	// no cache of the engine (verified signatures, parsed public keys) can
 	// answer.

@@ -125,7 +125,7 @@ func measureHandshakes(s *mls.CipherSuite, dur time.Duration, pool int) {
 	for n := range iks {
 		iks[n] = newKeys(s)
 	}
-	fk := newFloorKeys(s)
+	fk := newKeys(s)
 	static, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		fatal(err)
