@@ -62,7 +62,7 @@ func (s *Session) onClientHello(m *ClientHello) error {
 	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
 	// are a moment old, so a path would add two key derivations and a
 	// signature to every handshake and no secrecy.
-	res, err := g.CommitWithoutPath([]mls.Proposal{{ProposalType: mls.ProposalAdd, Add: &mls.Add{KeyPackage: *kp}}})
+	res, err := g.AddMemberWithoutPath(kp)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,12 @@ func (g *Group) AddMember(kp *KeyPackage) (*CommitResult, error) {
 	return g.Commit([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
 }
 
+// AddMemberWithoutPath is AddMember without an UpdatePath
+// (CommitWithoutPath).
+func (g *Group) AddMemberWithoutPath(kp *KeyPackage) (*CommitResult, error) {
+	return g.CommitWithoutPath([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
+}
+
 // RemoveMember creates a commit removing the member at leaf.
 func (g *Group) RemoveMember(leaf LeafIndex) (*CommitResult, error) {
 	return g.Commit([]Proposal{{ProposalType: ProposalRemove, Remove: &Remove{Removed: leaf}}})

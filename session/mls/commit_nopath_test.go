@@ -8,9 +8,7 @@ import (
 // addWithoutPath is add with a path-less Add commit.
 func addWithoutPath(t testing.TB, s *CipherSuite, committer *member, others []*member, name string) (*member, *CommitResult) {
 	t.Helper()
-	return addBy(t, s, committer, others, name, func(kp *KeyPackage) (*CommitResult, error) {
-		return committer.g.CommitWithoutPath([]Proposal{{ProposalType: ProposalAdd, Add: &Add{KeyPackage: *kp}}})
-	})
+	return addBy(t, s, committer, others, name, committer.g.AddMemberWithoutPath)
 }
 
 // The two-party handshake's commit: no UpdatePath, no path secret in the
@@ -23,8 +21,9 @@ func TestCommitWithoutPathTwoParty(t *testing.T) {
 			a := newCreator(t, s, "a")
 			leafKey := append([]byte(nil), a.g.state.tree.Leaf(0).EncryptionKey...)
 			b, res := addWithoutPath(t, s, a, nil, "b")
-			if res.Commit.PublicMessage != nil && res.Commit.PublicMessage.Content.Commit.Path != nil {
-				t.Fatal("commit carries an UpdatePath")
+			// GroupConfig{} frames handshakes as PublicMessages.
+			if pm := res.Commit.PublicMessage; pm == nil || pm.Content.Commit.Path != nil {
+				t.Fatal("commit is not a PublicMessage without an UpdatePath")
 			}
 			assertAgree(t, []*member{a, b})
 			if a.g.Epoch() != 1 {
