@@ -61,42 +61,62 @@ type PeerStatus struct {
 	DropReplay uint64
 }
 
-// peerControl is the owner's published snapshot and the bookkeeping that
-// decides when to publish a new one.
+// peerControl is the owner's published snapshot, the bookkeeping that
+// decides when to publish a new one, and the times of the last handshake
+// and epoch change.
 type peerControl struct {
 	snap atomic.Pointer[ownerSnapshot]
+	// The times (Unix nanoseconds, 0 for never) are stored by the owner
+	// before it moves the epoch and the counters, so a reader that loads
+	// the counters first never sees a new epoch with an old time. They
+	// cannot wait for the next snapshot: Rekey returns as soon as the
+	// counter moves, and a show right after it must agree.
+	lastEpochChange, lastHandshake atomic.Int64
 	// owner only
 	last ownerKey
 }
 
 // ownerSnapshot is the part of PeerStatus only the owner knows.
 type ownerSnapshot struct {
-	state           SessionState
-	remote          string
-	lastEpochChange time.Time
-	lastHandshake   time.Time
+	state  SessionState
+	remote string
 }
 
 // ownerKey is what publishStatus compares to see a change cheaply.
 type ownerKey struct {
-	state      SessionState
-	conn       carrier
-	hasRemote  bool
-	roams      uint64
-	epoch      uint64
-	epochs     uint64
-	handshakes uint64
+	state     SessionState
+	conn      carrier
+	hasRemote bool
+	roams     uint64
+}
+
+// noteHandshake records, before the counters move, that a session was
+// established at now.
+func (c *peerControl) noteHandshake(now time.Time) {
+	c.lastHandshake.Store(now.UnixNano())
+	c.lastEpochChange.Store(now.UnixNano())
+}
+
+// noteEpochChange records, before the counters move, that the epoch
+// changed at now.
+func (c *peerControl) noteEpochChange(now time.Time) {
+	c.lastEpochChange.Store(now.UnixNano())
+}
+
+// unixNanoTime is the inverse of UnixNano with 0 for the zero Time.
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // publishStatus runs in the owner goroutine after every event. It only
 // allocates when something visible changed.
 func (p *peer) publishStatus() {
 	k := ownerKey{
-		conn:       p.conn,
-		roams:      p.stats.roams.Load(),
-		epoch:      p.epoch.Load(),
-		epochs:     p.stats.epochs.Load(),
-		handshakes: p.stats.handshakes.Load(),
+		conn:  p.conn,
+		roams: p.stats.roams.Load(),
 	}
 	switch {
 	case p.conn != nil && p.sess != nil && p.sess.Established():
@@ -118,19 +138,8 @@ func (p *peer) publishStatus() {
 		return
 	}
 	s := &ownerSnapshot{state: k.state}
-	if old != nil {
-		s.lastEpochChange, s.lastHandshake = old.lastEpochChange, old.lastHandshake
-	}
 	if p.conn != nil {
 		s.remote = p.conn.remote()
-	}
-	now := p.now()
-	if k.handshakes != p.ctl.last.handshakes {
-		s.lastHandshake = now
-		s.lastEpochChange = now
-	}
-	if k.epochs != p.ctl.last.epochs || (k.epoch != p.ctl.last.epoch && k.epoch != 0) {
-		s.lastEpochChange = now
 	}
 	p.ctl.last = k
 	p.ctl.snap.Store(s)
@@ -165,13 +174,16 @@ func (d *Device) PeerStatus() []PeerStatus {
 			DropSource:          p.stats.dropSource.Load(),
 			DropReplay:          p.stats.dropReplay.Load(),
 		}
+		epoch := p.epoch.Load()
+		// Loaded after the counters and the epoch: see peerControl.
+		st.LastEpochChange = unixNanoTime(p.ctl.lastEpochChange.Load())
+		st.LastHandshake = unixNanoTime(p.ctl.lastHandshake.Load())
 		if s := p.ctl.snap.Load(); s != nil {
 			st.State = s.state
 			st.RemoteAddress = s.remote
-			st.LastEpochChange, st.LastHandshake = s.lastEpochChange, s.lastHandshake
 		}
 		if st.State == StateEstablished {
-			st.Epoch = p.epoch.Load()
+			st.Epoch = epoch
 		}
 		out = append(out, st)
 	}

@@ -760,6 +760,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 		}
 		switch ev := ev.(type) {
 		case session.Established:
+			p.ctl.noteHandshake(p.now())
 			p.stats.handshakes.Add(1)
 			p.epoch.Store(ev.Epoch)
 			p.established.Store(true)
@@ -786,6 +787,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 			}
 			p.flushPending()
 		case session.EpochChanged:
+			p.ctl.noteEpochChange(p.now())
 			p.stats.epochs.Add(1)
 			p.epoch.Store(ev.Epoch)
 			p.log.Info("epoch changed", "epoch", ev.Epoch)
