@@ -21,9 +21,6 @@ import (
 	"github.com/current-vpn/current/tunnel"
 )
 
-// ctlDir is where the control socket goes (--ctl-dir).
-var ctlDir = ctl.DefaultDir
-
 // rekeyPoll is how often Rekey looks for the new epochs.
 const rekeyPoll = 10 * time.Millisecond
 

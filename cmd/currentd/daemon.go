@@ -22,7 +22,9 @@ import (
 // IPv6, UDP and our 32 bytes of datagram overhead.
 const defaultMTU = 1420
 
-func daemon(path string, log *slog.Logger) error {
+// daemon runs the tunnel of the configuration file path, with its control
+// socket in ctlDir, until a signal ends it.
+func daemon(path, ctlDir string, log *slog.Logger) error {
 	// Signals are caught before anything is installed, so that a SIGTERM
 	// during start-up still goes through the clean shutdown.
 	sigs := make(chan os.Signal, 4)

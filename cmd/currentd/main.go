@@ -14,65 +14,133 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/current-vpn/current/ctl"
 	"github.com/current-vpn/current/internal/buildinfo"
 )
 
+// Exit codes, documented in currentd(8).
+const (
+	exitOK    = 0
+	exitFatal = 1 // the daemon could not start or failed; the error is logged
+	exitUsage = 2 // bad command line
+)
+
+const usageText = "currentd -c FILE [--log-format text|json] [--log-level LEVEL] [--ctl-dir DIR] [--cpuprofile FILE]\n" +
+	"currentd --version"
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("currentd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "configuration `file` (required)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.StringVar(&ctlDir, "ctl-dir", ctl.DefaultDir, "`directory` of the control socket")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to `file` until exit, for performance work")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// usageError is a bad command line: it is printed with the usage and
+// makes the exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// fatalError is an error the daemon has already logged.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := app(stdout, stderr).Run(append([]string{"currentd"}, args...))
+	var usage *usageError
+	var fatal *fatalError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "currentd: %s\nusage: %s\n", usage.msg, usageText)
+		return exitUsage
+	case errors.As(err, &fatal):
+		return exitFatal
 	}
-	if *showVersion {
-		fmt.Fprintln(os.Stdout, "currentd", buildinfo.String())
-		return 0
+	fmt.Fprintln(stderr, "currentd:", err)
+	return exitFatal
+}
+
+func app(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:            "currentd",
+		Usage:           "the current VPN daemon: runs one tunnel interface in the foreground",
+		UsageText:       usageText,
+		HideVersion:     true, // --version is ours: it prints the build's commit too
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE` (required; see current.toml(5))"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: []string{"CURRENT_LOG_FORMAT"}},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "least severe `LEVEL` logged: debug, info, warn or error", EnvVars: []string{"CURRENT_LOG_LEVEL"}},
+			&cli.PathFlag{Name: "ctl-dir", Value: ctl.DefaultDir, Usage: "directory `DIR` of the control socket"},
+			&cli.PathFlag{Name: "cpuprofile", Usage: "write a CPU profile (pprof) to `FILE` until exit, for performance work"},
+			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageError{err.Error()}
+		},
+		// Errors are turned into exit codes by run, not by os.Exit in
+		// urfave/cli.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action:         runDaemon,
 	}
-	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: currentd -c FILE [--log-format text|json] [--log-level LEVEL] [--ctl-dir DIR] [--cpuprofile FILE] | currentd --version")
-		return 2
+}
+
+func runDaemon(c *cli.Context) error {
+	if c.Bool("version") {
+		_, err := fmt.Fprintln(c.App.Writer, "currentd", buildinfo.String())
+		return err
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if c.NArg() > 0 {
+		return &usageError{fmt.Sprintf("unexpected argument %q", c.Args().First())}
+	}
+	cfgPath := c.Path("config")
+	if cfgPath == "" {
+		return &usageError{"the configuration file is required (-c FILE)"}
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
 	if err != nil {
-		fmt.Fprintln(stderr, "currentd:", err)
-		return 2
+		return &usageError{err.Error()}
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
+	if path := c.Path("cpuprofile"); path != "" {
+		stop, err := startCPUProfile(path)
 		if err != nil {
-			fmt.Fprintln(stderr, "currentd: --cpuprofile:", err)
-			return 2
+			return &usageError{"--cpuprofile: " + err.Error()}
 		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer stop()
 	}
-	if err := daemon(*cfgPath, log); err != nil {
+	if err := daemon(cfgPath, c.Path("ctl-dir"), log); err != nil {
 		log.Error("fatal", "err", err)
-		return 1
+		return &fatalError{err}
 	}
-	return 0
+	return nil
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -15,15 +15,46 @@ import (
 )
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"-c"}, {"-c", "x", "extra"}, {"-c", "x", "--log-format", "xml"}, {"-c", "x", "--log-level", "loud"}} {
-		var out bytes.Buffer
-		if code := run(args, &out); code != 2 {
-			t.Errorf("%q: exit %d, want 2 (%s)", args, code, out.String())
+	for _, args := range [][]string{
+		nil, {"-c"}, {"-c", "x", "extra"}, {"-c", "x", "--log-format", "xml"},
+		{"-c", "x", "--log-level", "loud"}, {"--no-such-flag"}, {"-c", "x", "--version=maybe"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "usage: currentd -c FILE") {
+			t.Errorf("%q: exit %d, want %d with the usage (%s)", args, code, exitUsage, errOut.String())
 		}
 	}
-	var out bytes.Buffer
-	if code := run([]string{"-c", filepath.Join(t.TempDir(), "missing.toml"), "--log-format", "json"}, &out); code != 1 || !strings.Contains(out.String(), `"level":"ERROR"`) {
-		t.Errorf("missing file: exit %d, log %s", code, out.String())
+	var out, errOut bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	if code := run([]string{"-c", missing, "--log-format", "json"}, &out, &errOut); code != exitFatal || !strings.Contains(errOut.String(), `"level":"ERROR"`) {
+		t.Errorf("missing file: exit %d, log %s", code, errOut.String())
+	}
+	// The long name and the environment give the same settings.
+	t.Setenv("CURRENT_LOG_FORMAT", "json")
+	errOut.Reset()
+	if code := run([]string{"--config", missing}, &out, &errOut); code != exitFatal || !strings.Contains(errOut.String(), `"level":"ERROR"`) {
+		t.Errorf("--config with CURRENT_LOG_FORMAT=json: exit %d, log %s", code, errOut.String())
+	}
+	t.Setenv("CURRENT_LOG_LEVEL", "shouting")
+	errOut.Reset()
+	if code := run([]string{"--config", missing}, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), `"shouting"`) {
+		t.Errorf("CURRENT_LOG_LEVEL=shouting: exit %d, %s", code, errOut.String())
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--version"}, &out, &errOut); code != exitOK || !strings.HasPrefix(out.String(), "currentd ") || errOut.Len() != 0 {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"--help"}, &out, &errOut); code != exitOK {
+		t.Errorf("--help: exit %d", code)
+	}
+	for _, want := range []string{"--config", "--log-level", "--ctl-dir", "CURRENT_LOG_LEVEL"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %s:\n%s", want, out.String())
+		}
 	}
 }
 
