@@ -48,7 +48,7 @@ func newFake(t testing.TB) (*ctltest.Fake, map[string]string) {
 	}, keys
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t testing.TB) *testServer {
 	t.Helper()
 	fake, keys := newFake(t)
 	ts := &testServer{dir: filepath.Join(t.TempDir(), "run"), fake: fake, keys: keys, done: make(chan error, 1)}
@@ -62,7 +62,7 @@ func startServer(t *testing.T) *testServer {
 	return ts
 }
 
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	t.Helper()
 	if err := ts.srv.Close(); err != nil {
 		t.Errorf("Close: %v", err)
@@ -302,12 +302,12 @@ func TestOperations(t *testing.T) {
 
 // rawConn speaks the protocol by hand.
 type rawConn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
-func (ts *testServer) raw(t *testing.T) *rawConn {
+func (ts *testServer) raw(t testing.TB) *rawConn {
 	c, err := net.Dial("unix", ts.srv.Path())
 	if err != nil {
 		t.Fatal(err)
