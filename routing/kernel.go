@@ -51,11 +51,13 @@ type Link struct {
 	closed bool
 }
 
-// owned is one thing a Link installed: exactly one of addr and route.
+// owned is one thing a Link installed: exactly one of addr, route and
+// rule.
 type owned struct {
 	prefix netip.Prefix
 	addr   *netlink.Addr
 	route  *netlink.Route
+	rule   *netlink.Rule
 }
 
 // Open returns a Link for the interface called name in the caller's
@@ -262,12 +264,13 @@ func (l *Link) DelAddress(prefix netip.Prefix) error {
 }
 
 // route is the route AddRoute installs for p: directly via the interface,
-// in the main table, with the kernel's default metric for the family.
+// in the main table (a default route in FullTunnelTable), with the
+// kernel's default metric for the family.
 func (l *Link) route(p netip.Prefix) *netlink.Route {
 	r := &netlink.Route{
 		LinkIndex: l.Index(),
 		Dst:       ipNet(p),
-		Table:     unix.RT_TABLE_MAIN,
+		Table:     tableFor(p),
 		Protocol:  RouteProtocol,
 	}
 	if p.Addr().Is4() {
@@ -279,7 +282,9 @@ func (l *Link) route(p netip.Prefix) *netlink.Route {
 }
 
 // AddRoute routes prefix (host bits cleared) via the interface, like
-// `ip route add 10.0.0.0/24 dev current0`.
+// `ip route add 10.0.0.0/24 dev current0`. A default route (0.0.0.0/0,
+// ::/0) goes into FullTunnelTable with the policy rules of a full tunnel
+// instead (fulltunnel.go).
 func (l *Link) AddRoute(prefix netip.Prefix) error {
 	if err := l.lock(); err != nil {
 		return err
@@ -302,16 +307,19 @@ func (l *Link) AddRoute(prefix netip.Prefix) error {
 		switch {
 		case lerr != nil:
 			return fail(fmt.Errorf("%w (and listing routes: %v)", err, lerr))
-		case via == "":
-			return nil
-		default:
+		case via != "":
 			return fail(fmt.Errorf("%w (route via %s)", err, via))
 		}
-	}
-	if err != nil {
+	} else if err != nil {
 		return fail(err)
+	} else {
+		l.owned = append(l.owned, owned{prefix: p, route: r})
 	}
-	l.owned = append(l.owned, owned{prefix: p, route: r})
+	if p.Bits() == 0 {
+		if err := l.addFullTunnelRules(p); err != nil {
+			return fail(err)
+		}
+	}
 	return nil
 }
 
@@ -319,7 +327,7 @@ func (l *Link) AddRoute(prefix netip.Prefix) error {
 // with ours. It returns "" if one goes directly via this interface, and
 // otherwise a description of where the others go.
 func (l *Link) routeVia(p netip.Prefix) (string, error) {
-	filter := &netlink.Route{Dst: ipNet(p), Table: unix.RT_TABLE_MAIN}
+	filter := &netlink.Route{Dst: ipNet(p), Table: tableFor(p)}
 	routes, err := retryDump(func() ([]netlink.Route, error) {
 		return l.h.RouteListFiltered(family(p.Addr()), filter, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
@@ -369,6 +377,13 @@ func (l *Link) DelRoute(prefix netip.Prefix) error {
 	if err := kernelPrefix(prefix); err != nil {
 		return fmt.Errorf("del route %v dev %s: %w", p, l.name, err)
 	}
+	if p.Bits() == 0 {
+		// The rules go first: without the route they would send
+		// everything into an empty table.
+		if err := l.delFullTunnelRules(p); err != nil {
+			return fmt.Errorf("del route %v dev %s: %w", p, l.name, err)
+		}
+	}
 	if err := l.delRoute(p, 0); err != nil {
 		return fmt.Errorf("del route %v dev %s: %w", p, l.name, err)
 	}
@@ -382,7 +397,7 @@ func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
 	r := &netlink.Route{
 		LinkIndex: l.Index(),
 		Dst:       ipNet(p),
-		Table:     unix.RT_TABLE_MAIN,
+		Table:     tableFor(p),
 		Protocol:  proto,
 		// RT_SCOPE_NOWHERE matches a route of any scope; the default
 		// (universe) would miss an IPv4 link-scope route.
@@ -391,7 +406,7 @@ func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
 	if proto == 0 {
 		// The kernel's prefix route would match a protocol-less delete;
 		// delete the others one by one instead.
-		filter := &netlink.Route{Dst: ipNet(p), Table: unix.RT_TABLE_MAIN, LinkIndex: l.Index()}
+		filter := &netlink.Route{Dst: ipNet(p), Table: tableFor(p), LinkIndex: l.Index()}
 		routes, err := retryDump(func() ([]netlink.Route, error) {
 			return l.h.RouteListFiltered(family(p.Addr()), filter, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
 		})
@@ -443,14 +458,17 @@ func (l *Link) cleanup() error {
 	for i := len(l.owned) - 1; i >= 0; i-- {
 		o := l.owned[i]
 		var err error
-		if o.addr != nil {
+		switch {
+		case o.addr != nil:
 			err = l.h.AddrDel(l.link, &netlink.Addr{IPNet: ipNet(o.prefix)})
 			if err != nil && !gone(err) {
 				err = fmt.Errorf("del address %v dev %s: %w", o.prefix, l.name, err)
 			} else {
 				err = nil
 			}
-		} else {
+		case o.rule != nil:
+			err = l.delRule(o.rule)
+		default:
 			err = l.delRoute(o.prefix, RouteProtocol)
 			if err != nil {
 				err = fmt.Errorf("del route %v dev %s: %w", o.prefix, l.name, err)

@@ -100,6 +100,12 @@ func (n *testNS) routes() map[routeKey]bool {
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	// A full tunnel's default routes are in a table of their own.
+	full, err := n.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: routing.FullTunnelTable}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	rs = append(rs, full...)
 	m := map[routeKey]bool{}
 	for _, r := range rs {
 		if r.Dst == nil {

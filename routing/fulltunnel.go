@@ -1,0 +1,100 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Full tunnel. A default route through the tunnel (a peer whose allowed IPs
+// include 0.0.0.0/0 or ::/0) would also catch the daemon's own encrypted
+// packets to its peers and send them back into the tunnel. So, as
+// wg-quick does, the default route goes into a table of its own and two
+// policy rules per family choose it:
+//
+//	31900: from all lookup main suppress_prefixlength 0
+//	31901: not from all fwmark 51900 lookup 51900
+//
+// The first keeps every more specific route of the main table (the LAN,
+// the tunnel's other prefixes) in force and ignores only its default
+// route; the second sends what is left to the tunnel, except packets
+// marked FullTunnelMark, which the daemon sets on all of its sockets
+// (tunnel.Config.Fwmark): those fall through to the main table's default
+// route, the underlay, wherever the host roams.
+
+const (
+	// FullTunnelMark is the SO_MARK of the daemon's sockets.
+	FullTunnelMark = 51900
+	// FullTunnelTable is the routing table of a default route through
+	// the tunnel.
+	FullTunnelTable = 51900
+	// fullTunnelPriority is the suppress rule's priority; the mark rule
+	// has the next one. Both come before the main table's rule (32766).
+	fullTunnelPriority = 31900
+)
+
+// tableFor is the routing table of a route to p.
+func tableFor(p netip.Prefix) int {
+	if p.Bits() == 0 {
+		return FullTunnelTable
+	}
+	return unix.RT_TABLE_MAIN
+}
+
+// fullTunnelRules are the two rules of p's family, in the order they are
+// added: the suppress rule first, so that no packet that belongs to the
+// main table's specific routes ever sees the tunnel's table.
+func fullTunnelRules(p netip.Prefix) []*netlink.Rule {
+	fam := family(p.Addr())
+	suppress := netlink.NewRule()
+	suppress.Family = fam
+	suppress.Priority = fullTunnelPriority
+	suppress.Table = unix.RT_TABLE_MAIN
+	suppress.SuppressPrefixlen = 0
+
+	mask := uint32(0xffffffff)
+	mark := netlink.NewRule()
+	mark.Family = fam
+	mark.Priority = fullTunnelPriority + 1
+	mark.Table = FullTunnelTable
+	mark.Mark = FullTunnelMark
+	mark.Mask = &mask
+	mark.Invert = true
+	return []*netlink.Rule{suppress, mark}
+}
+
+// addFullTunnelRules installs the rules of p's family. A rule that exists
+// already is taken over: only a daemon that died without cleaning up
+// leaves one with exactly these selectors.
+func (l *Link) addFullTunnelRules(p netip.Prefix) error {
+	for _, r := range fullTunnelRules(p) {
+		if err := l.h.RuleAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add rule %v: %w", r, err)
+		}
+		l.owned = append(l.owned, owned{prefix: p, rule: r})
+	}
+	return nil
+}
+
+// delFullTunnelRules removes the rules of p's family, the mark rule first.
+func (l *Link) delFullTunnelRules(p netip.Prefix) error {
+	rules := fullTunnelRules(p)
+	for i := len(rules) - 1; i >= 0; i-- {
+		if err := l.delRule(rules[i]); err != nil {
+			return err
+		}
+	}
+	l.disown(func(o owned) bool { return o.rule != nil && o.prefix == p })
+	return nil
+}
+
+// delRule deletes r, tolerating its absence.
+func (l *Link) delRule(r *netlink.Rule) error {
+	if err := l.h.RuleDel(r); err != nil && !gone(err) {
+		return fmt.Errorf("del rule %v: %w", r, err)
+	}
+	return nil
+}
