@@ -96,4 +96,3 @@ func (n *testNS) wantVia(dst net.IP, mark uint32, dev, what string) {
 		n.t.Errorf("%s: %s mark %d goes %v, want dev %s", what, dst, mark, routes, dev)
 	}
 }
-

@@ -38,6 +38,10 @@ type Config struct {
 	// MaxDatagramSize is the sessions' largest datagram (path MTU minus
 	// IP and UDP headers); 0 means session.DefaultMaxDatagramSize.
 	MaxDatagramSize int
+	// Fwmark, if not 0, marks every socket of the device (mark.go), so
+	// that a default route through the tunnel does not catch the
+	// tunnel's own packets (routing.FullTunnelMark).
+	Fwmark uint32
 
 	// Timing knobs; zero means the default. Tests shorten them.
 	HandshakeTimeout time.Duration

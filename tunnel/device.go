@@ -37,6 +37,9 @@ type Device struct {
 	table routing.Table[*peer]
 	ln    net.Listener
 	udp   udpState
+	// dialer and resolver mark their sockets with cfg.Fwmark.
+	dialer   net.Dialer
+	resolver *net.Resolver
 	// helloSlots counts connections the accepter has not identified yet.
 	helloSlots chan struct{}
 	stats      deviceStats
@@ -79,6 +82,9 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	}
 	d := &Device{cfg: cfg, log: cfg.Logger, ownPub: pub, tun: tun, byKey: map[string]*peer{}, clock: time.Now}
 	d.policy.Store(&rekeyPolicy{interval: cfg.RekeyInterval, bytes: cfg.RekeyBytes})
+	d.dialer = net.Dialer{Timeout: dialTimeout, Control: markControl(cfg.Fwmark)}
+	d.resolver = markedResolver(cfg.Fwmark)
+	d.dialer.Resolver = d.resolver
 	d.tunW.dev = tun
 	d.helloSlots = make(chan struct{}, maxUnidentified)
 	d.net.link = link
@@ -112,7 +118,8 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		}
 	}
 	if cfg.ListenPort >= 0 {
-		ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)))
+		lc := net.ListenConfig{Control: markControl(cfg.Fwmark)}
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort("", strconv.Itoa(cfg.ListenPort)))
 		if err != nil {
 			if uerr := d.net.remove(); uerr != nil {
 				d.log.Warn("undoing link configuration", "err", uerr)

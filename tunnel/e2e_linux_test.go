@@ -235,7 +235,13 @@ func writeConfig(t *testing.T, dir, name, addr4, addr6, peerKey, endpoint, allow
 	return writeConfigT(t, dir, name, addr4, addr6, peerKey, endpoint, allow4, allow6, "tcp")
 }
 
+// writeConfigT is writeConfig with a transport; an empty endpoint leaves
+// the peer without one (it must reach us).
 func writeConfigT(t *testing.T, dir, name, addr4, addr6, peerKey, endpoint, allow4, allow6, transport string) string {
+	endpointLine := ""
+	if endpoint != "" {
+		endpointLine = fmt.Sprintf("endpoint = %q\n", endpoint)
+	}
 	state := filepath.Join(dir, name+".state")
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -250,11 +256,10 @@ state_dir = %q
 [[peer]]
 name = "peer"
 public_key = %q
-endpoint = %q
-allowed_ips = [%q, %q]
+%sallowed_ips = [%q, %q]
 transport = %q
 persistent_keepalive = "5s"
-`, filepath.Join(dir, name+".key"), addr4, addr6, state, peerKey, endpoint, allow4, allow6, transport)
+`, filepath.Join(dir, name+".key"), addr4, addr6, state, peerKey, endpointLine, allow4, allow6, transport)
 	path := filepath.Join(dir, name+".toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

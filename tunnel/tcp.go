@@ -93,8 +93,7 @@ func (d *Device) identify(nc net.Conn) {
 // dial connects to a peer's endpoint and hands the connection to its
 // owner, or reports the failure there.
 func (d *Device) dial(p *peer, endpoint string) {
-	dl := net.Dialer{Timeout: dialTimeout}
-	nc, err := dl.DialContext(p.ctx, "tcp", endpoint)
+	nc, err := d.dialer.DialContext(p.ctx, "tcp", endpoint)
 	res := dialResult{err: err}
 	if err == nil {
 		res.c = newStreamConn(nc, true, nil)
@@ -114,11 +113,7 @@ func (d *Device) resolveUDP(p *peer, endpoint string) {
 	var res dialResult
 	ap, err := netip.ParseAddrPort(endpoint)
 	if err != nil {
-		var ua *net.UDPAddr
-		ua, err = net.ResolveUDPAddr("udp", endpoint)
-		if err == nil {
-			ap = ua.AddrPort()
-		}
+		ap, err = d.resolveEndpoint(p.ctx, endpoint)
 	}
 	if err == nil {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

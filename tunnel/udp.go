@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -92,6 +93,12 @@ func (d *Device) openUDP(port uint16) error {
 	fns, actual, err := u.bind.Open(port)
 	if err != nil {
 		return err
+	}
+	if d.cfg.Fwmark != 0 {
+		if err := u.bind.SetMark(d.cfg.Fwmark); err != nil {
+			u.bind.Close()
+			return fmt.Errorf("setting SO_MARK %d on the UDP sockets (needs CAP_NET_ADMIN): %w", d.cfg.Fwmark, err)
+		}
 	}
 	u.fns, u.port = fns, actual
 	return nil

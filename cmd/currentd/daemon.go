@@ -167,6 +167,9 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 		MTU:        ifc.MTU,
 		Logger:     log,
 		StateDir:   ifc.StateDir,
+		// Always, not only with a default route in the file: one can
+		// come later with a reload or currentctl peers add.
+		Fwmark: routing.FullTunnelMark,
 	}
 	// The file's zero values are already its defaults.
 	t.RekeyInterval, t.RekeyBytes = tunnelRekeyPolicy(&ifc)

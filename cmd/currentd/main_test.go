@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/current-vpn/current/config"
+	"github.com/current-vpn/current/routing"
 	"github.com/current-vpn/current/tunnel"
 )
 
@@ -95,6 +96,9 @@ func TestTunnelConfig(t *testing.T) {
 	var log bytes.Buffer
 	l, _ := newLogger(&log, "text", "info")
 	tc := tunnelConfig(cfg, l)
+	if tc.Fwmark != routing.FullTunnelMark {
+		t.Errorf("sockets marked %d, want %d", tc.Fwmark, routing.FullTunnelMark)
+	}
 	if tc.MTU < 1280 || tc.ListenPort != 51900 || len(tc.Peers) != 1 || tc.Peers[0].Endpoint != "[2001:db8::1]:51900" || !bytes.Equal(tc.Peers[0].PublicKey, ppub.Bytes()) {
 		t.Fatalf("%+v", tc)
 	}

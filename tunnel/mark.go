@@ -1,0 +1,85 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket marks. With Config.Fwmark set, every socket the device opens
+// carries that mark (SO_MARK): the UDP sockets, the TCP listener, each TCP
+// dial and the DNS lookups of peers' endpoints. The policy rules of a full
+// tunnel (package routing) send unmarked packets into the tunnel and
+// marked ones to the underlay, so the tunnel's own packets, and the name
+// lookups it needs before any session exists, never loop into it.
+
+// markControl is a net.Dialer or net.ListenConfig Control function that
+// marks the socket, or nil for mark 0.
+func markControl(mark uint32) func(network, address string, c syscall.RawConn) error {
+	if mark == 0 {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("setting SO_MARK %d (needs CAP_NET_ADMIN): %w", mark, serr)
+		}
+		return nil
+	}
+}
+
+// markedResolver looks names up over marked sockets (Go's own resolver:
+// the C library's would open its own, unmarked ones).
+func markedResolver(mark uint32) *net.Resolver {
+	if mark == 0 {
+		return net.DefaultResolver
+	}
+	d := net.Dialer{Control: markControl(mark)}
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return d.DialContext(ctx, network, address)
+		},
+	}
+}
+
+// resolveEndpoint resolves a "host:port" endpoint for UDP with the
+// device's resolver. Like net.ResolveUDPAddr it prefers an IPv4 address,
+// which more networks route.
+func (d *Device) resolveEndpoint(ctx context.Context, endpoint string) (netip.AddrPort, error) {
+	host, service, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := d.resolver.LookupPort(ctx, "udp", service)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: no port", endpoint)
+	}
+	addrs, err := d.resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%s: no address", host)
+	}
+	pick := addrs[0]
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			pick = a
+			break
+		}
+	}
+	return netip.AddrPortFrom(pick.Unmap(), uint16(port)), nil
+}
