@@ -65,6 +65,16 @@ type Interface struct {
 	Suite mls.CipherSuiteID
 	// StateDir holds persisted MLS group state for resumption.
 	StateDir string
+	// ManualRoutes (routes = false) leaves the routes of the peers'
+	// allowed IPs to the administrator: a routing daemon on a router, or
+	// policy routing of one's own. The allowed IPs still decide which
+	// peer a packet goes to and which sources a peer may use.
+	ManualRoutes bool
+	// Fwmark marks the daemon's sockets and numbers the routing table of
+	// a full tunnel (a peer with a /0 allowed prefix); 0 means the
+	// daemon's default, 51900. Change it only if that mark means
+	// something else on the host.
+	Fwmark uint32
 	// A session rekeys (an MLS commit with an UpdatePath) after
 	// RekeyInterval or after RekeyBytes of traffic, whichever comes first.
 	RekeyInterval time.Duration

@@ -150,6 +150,12 @@ func TestParseErrors(t *testing.T) {
 			"interface.mtu", "100000 is out of range"},
 		{"port too large", ifaceHead + "listen_port = 70000 " + marker + "\n" + peerA,
 			"interface.listen_port", "70000 is not a port"},
+		{"routes not a bool", ifaceHead + "routes = \"no\" " + marker + "\n" + peerA,
+			"interface.routes", "must be true or false, not a string"},
+		{"fwmark too large", ifaceHead + "fwmark = 4294967296 " + marker + "\n" + peerA,
+			"interface.fwmark", "4294967296 is out of range: use 1..4294967295, or 0 for the default (51900)"},
+		{"fwmark negative", ifaceHead + "fwmark = -1 " + marker + "\n" + peerA,
+			"interface.fwmark", "-1 is out of range"},
 		{"port as string", ifaceHead + "listen_port = \"51900\" " + marker + "\n" + peerA,
 			"interface.listen_port", "must be an integer, not a string"},
 
@@ -292,6 +298,8 @@ addresses = ["10.99.0.1/24", "fd99::1/64"]
 mtu = 1420
 suite = "mls-mlkem768-mldsa65"
 state_dir = "/s"
+routes = false
+fwmark = 0xca00
 rekey_interval = "1h30m"
 rekey_bytes = "500MB"
 
@@ -322,7 +330,8 @@ transport = "auto"
 	}
 	ifc := c.Interface
 	if ifc.Name != "vpn-1" || ifc.ListenPort != 0 || ifc.MTU != 1420 || ifc.Suite != mls.MLS128DHKEMX25519ChaCha20Poly1305SHA256Ed25519 ||
-		ifc.StateDir != "/s" || ifc.RekeyInterval != 90*time.Minute || ifc.RekeyBytes != 500e6 || len(ifc.Addresses) != 2 {
+		ifc.StateDir != "/s" || ifc.RekeyInterval != 90*time.Minute || ifc.RekeyBytes != 500e6 || len(ifc.Addresses) != 2 ||
+		!ifc.ManualRoutes || ifc.Fwmark != 0xca00 {
 		t.Errorf("interface: %+v", ifc)
 	}
 	if p := c.Peers[0]; p.Endpoint != (Endpoint{"fe80::1%eth0", 1}) || p.PersistentKeepalive != 0 || p.Transport != TransportTCP {
@@ -556,6 +565,7 @@ listen_port = 51900
 mtu = 0
 suite = "mls-xwing-ed25519"
 state_dir = "/var/lib/current"
+routes = true
 rekey_interval = "2m"
 rekey_bytes = "1GiB"
 

@@ -21,6 +21,8 @@ type ifaceOut struct {
 	MTU            int      `toml:"mtu"`
 	Suite          string   `toml:"suite"`
 	StateDir       string   `toml:"state_dir"`
+	Routes         bool     `toml:"routes"`
+	Fwmark         uint32   `toml:"fwmark,omitzero"`
 	RekeyInterval  string   `toml:"rekey_interval"`
 	RekeyBytes     string   `toml:"rekey_bytes"`
 }
@@ -51,6 +53,8 @@ func (c *Config) Marshal() ([]byte, error) {
 		MTU:            ifc.MTU,
 		Suite:          SuiteName(ifc.Suite),
 		StateDir:       ifc.StateDir,
+		Routes:         !ifc.ManualRoutes,
+		Fwmark:         ifc.Fwmark,
 		RekeyInterval:  fmtDuration(ifc.RekeyInterval),
 		RekeyBytes:     FormatSize(ifc.RekeyBytes),
 	}}

@@ -277,6 +277,24 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 			}
 		}},
 		{"state_dir", func(v any, at keyPath) { d.str(v, at, &ifc.StateDir) }},
+		{"routes", func(v any, at keyPath) {
+			b, ok := v.(bool)
+			if !ok {
+				d.fail(at, at, "must be true or false, not %s", typeName(v))
+				return
+			}
+			ifc.ManualRoutes = !b
+		}},
+		{"fwmark", func(v any, at keyPath) {
+			var n int64
+			if d.integer(v, at, &n) {
+				if n < 0 || n > math.MaxUint32 {
+					d.fail(at, at, "%d is out of range: use 1..%d, or 0 for the default (51900)", n, uint32(math.MaxUint32))
+					return
+				}
+				ifc.Fwmark = uint32(n)
+			}
+		}},
 		{"rekey_interval", func(v any, at keyPath) { d.duration(v, at, &ifc.RekeyInterval) }},
 		{"rekey_bytes", func(v any, at keyPath) {
 			switch x := v.(type) {

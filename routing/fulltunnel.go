@@ -16,7 +16,7 @@ import (
 // policy rules per family choose it:
 //
 //	31900: from all lookup main suppress_prefixlength 0
-//	31901: not from all fwmark 51900 lookup 51900
+//	31901: not from all fwmark 0xcabc lookup 51900
 //
 // The first keeps every more specific route of the main table (the LAN,
 // the tunnel's other prefixes) in force and ignores only its default
@@ -26,20 +26,36 @@ import (
 // route, the underlay, wherever the host roams.
 
 const (
-	// FullTunnelMark is the SO_MARK of the daemon's sockets.
+	// FullTunnelMark is the default SO_MARK of the daemon's sockets and
+	// the default number of the full tunnel's routing table
+	// (SetFullTunnelMark changes both, as wg-quick's FwMark does).
 	FullTunnelMark = 51900
-	// FullTunnelTable is the routing table of a default route through
-	// the tunnel.
-	FullTunnelTable = 51900
 	// fullTunnelPriority is the suppress rule's priority; the mark rule
 	// has the next one. Both come before the main table's rule (32766).
 	fullTunnelPriority = 31900
 )
 
-// tableFor is the routing table of a route to p.
-func tableFor(p netip.Prefix) int {
+// SetFullTunnelMark sets the mark that escapes a full tunnel and the
+// number of its routing table; call it before adding a default route.
+// 0 restores FullTunnelMark.
+func (l *Link) SetFullTunnelMark(mark uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fullMark = mark
+}
+
+// fullTunnelMark is the mark in force (l.mu held).
+func (l *Link) fullTunnelMark() uint32 {
+	if l.fullMark == 0 {
+		return FullTunnelMark
+	}
+	return l.fullMark
+}
+
+// tableFor is the routing table of a route to p (l.mu held).
+func (l *Link) tableFor(p netip.Prefix) int {
 	if p.Bits() == 0 {
-		return FullTunnelTable
+		return int(l.fullTunnelMark())
 	}
 	return unix.RT_TABLE_MAIN
 }
@@ -47,7 +63,7 @@ func tableFor(p netip.Prefix) int {
 // fullTunnelRules are the two rules of p's family, in the order they are
 // added: the suppress rule first, so that no packet that belongs to the
 // main table's specific routes ever sees the tunnel's table.
-func fullTunnelRules(p netip.Prefix) []*netlink.Rule {
+func fullTunnelRules(p netip.Prefix, markTable uint32) []*netlink.Rule {
 	fam := family(p.Addr())
 	suppress := netlink.NewRule()
 	suppress.Family = fam
@@ -59,8 +75,8 @@ func fullTunnelRules(p netip.Prefix) []*netlink.Rule {
 	mark := netlink.NewRule()
 	mark.Family = fam
 	mark.Priority = fullTunnelPriority + 1
-	mark.Table = FullTunnelTable
-	mark.Mark = FullTunnelMark
+	mark.Table = int(markTable)
+	mark.Mark = markTable
 	mark.Mask = &mask
 	mark.Invert = true
 	return []*netlink.Rule{suppress, mark}
@@ -70,7 +86,7 @@ func fullTunnelRules(p netip.Prefix) []*netlink.Rule {
 // already is taken over: only a daemon that died without cleaning up
 // leaves one with exactly these selectors.
 func (l *Link) addFullTunnelRules(p netip.Prefix) error {
-	for _, r := range fullTunnelRules(p) {
+	for _, r := range fullTunnelRules(p, l.fullTunnelMark()) {
 		if err := l.h.RuleAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add rule %v: %w", r, err)
 		}
@@ -81,7 +97,7 @@ func (l *Link) addFullTunnelRules(p netip.Prefix) error {
 
 // delFullTunnelRules removes the rules of p's family, the mark rule first.
 func (l *Link) delFullTunnelRules(p netip.Prefix) error {
-	rules := fullTunnelRules(p)
+	rules := fullTunnelRules(p, l.fullTunnelMark())
 	for i := len(rules) - 1; i >= 0; i-- {
 		if err := l.delRule(rules[i]); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -15,7 +16,18 @@ import (
 // packets go: unmarked ones into the tunnel, the daemon's marked ones and
 // the LAN's to the underlay, and after Cleanup everything as before.
 func TestFullTunnel(t *testing.T) {
+	for _, mark := range []uint32{0, 0xca00} {
+		t.Run(fmt.Sprintf("mark %#x", mark), func(t *testing.T) { testFullTunnel(t, mark) })
+	}
+}
+
+func testFullTunnel(t *testing.T, setMark uint32) {
+	mark := setMark
+	if mark == 0 {
+		mark = routing.FullTunnelMark
+	}
 	n := newVeth(t)
+	n.table = int(mark)
 	underlay := n.link("ct1")
 	if err := n.h.AddrAdd(underlay, &netlink.Addr{IPNet: ipnet(mustPrefix("192.0.2.1/24"))}); err != nil {
 		t.Fatal(err)
@@ -25,6 +37,7 @@ func TestFullTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := n.open("ct0")
+	l.SetFullTunnelMark(setMark)
 	if err := l.AddAddress(mustPrefix("10.9.0.1/24")); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +49,8 @@ func TestFullTunnel(t *testing.T) {
 
 	internet := net.ParseIP("198.51.100.7")
 	n.wantVia(internet, 0, "ct0", "unmarked traffic")
-	n.wantVia(internet, routing.FullTunnelMark, "ct1", "the daemon's marked traffic")
+	n.wantVia(internet, mark, "ct1", "the daemon's marked traffic")
+	n.wantVia(internet, mark+1, "ct0", "traffic with another mark")
 	n.wantVia(net.ParseIP("192.0.2.77"), 0, "ct1", "the underlay's LAN")
 	n.wantVia(net.ParseIP("2001:db8:77::1"), 0, "ct0", "unmarked IPv6")
 	if got := len(n.rules()); got != 4 {
@@ -76,7 +90,7 @@ func (n *testNS) rules() []netlink.Rule {
 	}
 	var out []netlink.Rule
 	for _, r := range all {
-		if r.Table == routing.FullTunnelTable || (r.Table == unix.RT_TABLE_MAIN && r.SuppressPrefixlen == 0) {
+		if r.Table == n.table || (r.Table == unix.RT_TABLE_MAIN && r.SuppressPrefixlen == 0) {
 			out = append(out, r)
 		}
 	}

@@ -49,6 +49,8 @@ type Link struct {
 	name   string
 	owned  []owned // in the order installed
 	closed bool
+	// fullMark is the full tunnel's mark and table; 0 for FullTunnelMark.
+	fullMark uint32
 }
 
 // owned is one thing a Link installed: exactly one of addr, route and
@@ -264,13 +266,13 @@ func (l *Link) DelAddress(prefix netip.Prefix) error {
 }
 
 // route is the route AddRoute installs for p: directly via the interface,
-// in the main table (a default route in FullTunnelTable), with the
+// in the main table (a default route in the full tunnel's table), with the
 // kernel's default metric for the family.
 func (l *Link) route(p netip.Prefix) *netlink.Route {
 	r := &netlink.Route{
 		LinkIndex: l.Index(),
 		Dst:       ipNet(p),
-		Table:     tableFor(p),
+		Table:     l.tableFor(p),
 		Protocol:  RouteProtocol,
 	}
 	if p.Addr().Is4() {
@@ -283,7 +285,7 @@ func (l *Link) route(p netip.Prefix) *netlink.Route {
 
 // AddRoute routes prefix (host bits cleared) via the interface, like
 // `ip route add 10.0.0.0/24 dev current0`. A default route (0.0.0.0/0,
-// ::/0) goes into FullTunnelTable with the policy rules of a full tunnel
+// ::/0) goes into the full tunnel's table with the policy rules of a full tunnel
 // instead (fulltunnel.go).
 func (l *Link) AddRoute(prefix netip.Prefix) error {
 	if err := l.lock(); err != nil {
@@ -327,7 +329,7 @@ func (l *Link) AddRoute(prefix netip.Prefix) error {
 // with ours. It returns "" if one goes directly via this interface, and
 // otherwise a description of where the others go.
 func (l *Link) routeVia(p netip.Prefix) (string, error) {
-	filter := &netlink.Route{Dst: ipNet(p), Table: tableFor(p)}
+	filter := &netlink.Route{Dst: ipNet(p), Table: l.tableFor(p)}
 	routes, err := retryDump(func() ([]netlink.Route, error) {
 		return l.h.RouteListFiltered(family(p.Addr()), filter, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
@@ -397,7 +399,7 @@ func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
 	r := &netlink.Route{
 		LinkIndex: l.Index(),
 		Dst:       ipNet(p),
-		Table:     tableFor(p),
+		Table:     l.tableFor(p),
 		Protocol:  proto,
 		// RT_SCOPE_NOWHERE matches a route of any scope; the default
 		// (universe) would miss an IPv4 link-scope route.
@@ -406,7 +408,7 @@ func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
 	if proto == 0 {
 		// The kernel's prefix route would match a protocol-less delete;
 		// delete the others one by one instead.
-		filter := &netlink.Route{Dst: ipNet(p), Table: tableFor(p), LinkIndex: l.Index()}
+		filter := &netlink.Route{Dst: ipNet(p), Table: l.tableFor(p), LinkIndex: l.Index()}
 		routes, err := retryDump(func() ([]netlink.Route, error) {
 			return l.h.RouteListFiltered(family(p.Addr()), filter, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
 		})

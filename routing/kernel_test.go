@@ -21,6 +21,8 @@ type testNS struct {
 	t  *testing.T
 	ns netns.NsHandle
 	h  *netlink.Handle // for looking and for making "someone else's" state
+	// table is the full tunnel's routing table, listed by routes.
+	table int
 }
 
 // newVeth makes a namespace holding a veth pair ct0/ct1, both up. (A dummy
@@ -101,7 +103,11 @@ func (n *testNS) routes() map[routeKey]bool {
 		n.t.Fatal(err)
 	}
 	// A full tunnel's default routes are in a table of their own.
-	full, err := n.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: routing.FullTunnelTable}, netlink.RT_FILTER_TABLE)
+	table := n.table
+	if table == 0 {
+		table = routing.FullTunnelMark
+	}
+	full, err := n.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type Config struct {
 	// that a default route through the tunnel does not catch the
 	// tunnel's own packets (routing.FullTunnelMark).
 	Fwmark uint32
+	// ManualRoutes installs no route for the peers' allowed IPs; the
+	// administrator routes them to the device.
+	ManualRoutes bool
 
 	// Timing knobs; zero means the default. Tests shorten them.
 	HandshakeTimeout time.Duration

@@ -110,7 +110,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	}
 
 	if link != nil {
-		if err := d.net.install(cfg.MTU, cfg.Addresses, wantedRoutes(cfg.Peers)); err != nil {
+		if err := d.net.install(cfg.MTU, cfg.Addresses, cfg.wantedRoutes()); err != nil {
 			if uerr := d.net.remove(); uerr != nil {
 				d.log.Warn("undoing link configuration", "err", uerr)
 			}

@@ -299,3 +299,34 @@ func TestScheduledUpdate(t *testing.T) {
 	a.tun.in <- p
 	b.tun.expect(t, p)
 }
+
+// TestManualRoutes: with ManualRoutes the device configures its addresses
+// but routes no allowed IPs, at start and after Reconfigure.
+func TestManualRoutes(t *testing.T) {
+	k, kb, kc := newKeys(t, testSuite), newKeys(t, testSuite), newKeys(t, testSuite)
+	n := startNode(t, Config{
+		ListenPort:   -1,
+		Addresses:    pfxs("10.0.0.1/24"),
+		ManualRoutes: true,
+		Peers:        []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("0.0.0.0/0", "192.168.2.0/24")}},
+	}, k)
+	n.link.mu.Lock()
+	addrs, routes := len(n.link.addrs), len(n.link.routes)
+	n.link.mu.Unlock()
+	if addrs != 1 || routes != 0 {
+		t.Fatalf("%d addresses and %d routes, want 1 and 0", addrs, routes)
+	}
+	err := n.dev.Reconfigure([]PeerConfig{
+		{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("0.0.0.0/0")},
+		{Name: "c", PublicKey: kc.pub, AllowedIPs: pfxs("10.0.0.3/32")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.link.mu.Lock()
+	routes = len(n.link.routes)
+	n.link.mu.Unlock()
+	if routes != 0 {
+		t.Fatalf("Reconfigure installed %d routes", routes)
+	}
+}

@@ -51,10 +51,14 @@ func (n *netConfig) install(mtu int, addrs []netip.Prefix, routes []netip.Prefix
 	return n.syncRoutes(routes)
 }
 
-// wantedRoutes is one route per allowed-IPs prefix of any peer.
-func wantedRoutes(peers []PeerConfig) []netip.Prefix {
+// wantedRoutes is one route per allowed-IPs prefix of any peer, or none
+// with ManualRoutes.
+func (c *Config) wantedRoutes() []netip.Prefix {
+	if c.ManualRoutes {
+		return nil
+	}
 	var out []netip.Prefix
-	for _, p := range peers {
+	for _, p := range c.Peers {
 		for _, r := range p.AllowedIPs {
 			out = append(out, r.Masked())
 		}

@@ -83,7 +83,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 	}
 	d.peers = next
 	d.cfg.Peers = cfg.Peers
-	return d.net.syncRoutes(wantedRoutes(cfg.Peers))
+	return d.net.syncRoutes(cfg.wantedRoutes())
 }
 
 // reconfigure applies a changed endpoint or allowed-IPs list in the owner.

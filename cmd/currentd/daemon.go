@@ -109,6 +109,7 @@ func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, erro
 		td.Close()
 		return nil, nil, err
 	}
+	link.SetFullTunnelMark(tcfg.Fwmark)
 	dev, err := tunnel.New(tcfg, td, link)
 	if err != nil {
 		link.Close()
@@ -148,12 +149,21 @@ func interfaceChanged(a, b *config.Interface) bool {
 	pa, erra := a.PrivateKey.Public()
 	pb, errb := b.PrivateKey.Public()
 	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
-		!slices.Equal(a.Addresses, b.Addresses) || erra != nil || errb != nil || !pa.Equal(pb)
+		!slices.Equal(a.Addresses, b.Addresses) || a.ManualRoutes != b.ManualRoutes || a.Fwmark != b.Fwmark ||
+		erra != nil || errb != nil || !pa.Equal(pb)
 }
 
 // tunnelRekeyPolicy is the tunnel's form of ifc's rekey policy.
 func tunnelRekeyPolicy(ifc *config.Interface) (time.Duration, int64) {
 	return ifc.RekeyInterval, int64(min(ifc.RekeyBytes, math.MaxInt64))
+}
+
+// fullTunnelMark is the mark of our sockets and the full tunnel's table.
+func fullTunnelMark(ifc *config.Interface) uint32 {
+	if ifc.Fwmark == 0 {
+		return routing.FullTunnelMark
+	}
+	return ifc.Fwmark
 }
 
 // tunnelConfig maps the file's configuration onto the tunnel's.
@@ -169,7 +179,8 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 		StateDir:   ifc.StateDir,
 		// Always, not only with a default route in the file: one can
 		// come later with a reload or currentctl peers add.
-		Fwmark: routing.FullTunnelMark,
+		Fwmark:       fullTunnelMark(&ifc),
+		ManualRoutes: ifc.ManualRoutes,
 	}
 	// The file's zero values are already its defaults.
 	t.RekeyInterval, t.RekeyBytes = tunnelRekeyPolicy(&ifc)

@@ -110,6 +110,14 @@ func TestTunnelConfig(t *testing.T) {
 	if tc := tunnelConfig(cfg, l); tc.Peers[0].Transport != tunnel.TransportAuto || tc.Peers[0].PersistentKeepalive != 25*time.Second {
 		t.Errorf("%+v", tc.Peers[0])
 	}
+	before := cfg.Interface
+	cfg.Interface.Fwmark, cfg.Interface.ManualRoutes = 0xca00, true
+	if tc := tunnelConfig(cfg, l); tc.Fwmark != 0xca00 || !tc.ManualRoutes {
+		t.Errorf("fwmark %#x, manual routes %v; want 0xca00 and true", tc.Fwmark, tc.ManualRoutes)
+	}
+	if !interfaceChanged(&before, &cfg.Interface) {
+		t.Error("a changed fwmark and routes setting is not an interface change")
+	}
 }
 
 func TestDeriveMTU(t *testing.T) {
