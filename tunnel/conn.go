@@ -26,8 +26,11 @@ type streamConn struct {
 	outbound bool   // we dialed it
 	prefix   []byte // bytes read before the owner took the connection
 
-	mu      sync.Mutex
-	queue   [][]byte
+	mu    sync.Mutex
+	queue [][]byte
+	// owned are batches of records sealed in pooled buffers, part of
+	// queue; the writer releases them once written.
+	owned   []*ioBatch
 	queued  int
 	closing bool // flush the queue, then close
 	wake    chan struct{}
@@ -106,6 +109,25 @@ func (c *streamConn) send(bufs [][]byte) {
 	c.signal()
 }
 
+// sendOwned queues the records of b, sealed in place in its buffers,
+// behind everything queued before; the writer releases b once they are
+// written (or dropped with the connection).
+func (c *streamConn) sendOwned(b *ioBatch) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		b.release()
+		return
+	}
+	for _, r := range b.pkts {
+		c.queue = append(c.queue, r)
+		c.queued += len(r)
+	}
+	c.owned = append(c.owned, b)
+	c.mu.Unlock()
+	c.signal()
+}
+
 func (c *streamConn) signal() {
 	select {
 	case c.wake <- struct{}{}:
@@ -122,12 +144,16 @@ func (c *streamConn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
-		q, closing := c.queue, c.closing
-		c.queue, c.queued = nil, 0
+		q, owned, closing := c.queue, c.owned, c.closing
+		c.queue, c.owned, c.queued = nil, nil, 0
 		c.mu.Unlock()
 		if len(q) > 0 {
 			bufs := net.Buffers(q)
-			if _, err := bufs.WriteTo(c.nc); err != nil {
+			_, err := bufs.WriteTo(c.nc)
+			for _, b := range owned {
+				b.release()
+			}
+			if err != nil {
 				// The reader fails too once the socket is closed, and
 				// tells the owner.
 				c.abort()

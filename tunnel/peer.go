@@ -193,11 +193,13 @@ func (p *peer) drain(q *batchQueue, taken []*packetBatch, handle func(time.Time,
 	return shrink(taken)
 }
 
-// transmit sends what a session produced through c.
+// transmit sends what a session produced through c, after the records
+// sealed before (on a stream, the order is the records' sequence).
 func (p *peer) transmit(c carrier, bufs [][]byte) {
 	if len(bufs) == 0 || c == nil {
 		return
 	}
+	p.flushTx()
 	c.send(bufs)
 	p.lastSent = p.now()
 }
@@ -284,8 +286,7 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 				b.release()
 			}
 		} else {
-			err = p.sess.SendPacket(now, b.pkt)
-			b.release()
+			err = p.sealStream(now, b)
 		}
 		if errors.Is(err, session.ErrPacketSize) {
 			// Larger than a record: a local MTU problem, not the peer's.
@@ -316,14 +317,50 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 	}
 }
 
+// sealStream seals a packet into a stream record in place, in front of
+// the packet in b, and adds it to p.txb for flushTx; it takes b. A record
+// must reach the stream in the order the session sealed it, so control
+// messages the session queued before go out before it, and one it queues
+// while sealing (an update the bytes triggered) after it and before the
+// next record.
+func (p *peer) sealStream(now time.Time, b *packetBuf) error {
+	p.flush()
+	hr := session.PacketHeadroom(session.Stream)
+	if len(b.pkt) == 0 || &b.pkt[0] != &b.arr[tunOffset] {
+		// Not where the TUN reader puts packets: seal a copy.
+		err := p.sess.SendPacket(now, b.pkt)
+		b.release()
+		return err
+	}
+	rec, err := p.sess.SealPacketTo(now, b.arr[tunOffset-hr:tunOffset-hr], b.pkt)
+	if err != nil {
+		b.release()
+		return err
+	}
+	if p.txb == nil {
+		p.txb = ioBatchPool.Get().(*ioBatch)
+	}
+	p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
+	if len(p.txb.bufs) == maxBatch {
+		p.flushTx()
+	}
+	p.flush()
+	return nil
+}
+
 // flushTx hands the records sealed since the last call to the peer's UDP
-// writer, as one batch.
+// writer, or to its TCP connection, as one batch.
 func (p *peer) flushTx() {
 	b := p.txb
 	if b == nil {
 		return
 	}
 	p.txb = nil
+	if sc, ok := p.conn.(*streamConn); ok {
+		p.lastSent = p.now()
+		sc.sendOwned(b)
+		return
+	}
 	dc, ok := p.conn.(*dgramCarrier)
 	if !ok || dc.ep == nil {
 		b.release()
