@@ -252,7 +252,10 @@ type Session struct {
 
 	out     [][]byte
 	packets [][]byte
-	events  []Event
+	// sink, if set, takes received stream packets instead of packets
+	// (SetPacketSink).
+	sink   func(pkt []byte)
+	events []Event
 }
 
 // New checks cfg and returns a Session that has sent nothing yet.
@@ -460,6 +463,15 @@ func (s *Session) Outgoing() [][]byte { o := s.out; s.out = nil; return o }
 
 // Packets returns the decrypted IP packets received so far and forgets them.
 func (s *Session) Packets() [][]byte { p := s.packets; s.packets = nil; return p }
+
+// SetPacketSink makes HandleStream hand each IP packet it decrypts to sink
+// as soon as it is opened, instead of keeping a copy for Packets. pkt
+// aliases the session's record buffer and is valid only during the call;
+// sink must copy what it keeps and must not call the Session. It saves a
+// copy and an allocation per packet for a caller that copies the packets
+// anyway (into its own buffers). Datagram mode opens packets in the
+// caller's buffers already (ReceiveDatagrams) and ignores the sink.
+func (s *Session) SetPacketSink(sink func(pkt []byte)) { s.sink = sink }
 
 // Events returns what happened since the last call and forgets it.
 func (s *Session) Events() []Event { e := s.events; s.events = nil; return e }

@@ -67,7 +67,11 @@ func (s *Session) readStream(b []byte) error {
 func (s *Session) onRecord(ct record.ContentType, content []byte) error {
 	switch ct {
 	case record.ContentApplicationData:
-		s.packets = append(s.packets, bytes.Clone(content))
+		if s.sink != nil {
+			s.sink(content)
+		} else {
+			s.packets = append(s.packets, bytes.Clone(content))
+		}
 		s.epochBytes += uint64(len(content))
 		return s.checkPolicy()
 	case record.ContentHandshake:

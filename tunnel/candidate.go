@@ -123,7 +123,7 @@ func (p *peer) promote() {
 		p.stats.connsReplaced.Add(1)
 		p.dropConn(errReplaced)
 	}
-	p.conn, p.sess = c.c, c.s
+	p.use(c.c, c.s)
 	p.timers.handshakeDeadline = time.Time{}
 	p.log.Debug("replacement connection took over")
 	p.handle(c.pkts, c.events)

@@ -53,6 +53,23 @@ type connEvent struct {
 	c    *streamConn
 	data []byte
 	err  error
+	// buf holds data; release returns it to readBufPool once the owner
+	// is done with data (sessions copy what they keep).
+	buf *[]byte
+}
+
+// readBufPool recycles the readers' buffers: a buffer goes from a
+// connection's reader to the owner with the bytes it holds, and back.
+var readBufPool = sync.Pool{New: func() any {
+	b := make([]byte, readBufSize)
+	return &b
+}}
+
+func (ev *connEvent) release() {
+	if ev.buf != nil {
+		readBufPool.Put(ev.buf)
+		ev.buf, ev.data = nil, nil
+	}
 }
 
 // start launches the reader and writer; wg tracks both.
@@ -63,20 +80,23 @@ func (c *streamConn) start(wg *sync.WaitGroup, events chan<- connEvent) {
 }
 
 func (c *streamConn) readLoop(events chan<- connEvent) {
-	buf := make([]byte, readBufSize)
 	for {
-		n, err := c.nc.Read(buf)
+		buf := readBufPool.Get().(*[]byte)
+		n, err := c.nc.Read(*buf)
 		ev := connEvent{c: c}
 		if n > 0 {
-			ev.data = append([]byte(nil), buf[:n]...)
-		} else if err != nil {
-			ev.err = err
+			ev.data, ev.buf = (*buf)[:n], buf
 		} else {
-			continue
+			readBufPool.Put(buf)
+			if err == nil {
+				continue
+			}
+			ev.err = err
 		}
 		select {
 		case events <- ev:
 		case <-c.done:
+			ev.release()
 			return
 		}
 		if ev.err != nil {

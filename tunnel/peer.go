@@ -434,7 +434,7 @@ func (p *peer) adopt(c *streamConn) {
 		p.dropConn(errReplaced)
 	}
 	s, err := p.startSession(c)
-	p.conn, p.sess = c, s
+	p.use(c, s)
 	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
 	if err != nil {
 		p.sessionFailed(err)
@@ -487,7 +487,7 @@ func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 		p.log.Info("resuming saved session", "epoch", saved.Epoch, "role", roleName(role))
 	}
 	s, err := p.newDatagramSession(c, role, saved)
-	p.conn, p.sess = c, s
+	p.use(c, s)
 	timeout := p.dev.cfg.HandshakeTimeout
 	if p.cfg.Transport == TransportAuto && outbound {
 		timeout = p.dev.cfg.UDPFallback
@@ -675,7 +675,7 @@ func (p *peer) onClientHello(in *packetBuf) {
 	}
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
-	p.conn, p.sess = c, s
+	p.use(c, s)
 	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
 	if err != nil {
 		p.sessionFailed(err)
@@ -760,6 +760,7 @@ var (
 )
 
 func (p *peer) onConnEvent(ev connEvent) {
+	defer ev.release()
 	if ev.c != nil && p.cand.c != nil && carrier(ev.c) == p.cand.c {
 		p.onCandidateEvent(ev)
 		return
@@ -772,7 +773,9 @@ func (p *peer) onConnEvent(ev connEvent) {
 		p.dropConn(ev.err)
 		return
 	}
-	if err := p.sess.HandleStream(p.now(), ev.data); err != nil {
+	err := p.sess.HandleStream(p.now(), ev.data)
+	p.flushRx() // what the packet sink queued
+	if err != nil {
 		p.sessionFailed(err)
 		return
 	}
@@ -872,17 +875,33 @@ func (p *peer) deliverInPlace(b *packetBuf, pkt []byte) bool {
 // them.
 func (p *peer) deliver(pkts [][]byte) {
 	for _, pkt := range pkts {
-		if len(pkt) > maxSegment {
-			p.dev.stats.dropInvalid.Add(1)
-			continue
-		}
-		b := getBuf()
-		n := copy(b.arr[tunOffset:], pkt)
-		if !p.deliverInPlace(b, b.arr[tunOffset:tunOffset+n]) {
-			b.release()
-		}
+		p.deliverCopy(pkt)
 	}
 	p.flushRx()
+}
+
+// deliverCopy queues a copy of pkt for the TUN (flushRx sends it). It is
+// the packet sink of stream sessions (use).
+func (p *peer) deliverCopy(pkt []byte) {
+	if len(pkt) > maxSegment {
+		p.dev.stats.dropInvalid.Add(1)
+		return
+	}
+	b := getBuf()
+	n := copy(b.arr[tunOffset:], pkt)
+	if !p.deliverInPlace(b, b.arr[tunOffset:tunOffset+n]) {
+		b.release()
+	}
+}
+
+// use makes c and s the peer's connection and session. A stream session
+// hands each packet it opens straight to deliverCopy, while its record is
+// in the session's buffer, instead of keeping a copy for Packets.
+func (p *peer) use(c carrier, s *session.Session) {
+	p.conn, p.sess = c, s
+	if s != nil && !c.datagram() {
+		s.SetPacketSink(p.deliverCopy)
+	}
 }
 
 // flushRx hands the packets opened since the last call to the TUN
