@@ -380,6 +380,10 @@ func (ifc *Interface) validate(v *validator) {
 		v.add(p.key("suite"), "unsupported suite %s (known suites: %s)", SuiteName(ifc.Suite), strings.Join(SuiteNames(), ", "))
 	}
 	checkAbsPath(v, p.key("state_dir"), ifc.StateDir)
+	if ifc.Fwmark >= 253 && ifc.Fwmark <= 255 {
+		// The mark also numbers the full tunnel's routing table.
+		v.add(p.key("fwmark"), "%d is a routing table the kernel reserves (default, main, local); pick another mark", ifc.Fwmark)
+	}
 	if ifc.RekeyInterval < MinRekeyInterval {
 		v.add(p.key("rekey_interval"), "%s is too short: the minimum is %s", fmtDuration(ifc.RekeyInterval), fmtDuration(MinRekeyInterval))
 	}

@@ -156,6 +156,8 @@ func TestParseErrors(t *testing.T) {
 			"interface.fwmark", "4294967296 is out of range: use 1..4294967295, or 0 for the default (51900)"},
 		{"fwmark negative", ifaceHead + "fwmark = -1 " + marker + "\n" + peerA,
 			"interface.fwmark", "-1 is out of range"},
+		{"fwmark of the main table", ifaceHead + "fwmark = 254 " + marker + "\n" + peerA,
+			"interface.fwmark", "254 is a routing table the kernel reserves"},
 		{"port as string", ifaceHead + "listen_port = \"51900\" " + marker + "\n" + peerA,
 			"interface.listen_port", "must be an integer, not a string"},
 
