@@ -405,8 +405,8 @@ lossrun() { # out-prefix with-updates(0|1)
 	eval "$("$BT" iperf "$WORK/$1.json")" || true
 }
 if [ "$CUR_TRANSPORT" != udp ]; then
-	say "epoch-update loss: skipped: currentd has no UDP transport yet (the peer ran over $CUR_TRANSPORT)"
-	echo "info epoch-update loss under UDP load: skipped: currentd has no UDP transport yet (the peer ran over $CUR_TRANSPORT)" >> "$RESULTS"
+	say "epoch-update loss: skipped: it measures the UDP transport, and the peer ran over $CUR_TRANSPORT"
+	echo "info epoch-update loss under UDP load: skipped: it measures the UDP transport, and the peer ran over $CUR_TRANSPORT" >> "$RESULTS"
 else
 	cap=$(awk '$1=="udp1392pps" && $2=="current" {print $3}' "$RESULTS" | sort -n | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}')
 	if [ -z "$cap" ]; then
