@@ -961,6 +961,8 @@ func (p *peer) dropConn(reason error) {
 	if p.conn == nil {
 		return
 	}
+	// Records sealed for this connection go to it, never to the next.
+	p.flushTx()
 	if p.sess != nil {
 		if reason == errShutdown && p.conn.datagram() && p.dev.cfg.StateDir != "" && p.sess.Established() {
 			// Saved for resumption: the peer keeps its session, so we
