@@ -112,10 +112,12 @@ func FuzzClientResponse(f *testing.F) {
 				served <- err
 				return
 			}
+			out := answer
 			if newline {
-				answer = append(answer, '\n')
+				// A copy: a fuzz target must not change its input.
+				out = append(bytes.Clone(answer), '\n')
 			}
-			_, err = c.Write(answer)
+			_, err = c.Write(out)
 			served <- err
 		}()
 		client, err := ctl.Dial(path)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -82,10 +83,13 @@ func fullTunnelRules(p netip.Prefix, markTable uint32) []*netlink.Rule {
 	return []*netlink.Rule{suppress, mark}
 }
 
-// addFullTunnelRules installs the rules of p's family. A rule that exists
-// already is taken over: only a daemon that died without cleaning up
-// leaves one with exactly these selectors.
+// addFullTunnelRules installs the rules of p's family unless this Link
+// already did. A rule that exists already is taken over: only a daemon
+// that died without cleaning up leaves one with exactly these selectors.
 func (l *Link) addFullTunnelRules(p netip.Prefix) error {
+	if slices.ContainsFunc(l.owned, func(o owned) bool { return o.rule != nil && o.prefix == p }) {
+		return nil
+	}
 	for _, r := range fullTunnelRules(p, l.fullTunnelMark()) {
 		if err := l.h.RuleAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add rule %v: %w", r, err)

@@ -285,8 +285,8 @@ func (l *Link) route(p netip.Prefix) *netlink.Route {
 
 // AddRoute routes prefix (host bits cleared) via the interface, like
 // `ip route add 10.0.0.0/24 dev current0`. A default route (0.0.0.0/0,
-// ::/0) goes into the full tunnel's table with the policy rules of a full tunnel
-// instead (fulltunnel.go).
+// ::/0) goes into the full tunnel's table instead, with its policy rules
+// (fulltunnel.go).
 func (l *Link) AddRoute(prefix netip.Prefix) error {
 	if err := l.lock(); err != nil {
 		return err

@@ -81,15 +81,13 @@ func TestE2EFullTunnel(t *testing.T) {
 			e2ePing(t, nsA, "10.99.0.2")
 
 			stopDaemon(t, a)
-			out, err := exec.Command("ip", "-n", nsA, "rule", "show").CombinedOutput()
-			if err != nil || strings.Contains(string(out), "lookup "+m) || strings.Contains(string(out), "suppress_prefixlength") {
-				t.Errorf("IPv4 rules after stop (%v):\n%s", err, out)
+			for _, fam := range []string{"-4", "-6"} {
+				out, err := exec.Command("ip", "-n", nsA, fam, "rule", "show").CombinedOutput()
+				if err != nil || strings.Contains(string(out), "lookup "+m) || strings.Contains(string(out), "suppress_prefixlength") {
+					t.Errorf("ip %s rules after stop (%v):\n%s", fam, err, out)
+				}
 			}
-			out, err = exec.Command("ip", "-n", nsA, "-6", "rule", "show").CombinedOutput()
-			if err != nil || strings.Contains(string(out), "lookup "+m) || strings.Contains(string(out), "suppress_prefixlength") {
-				t.Errorf("IPv6 rules after stop (%v):\n%s", err, out)
-			}
-			out, _ = exec.Command("ip", "-n", nsA, "route", "show", "table", m).CombinedOutput()
+			out, _ := exec.Command("ip", "-n", nsA, "route", "show", "table", m).CombinedOutput()
 			if strings.TrimSpace(string(out)) != "" {
 				t.Errorf("routes left in table %s:\n%s", m, out)
 			}

@@ -30,11 +30,16 @@ func markControl(mark uint32) func(network, address string, c syscall.RawConn) e
 		}); err != nil {
 			return err
 		}
-		if serr != nil {
-			return fmt.Errorf("setting SO_MARK %d (needs CAP_NET_ADMIN): %w", mark, serr)
-		}
+		return markError(mark, serr)
+	}
+}
+
+// markError explains a failed SO_MARK, nil for nil.
+func markError(mark uint32, err error) error {
+	if err == nil {
 		return nil
 	}
+	return fmt.Errorf("setting SO_MARK %d (needs CAP_NET_ADMIN): %w", mark, err)
 }
 
 // markedResolver looks names up over marked sockets (Go's own resolver:

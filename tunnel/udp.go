@@ -97,7 +97,7 @@ func (d *Device) openUDP(port uint16) error {
 	if d.cfg.Fwmark != 0 {
 		if err := u.bind.SetMark(d.cfg.Fwmark); err != nil {
 			u.bind.Close()
-			return fmt.Errorf("setting SO_MARK %d on the UDP sockets (needs CAP_NET_ADMIN): %w", d.cfg.Fwmark, err)
+			return fmt.Errorf("UDP sockets: %w", markError(d.cfg.Fwmark, err))
 		}
 	}
 	u.fns, u.port = fns, actual
