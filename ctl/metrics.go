@@ -3,6 +3,8 @@ package ctl
 import (
 	"bufio"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,10 +81,37 @@ func WriteMetrics(w io.Writer, st Status, v VersionInfo) error {
 			m.sample(dropped, append(peerLabels(st, p), label{"reason", r.reason}), float64(r.n))
 		}
 	}
+	writeGuardMetrics(&m, st)
 	if m.err != nil {
 		return m.err
 	}
 	return bw.Flush()
+}
+
+// writeGuardMetrics writes the device-wide counters of unauthenticated
+// input and the goroutine count.
+func writeGuardMetrics(m *metricWriter, st Status) {
+	ifl := []label{{"interface", st.Interface.Name}}
+	g := st.Unauthenticated
+	const refused = "current_unauthenticated_refused_total"
+	m.family(refused, "counter", "Unauthenticated input refused, by reason: bad_datagram, unknown_index, bad_hello, unknown_peer, hello_budget, rate_host, rate_global, rate_peer, tcp_busy, hello_replay.")
+	for _, r := range slices.Sorted(maps.Keys(g.Refused)) {
+		m.sample(refused, append(slices.Clone(ifl), label{"reason", r}), float64(g.Refused[r]))
+	}
+	for _, gm := range []struct {
+		name, typ, help string
+		v               float64
+	}{
+		{"current_handshakes_responded_total", "counter", "New ClientHellos admitted to responder handshake work.", float64(g.HandshakesResponded)},
+		{"current_cookies_sent_total", "counter", "CookieChallenges sent to UDP initiators under load.", float64(g.CookiesSent)},
+		{"current_unauthenticated_bytes", "gauge", "Bytes of partial ClientHellos held before their sender is known.", float64(g.HeldBytes)},
+		{"current_unauthenticated_hellos", "gauge", "Partial ClientHellos held before their sender is known.", float64(g.HeldHellos)},
+		{"current_half_open_connections", "gauge", "TCP connections that have not sent a ClientHello yet.", float64(g.HalfOpen)},
+		{"current_goroutines", "gauge", "Number of goroutines that currently exist.", float64(st.Goroutines)},
+	} {
+		m.family(gm.name, gm.typ, gm.help)
+		m.sample(gm.name, ifl, gm.v)
+	}
 }
 
 func peerLabels(st Status, p *PeerStatus) []label {

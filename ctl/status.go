@@ -17,6 +17,30 @@ type Status struct {
 	Time      time.Time       `json:"time"`
 	Interface InterfaceStatus `json:"interface"`
 	Peers     []PeerStatus    `json:"peers"`
+	// Unauthenticated is what the daemon refused of, and holds for,
+	// input from anyone not yet authenticated.
+	Unauthenticated GuardStatus `json:"unauthenticated"`
+	// Goroutines is the daemon's goroutine count (current_goroutines in metrics).
+	Goroutines int `json:"goroutines"`
+}
+
+// GuardStatus counts the daemon's defence against unauthenticated input
+// (docs/operate.md, "Limits").
+type GuardStatus struct {
+	// Refused counts refusals by reason: bad_datagram, unknown_index,
+	// bad_hello, unknown_peer, hello_budget, rate_host, rate_global,
+	// rate_peer, tcp_busy, hello_replay.
+	Refused map[string]uint64 `json:"refused"`
+	// HandshakesResponded counts new ClientHellos admitted to responder
+	// work.
+	HandshakesResponded uint64 `json:"handshakes_responded"`
+	CookiesSent         uint64 `json:"cookies_sent"`
+	// HeldBytes and HeldHellos are the partial ClientHellos held before
+	// their sender is known; HalfOpen the TCP connections that have not
+	// sent a ClientHello yet.
+	HeldBytes  int `json:"held_bytes"`
+	HeldHellos int `json:"held_hellos"`
+	HalfOpen   int `json:"half_open_connections"`
 }
 
 // InterfaceStatus is the local end.

@@ -44,7 +44,10 @@ type CookieJarConfig struct {
 	// secret rotates; default 2 minutes.
 	CookieLifetime time.Duration
 	// Rate (handshakes per second) and Burst bound how fast one source
-	// address may create sessions; defaults 2 and 8.
+	// address may create sessions; defaults 2 and 8. A negative Rate
+	// turns the jar's limit off, for a listener that limits whole
+	// handshakes itself (the jar sees every fragment of a hello, and the
+	// listener may key its limit by host rather than by address).
 	Rate  float64
 	Burst float64
 	// MaxSources bounds the rate limiter's map; default 65536. When it is
@@ -84,7 +87,7 @@ func NewCookieJar(cfg CookieJarConfig) (*CookieJar, error) {
 	if cfg.CookieLifetime <= 0 {
 		cfg.CookieLifetime = 2 * time.Minute
 	}
-	if cfg.Rate <= 0 {
+	if cfg.Rate == 0 {
 		cfg.Rate = 2
 	}
 	if cfg.Burst < 1 {
@@ -128,7 +131,7 @@ func (j *CookieJar) Admit(now time.Time, addr, d []byte) (Admission, []byte) {
 			return AdmitChallenge, j.challenge(now, addr, sender)
 		}
 	}
-	if !j.allow(now, addr) {
+	if j.cfg.Rate > 0 && !j.allow(now, addr) {
 		return AdmitDrop, nil
 	}
 	return AdmitAccept, nil

@@ -24,6 +24,8 @@ type candidate struct {
 	c        carrier
 	s        *session.Session
 	deadline time.Time
+	// hello is the ClientHello the candidate answers.
+	hello [32]byte
 	// What the session produced before promotion, handled after it.
 	pkts   [][]byte
 	events []session.Event
@@ -32,7 +34,7 @@ type candidate struct {
 func (p *peer) startCandidate(c *streamConn) {
 	p.dropCandidate() // one at a time; the newest is the likeliest genuine
 	s, err := p.startSession(c)
-	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout)}
+	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: c.helloHash}
 	if err != nil {
 		p.log.Debug("replacement connection failed", "err", err)
 		p.dropCandidate()
@@ -46,11 +48,11 @@ func (p *peer) startCandidate(c *streamConn) {
 
 // startDatagramCandidate answers a new ClientHello over UDP while a
 // session is established.
-func (p *peer) startDatagramCandidate(in *packetBuf) {
+func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 	p.dropCandidate()
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
-	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout)}
+	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: hello}
 	if err == nil {
 		err = feedAll(p.now(), s, in.frags)
 	}
@@ -60,6 +62,17 @@ func (p *peer) startDatagramCandidate(in *packetBuf) {
 		return
 	}
 	p.log.Debug("replacement session pending proof")
+	p.candidateProgress()
+}
+
+// feedCandidate gives the candidate a retransmission of its ClientHello,
+// which its session answers from its cache.
+func (p *peer) feedCandidate(in *packetBuf) {
+	if err := feedAll(p.now(), p.cand.s, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
+		p.log.Debug("replacement session failed", "err", err)
+		p.dropCandidate()
+		return
+	}
 	p.candidateProgress()
 }
 
@@ -124,6 +137,7 @@ func (p *peer) promote() {
 		p.dropConn(errReplaced)
 	}
 	p.use(c.c, c.s)
+	p.sessHello = c.hello
 	p.timers.handshakeDeadline = time.Time{}
 	p.log.Debug("replacement connection took over")
 	p.handle(c.pkts, c.events)

@@ -25,6 +25,8 @@ type streamConn struct {
 	nc       net.Conn
 	outbound bool   // we dialed it
 	prefix   []byte // bytes read before the owner took the connection
+	// helloHash identifies the ClientHello of an accepted connection.
+	helloHash [32]byte
 
 	mu    sync.Mutex
 	queue [][]byte

@@ -42,9 +42,11 @@ type Device struct {
 	resolver *net.Resolver
 	// helloSlots counts connections the accepter has not identified yet.
 	helloSlots chan struct{}
-	stats      deviceStats
-	ctx        context.Context
-	cancel     context.CancelFunc
+	// guard budgets and counts what strangers make us hold and do.
+	guard  *guard
+	stats  deviceStats
+	ctx    context.Context
+	cancel context.CancelFunc
 	// wg counts every goroutine the device started, so Close can promise
 	// that none outlives it.
 	wg      sync.WaitGroup
@@ -87,6 +89,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	d.dialer.Resolver = d.resolver
 	d.tunW.dev = tun
 	d.helloSlots = make(chan struct{}, maxUnidentified)
+	d.guard = newGuard(d.log)
 	d.net.link = link
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for i := range cfg.Peers {
@@ -149,6 +152,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	d.startWriters()
 	d.startCrypto()
 	d.goFunc(d.readTUN)
+	d.goFunc(d.sweepLoop)
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)
 	}

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type clientHello struct {
 	suite        mls.CipherSuiteID
 	// raw is every byte read so far, to be replayed into the session.
 	raw []byte
+	// hash identifies the hello (its envelope), for the replay check.
+	hash [32]byte
 }
 
 // readClientHello reads plaintext handshake records from r until one
@@ -69,7 +72,7 @@ func readClientHello(r io.Reader) (*clientHello, error) {
 				return nil, errNotHello
 			}
 			kp := ch.KeyPackage.KeyPackage
-			return &clientHello{signatureKey: kp.LeafNode.SignatureKey, suite: kp.CipherSuite, raw: raw}, nil
+			return &clientHello{signatureKey: kp.LeafNode.SignatureKey, suite: kp.CipherSuite, raw: raw, hash: sha256.Sum256(env[:n])}, nil
 		}
 		if len(raw) >= maxHelloLen {
 			return nil, fmt.Errorf("tunnel: no ClientHello in the first %d bytes", len(raw))

@@ -2,7 +2,11 @@ package tunnel
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/current-vpn/current/session"
 )
 
 // FuzzReadClientHello feeds arbitrary first bytes of a TCP connection to the
@@ -22,6 +26,48 @@ func FuzzReadClientHello(f *testing.F) {
 		}
 		if !bytes.HasPrefix(data, h.raw) || len(h.signatureKey) == 0 {
 			t.Fatalf("accepted hello does not match its input")
+		}
+	})
+}
+
+// FuzzHelloAssembler feeds arbitrary ClientHello fragments from a few
+// sources: the budget holds whatever arrives, and a completed message is
+// exactly its total length.
+func FuzzHelloAssembler(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0xaa, 0xbb})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a := newHelloAssembler()
+		t0 := time.Unix(1000, 0)
+		// Each record of in: src byte, sender byte, id byte, total and
+		// offset as uint16, length byte, then that many data bytes.
+		for len(in) >= 8 {
+			src, sender, id := in[0], in[1], in[2]
+			total, off := int(in[3])<<8|int(in[4]), int(in[5])<<8|int(in[6])
+			n := min(int(in[7]), len(in)-8)
+			data := in[8 : 8+n]
+			in = in[8+n:]
+			d := fragment(uint32(sender), uint32(id), total, off, data)
+			fr, ok := session.ParseHandshakeFragment(d)
+			if !ok {
+				continue
+			}
+			ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, src % 4}), uint16(src))
+			v, env, raws := a.add(t0, ap, d, fr)
+			if v == asmComplete && (len(env) != total || len(raws) == 0) {
+				t.Fatalf("complete message of %d bytes from %d datagrams, total %d", len(env), len(raws), total)
+			}
+			if b, m := a.held(); b > preHelloBytes || m > preHelloMessages {
+				t.Fatalf("held %d bytes in %d messages", b, m)
+			}
+			for h, u := range a.hosts {
+				if u.bytes > preHelloHostBytes || u.msgs > preHelloHostMsgs {
+					t.Fatalf("host %s holds %d bytes in %d messages", h, u.bytes, u.msgs)
+				}
+			}
+		}
+		a.expire(t0.Add(preHelloLifetime))
+		if b, m := a.held(); b != 0 || m != 0 || len(a.hosts) != 0 {
+			t.Fatalf("held %d bytes in %d messages, %d hosts after expiry", b, m, len(a.hosts))
 		}
 	})
 }

@@ -83,6 +83,12 @@ type peer struct {
 	lastSent time.Time
 	// lastEp is the last endpoint an authenticated datagram came from.
 	lastEp string
+	// sessHello is the ClientHello the current session answered (zero if
+	// it did not start from one); hellos and helloBucket gate new ones
+	// (hellogate.go).
+	sessHello   [32]byte
+	hellos      helloLog
+	helloBucket tokenBucket
 }
 
 func newPeer(d *Device, cfg PeerConfig) *peer {
@@ -417,6 +423,17 @@ func (p *peer) prefer(c carrier) bool {
 
 // adopt makes c the peer's connection and starts its session.
 func (p *peer) adopt(c *streamConn) {
+	if !c.outbound {
+		// A TCP initiator never sends one hello twice: a known one on a
+		// new connection is a replay (hellogate.go).
+		if v := p.gateHello(c.helloHash); v != helloNew {
+			if v == helloRetransmit {
+				p.dev.guard.refuse(p.now(), refHelloReplay, c.remote())
+			}
+			c.abort()
+			return
+		}
+	}
 	if p.conn != nil {
 		if !p.prefer(c) {
 			p.log.Debug("keeping existing connection", "new_outbound", c.outbound)
@@ -435,6 +452,7 @@ func (p *peer) adopt(c *streamConn) {
 	}
 	s, err := p.startSession(c)
 	p.use(c, s)
+	p.sessHello = c.helloHash
 	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
 	if err != nil {
 		p.sessionFailed(err)
@@ -641,6 +659,15 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 // onClientHello handles a (reassembled) ClientHello from the peer: in.frags
 // are all its fragments.
 func (p *peer) onClientHello(in *packetBuf) {
+	h := datagramHelloHash(in.frags)
+	verdict := p.gateHello(h)
+	if verdict == helloRefused {
+		return
+	}
+	if verdict == helloRetransmit && p.cand.s != nil && h == p.cand.hello {
+		p.feedCandidate(in)
+		return
+	}
 	if dc, ok := p.conn.(*dgramCarrier); ok {
 		// Our own session first: a simultaneous open, a retransmission
 		// of the hello it already answered, or a restored responder
@@ -651,6 +678,9 @@ func (p *peer) onClientHello(in *packetBuf) {
 			if dc.ep == nil || !before {
 				dc.ep = in.ep
 			}
+			if verdict == helloNew {
+				p.sessHello = h
+			}
 			p.process()
 			return
 		}
@@ -658,14 +688,14 @@ func (p *peer) onClientHello(in *packetBuf) {
 			p.sessionFailed(err)
 			return
 		}
-		if !before {
+		if !before || verdict == helloRetransmit {
 			return // we stay initiator (simultaneous open)
 		}
 	}
 	if p.sess != nil && p.sess.Established() {
 		// A new ClientHello while established: the peer restarted, or
 		// someone replays an old hello. Run it as a candidate.
-		p.startDatagramCandidate(in)
+		p.startDatagramCandidate(in, h)
 		return
 	}
 	if p.conn != nil {
@@ -676,6 +706,7 @@ func (p *peer) onClientHello(in *packetBuf) {
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
 	p.use(c, s)
+	p.sessHello = h
 	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
 	if err != nil {
 		p.sessionFailed(err)
@@ -977,6 +1008,7 @@ func (p *peer) dropConn(reason error) {
 	}
 	p.conn.close()
 	p.conn, p.sess = nil, nil
+	p.sessHello = [32]byte{}
 	p.established.Store(false)
 	p.timers.handshakeDeadline = time.Time{}
 	if reason == errShutdown || reason == errReplaced {

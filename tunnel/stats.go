@@ -7,11 +7,8 @@ type deviceStats struct {
 	dropNoPeer    atomic.Uint64 // outbound destination in nobody's allowed IPs
 	dropInvalid   atomic.Uint64 // not an IPv4/IPv6 packet
 	tunReadErrors atomic.Uint64
-	unknownPeer   atomic.Uint64 // ClientHello signed by a key we do not pin
-	badHello      atomic.Uint64 // connection that did not start with a ClientHello
-	badDatagram   atomic.Uint64 // UDP datagram of no known type
-	unknownIndex  atomic.Uint64 // UDP datagram for a receiver index nobody has
 	cookiesSent   atomic.Uint64 // CookieChallenges sent under load
+	// The refusals of unauthenticated input are the guard's (guard.go).
 }
 
 // peerStats are one peer's counters; the owner writes, anyone reads.
@@ -55,10 +52,10 @@ func (d *Device) Stats() Stats {
 	s := Stats{
 		DropNoPeer:   d.stats.dropNoPeer.Load(),
 		DropInvalid:  d.stats.dropInvalid.Load(),
-		UnknownPeer:  d.stats.unknownPeer.Load(),
-		BadHello:     d.stats.badHello.Load(),
-		BadDatagram:  d.stats.badDatagram.Load(),
-		UnknownIndex: d.stats.unknownIndex.Load(),
+		UnknownPeer:  d.guard.refused[refUnknownPeer].Load(),
+		BadHello:     d.guard.refused[refBadHello].Load(),
+		BadDatagram:  d.guard.refused[refBadDatagram].Load(),
+		UnknownIndex: d.guard.refused[refUnknownIndex].Load(),
 		CookiesSent:  d.stats.cookiesSent.Load(),
 		Peers:        map[string]PeerStats{},
 	}

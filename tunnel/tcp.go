@@ -42,43 +42,65 @@ func (d *Device) acceptLoop() {
 			continue
 		}
 		delay = 0
+		host := hostOf(remoteAddr(nc))
 		select {
 		case d.helloSlots <- struct{}{}:
 		default:
-			d.stats.badHello.Add(1)
+			d.guard.refuse(d.clock(), refTCPBusy, nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
+		if !d.guard.openTCP(host) {
+			<-d.helloSlots
+			d.guard.refuse(d.clock(), refTCPBusy, nc.RemoteAddr().String())
 			nc.Close()
 			continue
 		}
 		d.goFunc(func() {
-			defer func() { <-d.helloSlots }()
-			d.identify(nc)
+			defer func() { d.guard.closeTCP(host); <-d.helloSlots }()
+			d.identify(nc, host)
 		})
 	}
+}
+
+// remoteAddr is a connection's remote IP address.
+func remoteAddr(nc net.Conn) netip.Addr {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	return ap.Addr().Unmap()
 }
 
 // identify reads the ClientHello of an accepted connection and hands the
 // connection to the peer whose key signed it. Anything else is closed
 // without a word: a responder does not reveal itself to strangers.
-func (d *Device) identify(nc net.Conn) {
+func (d *Device) identify(nc net.Conn, host netip.Prefix) {
 	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
 	defer stop()
+	// One deadline for the whole hello, not per read: a slow sender
+	// cannot keep its slot by trickling bytes.
 	_ = nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	from := nc.RemoteAddr().String()
 	hello, err := readClientHello(nc)
 	if err != nil {
-		d.stats.badHello.Add(1)
-		d.log.Debug("dropping connection", "remote", nc.RemoteAddr().String(), "err", err)
+		d.guard.refuse(d.clock(), refBadHello, from)
 		nc.Close()
 		return
 	}
 	p := d.peerByKey(hello.signatureKey)
 	if p == nil {
-		d.stats.unknownPeer.Add(1)
-		d.log.Debug("dropping connection from unknown key", "remote", nc.RemoteAddr().String())
+		d.guard.refuse(d.clock(), refUnknownPeer, from)
+		nc.Close()
+		return
+	}
+	if !d.guard.admitHandshake(d.clock(), host, from) {
 		nc.Close()
 		return
 	}
 	_ = nc.SetReadDeadline(time.Time{})
 	c := newStreamConn(nc, false, hello.raw)
+	c.helloHash = hello.hash
 	if !stop() {
 		nc.Close() // shutting down
 		return

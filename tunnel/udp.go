@@ -34,13 +34,6 @@ import (
 //
 // The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
 
-// helloAsmMax and helloAsmTTL bound the partly received ClientHellos held
-// before we know whose they are.
-const (
-	helloAsmMax = 64
-	helloAsmTTL = 10 * time.Second
-)
-
 // underLoadHellos is how many ClientHello datagrams per second the
 // listener takes before it demands cookies.
 const underLoadHellos = 64
@@ -54,36 +47,20 @@ type udpState struct {
 	idxMu sync.RWMutex
 	byIdx map[uint32]*peer
 
-	asmMu sync.Mutex
-	asm   map[helloKey]*helloPartial
-
 	// hello rate, for CookieJarConfig.UnderLoad
 	rateSec   atomic.Int64
 	rateCount atomic.Int64
-}
-
-type helloKey struct {
-	src    netip.AddrPort
-	sender uint32
-	id     uint32
-}
-
-type helloPartial struct {
-	start time.Time
-	total int
-	frags map[int][]byte // offset → data
-	raw   [][]byte
 }
 
 // openUDP opens the sockets on port (0: any).
 func (d *Device) openUDP(port uint16) error {
 	u := &d.udp
 	u.byIdx = map[uint32]*peer{}
-	u.asm = map[helloKey]*helloPartial{}
+	// The jar only checks cookies: the guard limits whole handshakes,
+	// per host (guard.go).
 	jar, err := session.NewCookieJar(session.CookieJarConfig{
 		UnderLoad: d.udpUnderLoad,
-		Rate:      10,
-		Burst:     32,
+		Rate:      -1,
 	})
 	if err != nil {
 		return err
@@ -104,8 +81,11 @@ func (d *Device) openUDP(port uint16) error {
 	return nil
 }
 
+// udpUnderLoad: cookies are demanded of everyone when hello datagrams
+// come faster than underLoadHellos a second, or the handshake ceiling is
+// near.
 func (d *Device) udpUnderLoad() bool {
-	return d.udp.rateCount.Load() > underLoadHellos
+	return d.udp.rateCount.Load() > underLoadHellos || d.guard.nearCeiling(d.clock())
 }
 
 func (d *Device) countHello(now time.Time) {
@@ -170,7 +150,7 @@ func (d *Device) readUDP(fn conn.ReceiveFunc) {
 func (d *Device) routeDatagram(b *packetBuf) *peer {
 	info, ok := session.ParseDatagram(b.pkt)
 	if !ok {
-		d.stats.badDatagram.Add(1)
+		d.guard.refuse(d.clock(), refBadDatagram, "")
 		return nil
 	}
 	if info.Receiver != 0 {
@@ -178,12 +158,12 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 		p := d.udp.byIdx[info.Receiver]
 		d.udp.idxMu.RUnlock()
 		if p == nil {
-			d.stats.unknownIndex.Add(1)
+			d.guard.refuse(d.clock(), refUnknownIndex, "")
 		}
 		return p
 	}
 	if info.Type != session.DatagramHandshake {
-		d.stats.badDatagram.Add(1)
+		d.guard.refuse(d.clock(), refBadDatagram, "")
 		return nil
 	}
 	ep := b.ep
@@ -194,7 +174,7 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 	verdict, reply := d.udp.jar.Admit(now, addr, b.pkt)
 	switch verdict {
 	case session.AdmitDrop:
-		d.stats.badHello.Add(1)
+		d.guard.refuse(now, refBadHello, src.String())
 		return nil
 	case session.AdmitChallenge:
 		d.stats.cookiesSent.Add(1)
@@ -209,8 +189,10 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 	}
 	p := d.peerByKey(key)
 	if p == nil {
-		d.stats.unknownPeer.Add(1)
-		d.log.Debug("dropping ClientHello from unknown key", "remote", src.String())
+		d.guard.refuse(now, refUnknownPeer, src.String())
+		return nil
+	}
+	if !d.guard.admitHandshake(now, hostOf(src.Addr()), src.String()) {
 		return nil
 	}
 	b.pkt, b.frags = raws[0], raws
@@ -231,78 +213,34 @@ func endpointAddr(ep conn.Endpoint) netip.AddrPort {
 func (d *Device) assembleHello(now time.Time, src netip.AddrPort, b []byte) ([]byte, [][]byte) {
 	f, ok := session.ParseHandshakeFragment(b)
 	if !ok {
-		d.stats.badHello.Add(1)
+		d.guard.refuse(now, refBadHello, src.String())
 		return nil, nil
 	}
 	if f.Offset == 0 && len(f.Data) == f.Total {
-		return helloKeyOf(f.Data), [][]byte{slices.Clone(b)}
-	}
-	if f.Total > maxHelloLen {
-		d.stats.badHello.Add(1)
-		return nil, nil
-	}
-	u := &d.udp
-	u.asmMu.Lock()
-	defer u.asmMu.Unlock()
-	for k, p := range u.asm {
-		if now.Sub(p.start) > helloAsmTTL {
-			delete(u.asm, k)
+		key := helloKeyOf(f.Data)
+		if key == nil {
+			d.guard.refuse(now, refBadHello, src.String())
+			return nil, nil
 		}
+		return key, [][]byte{slices.Clone(b)}
 	}
-	k := helloKey{src: src, sender: f.Sender, id: f.MessageID}
-	p := u.asm[k]
-	if p == nil {
-		if len(u.asm) >= helloAsmMax {
-			var oldest helloKey
-			var t time.Time
-			for k, p := range u.asm {
-				if t.IsZero() || p.start.Before(t) {
-					oldest, t = k, p.start
-				}
-			}
-			delete(u.asm, oldest)
-		}
-		p = &helloPartial{start: now, total: f.Total, frags: map[int][]byte{}}
-		u.asm[k] = p
-	}
-	if p.total != f.Total || len(p.frags) >= 64 {
-		delete(u.asm, k)
+	verdict, env, raws := d.guard.hellos.add(now, src, b, f)
+	switch verdict {
+	case asmBad:
+		d.guard.refuse(now, refBadHello, src.String())
+		return nil, nil
+	case asmOverBudget:
+		d.guard.refuse(now, refHelloBudget, src.String())
+		return nil, nil
+	case asmPending:
 		return nil, nil
 	}
-	if _, dup := p.frags[f.Offset]; dup {
-		return nil, nil
-	}
-	p.frags[f.Offset] = slices.Clone(f.Data)
-	p.raw = append(p.raw, slices.Clone(b))
-	env := make([]byte, p.total)
-	covered := 0
-	for _, off := range slices.Sorted(mapKeys(p.frags)) {
-		data := p.frags[off]
-		if off > covered {
-			return nil, nil // a gap
-		}
-		copy(env[off:], data)
-		covered = max(covered, off+len(data))
-	}
-	if covered < p.total {
-		return nil, nil
-	}
-	delete(u.asm, k)
 	key := helloKeyOf(env)
 	if key == nil {
+		d.guard.refuse(now, refBadHello, src.String())
 		return nil, nil
 	}
-	return key, p.raw
-}
-
-func mapKeys(m map[int][]byte) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	return key, raws
 }
 
 // helloKeyOf decodes a ClientHello envelope and returns its KeyPackage's

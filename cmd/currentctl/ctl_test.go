@@ -171,7 +171,8 @@ func TestShowJSONSchema(t *testing.T) {
 			t.Errorf("%s keys = %v, want %v", what, got, want)
 		}
 	}
-	check("status", keysOf(doc), []string{"time", "interface", "peers"})
+	check("status", keysOf(doc), []string{"time", "interface", "peers", "unauthenticated", "goroutines"})
+	check("unauthenticated", keysOf(doc["unauthenticated"]), []string{"refused", "handshakes_responded", "cookies_sent", "held_bytes", "held_hellos", "half_open_connections"})
 	check("interface", keysOf(doc["interface"]), []string{"name", "public_key", "listen_port", "suite", "rekey_interval_seconds", "rekey_bytes"})
 	peers := doc["peers"].([]any)
 	check("peer", keysOf(peers[0]), []string{"name", "public_key", "endpoint", "remote_address", "allowed_ips", "transport",

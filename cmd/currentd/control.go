@@ -131,7 +131,17 @@ func (b *backend) Status() ctl.Status {
 			RekeyInterval: ctl.Seconds(ifc.RekeyInterval),
 			RekeyBytes:    ifc.RekeyBytes,
 		},
-		Peers: []ctl.PeerStatus{},
+		Peers:      []ctl.PeerStatus{},
+		Goroutines: runtime.NumGoroutine(),
+	}
+	g := b.dev.GuardStats()
+	st.Unauthenticated = ctl.GuardStatus{
+		Refused:             g.Refused,
+		HandshakesResponded: g.HandshakesResponded,
+		CookiesSent:         g.CookiesSent,
+		HeldBytes:           g.HeldBytes,
+		HeldHellos:          g.HeldHellos,
+		HalfOpen:            g.HalfOpen,
 	}
 	live := map[string]tunnel.PeerStatus{}
 	for _, ps := range b.dev.PeerStatus() {

@@ -46,7 +46,8 @@ func (f *Fake) Status() ctl.Status {
 	ifc := f.Cfg.Interface
 	pub, _ := ifc.PrivateKey.Public()
 	st := ctl.Status{
-		Time: f.Now,
+		Time:            f.Now,
+		Unauthenticated: ctl.GuardStatus{Refused: map[string]uint64{"bad_hello": 0}},
 		Interface: ctl.InterfaceStatus{
 			Name:          ifc.Name,
 			PublicKey:     pub,
