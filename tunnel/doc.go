@@ -19,6 +19,11 @@
 //     goroutine that reads the first ClientHello, finds the peer whose
 //     pinned key signed its KeyPackage and hands the connection to that
 //     peer, or closes it silently if no peer has that key;
+//   - everything a stranger can make the device hold or do before it is
+//     authenticated (partial ClientHellos, half-open connections,
+//     handshakes) is budgeted, rate-limited per host and counted by the
+//     guard (guard.go, prehello.go, ratelimit.go, hellogate.go), whose
+//     sweeper expires what it holds on a timer;
 //   - per peer one owner goroutine (peer.run). It alone touches the peer's
 //     session.Session, which is sans-IO and not safe for concurrent use, so
 //     every call into it is serialised by construction. It selects over the

@@ -20,9 +20,10 @@ import (
 // suite). Parsing here costs no cryptography, so strangers cost us little.
 
 // maxHelloLen bounds how much an unidentified connection may make us
-// buffer. A ClientHello of the largest suite (ML-DSA-65 keys and
-// signatures) is under 8 KiB.
-const maxHelloLen = 1 << 16
+// buffer: a ClientHello's envelope is at most maxClientHelloLen (the
+// largest suite's is under 8 KiB), and the rest leaves room for a sender
+// that splits it over many small records.
+const maxHelloLen = 2 * maxClientHelloLen
 
 // Plaintext handshake record framing (docs/protocol.md section 7).
 const (
@@ -127,7 +128,7 @@ func envelopeLen(b []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if body > maxHelloLen {
+	if body > maxClientHelloLen {
 		return 0, fmt.Errorf("tunnel: ClientHello of %d bytes", body)
 	}
 	return 3 + n + int(body), nil
