@@ -33,6 +33,11 @@ type candidate struct {
 
 func (p *peer) startCandidate(c *streamConn) {
 	p.dropCandidate() // one at a time; the newest is the likeliest genuine
+	if !p.dev.guard.takeCandidate() {
+		p.dev.guard.refuse(p.now(), refCandidates, c.remote())
+		c.abort()
+		return
+	}
 	s, err := p.startSession(c)
 	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: c.helloHash}
 	if err != nil {
@@ -50,6 +55,10 @@ func (p *peer) startCandidate(c *streamConn) {
 // session is established.
 func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 	p.dropCandidate()
+	if !p.dev.guard.takeCandidate() {
+		p.dev.guard.refuse(p.now(), refCandidates, endpointAddr(in.ep).String())
+		return
+	}
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
 	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: hello}
@@ -132,6 +141,7 @@ func (p *peer) candidateProgress() {
 func (p *peer) promote() {
 	c := p.cand
 	p.cand = candidate{}
+	p.dev.guard.candidates.Add(-1)
 	if p.conn != nil {
 		p.stats.connsReplaced.Add(1)
 		p.dropConn(errReplaced)
@@ -156,4 +166,5 @@ func (p *peer) dropCandidate() {
 	}
 	p.cand.c.close()
 	p.cand = candidate{}
+	p.dev.guard.candidates.Add(-1)
 }

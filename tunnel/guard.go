@@ -22,6 +22,9 @@ type guard struct {
 	global    *limiter
 	refused   [numRefusals]atomic.Uint64
 	responded atomic.Uint64 // responder handshakes started
+	// candidates counts the peers' candidate sessions (candidate.go):
+	// responder groups for a ClientHello that has not proved itself yet.
+	candidates atomic.Int64
 
 	// Half-open TCP connections per host; the total is helloSlots.
 	tcpMu   sync.Mutex
@@ -45,22 +48,29 @@ const (
 	refRatePeer                    // peer over its handshake rate
 	refTCPBusy                     // too many half-open connections (host or total)
 	refHelloReplay                 // a ClientHello already answered
+	refCandidates                  // too many unproven replacement sessions
 	numRefusals
 )
 
 // refusalNames are the metrics' reason labels.
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
-	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay",
+	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
 // mean the device is under load at info.
-var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true}
+var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true}
 
 // refusalLogEvery is how often each kind of refusal may be logged; the
 // line says how many were refused since the last one.
 const refusalLogEvery = 10 * time.Second
+
+// maxCandidates bounds the candidate sessions of all peers together. Each
+// holds a group until it proves itself or its handshake timeout passes; a
+// replay of a hello older than a peer's hello log could otherwise make
+// every peer of a hub hold one.
+const maxCandidates = 64
 
 // maxHalfOpenPerHost bounds one host's share of the half-open TCP
 // connections (maxUnidentified in all), so a slowloris from one host
@@ -125,6 +135,15 @@ func (g *guard) admitHandshake(now time.Time, host netip.Prefix, from string) bo
 // nearCeiling reports whether the device is close to its handshake
 // ceiling, so that UDP demands cookies of everyone.
 func (g *guard) nearCeiling(now time.Time) bool { return g.global.low(now) }
+
+// takeCandidate reserves a candidate session, or reports false.
+func (g *guard) takeCandidate() bool {
+	if g.candidates.Add(1) > maxCandidates {
+		g.candidates.Add(-1)
+		return false
+	}
+	return true
+}
 
 // openTCP takes a half-open slot of host, or reports false.
 func (g *guard) openTCP(host netip.Prefix) bool {

@@ -281,3 +281,48 @@ func TestTCPHalfOpenPerHost(t *testing.T) {
 		t.Fatalf("%d half-open connections held for one host, bound %d", n, maxHalfOpenPerHost)
 	}
 }
+
+// TestCandidateAccounting: a ClientHello for an established peer makes a
+// candidate, which holds one of the device's candidate slots until it
+// proves itself or times out; the slot comes back either way.
+func TestCandidateAccounting(t *testing.T) {
+	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
+	a := startNode(t, Config{ListenPort: 0, HandshakeTimeout: 300 * time.Millisecond, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32"), Transport: TransportUDP}}}, ka)
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.dev.UDPPort()}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func() {
+		s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: session.Datagram})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range s.Outgoing() {
+			if _, err := c.WriteToUDP(d, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send() // the session: A answers and counts it established
+	waitFor(t, "the first session", func() bool { return a.dev.Stats().Peers["b"].Established })
+	send() // a replacement that never proves itself
+	waitFor(t, "a candidate", func() bool { return a.dev.guard.candidates.Load() == 1 })
+	waitFor(t, "the candidate's timeout", func() bool { return a.dev.guard.candidates.Load() == 0 })
+	if st := a.dev.GuardStats(); st.HandshakesResponded != 2 {
+		t.Fatalf("%d handshakes responded, want 2: %+v", st.HandshakesResponded, st)
+	}
+	var g guard
+	for i := range maxCandidates {
+		if !g.takeCandidate() {
+			t.Fatalf("candidate %d refused", i)
+		}
+	}
+	if g.takeCandidate() {
+		t.Fatal("a candidate beyond maxCandidates")
+	}
+}
