@@ -336,3 +336,40 @@ func TestCandidateAccounting(t *testing.T) {
 		t.Fatal("a candidate beyond maxCandidates")
 	}
 }
+
+// TestOneChallengePerHello: under load a fragmented ClientHello draws one
+// CookieChallenge (for its first fragment), not one per fragment.
+func TestOneChallengePerHello(t *testing.T) {
+	a := startNode(t, Config{ListenPort: 0}, newKeys(t, testSuite))
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.dev.UDPPort()}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const hellos = 200 // 600 datagrams: well over underLoadHellos a second
+	data := make([]byte, 500)
+	for i := range hellos {
+		for off := 0; off < 3*len(data); off += len(data) {
+			if _, err := c.WriteToUDP(fragment(uint32(i+1), 1, 3*len(data), off, data), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	challenges := 0
+	buf := make([]byte, 2048)
+	for {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if n > 0 && buf[0] == session.DatagramCookie {
+			challenges++
+		}
+	}
+	if challenges == 0 || challenges > hellos {
+		t.Fatalf("%d CookieChallenges for %d hellos of 3 fragments", challenges, hellos)
+	}
+	t.Logf("%d CookieChallenges for %d hellos", challenges, hellos)
+}

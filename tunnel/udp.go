@@ -177,6 +177,12 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 		d.guard.refuse(now, refBadHello, src.String())
 		return nil
 	case session.AdmitChallenge:
+		// One challenge per hello, not per fragment: an initiator follows
+		// a bounded number of them, and resends every fragment with the
+		// cookie anyway.
+		if f, ok := session.ParseHandshakeFragment(b.pkt); !ok || f.Offset != 0 {
+			return nil
+		}
 		d.stats.cookiesSent.Add(1)
 		if err := d.udp.bind.Send([][]byte{reply}, ep); err != nil {
 			d.log.Debug("sending cookie challenge", "err", err)
