@@ -98,7 +98,8 @@ type Peer struct {
 	// it. Each prefix belongs to one peer, but a prefix may contain another
 	// peer's (10.0.0.0/8 to a hub, 10.1.0.0/16 to a site): the longest
 	// match wins, as in any routing table, which is what hub-and-spoke and
-	// site-to-site setups with a default route need.
+	// site-to-site setups with a default route need. None may be exactly
+	// one of Interface.Addresses (see ownAddress).
 	AllowedIPs []netip.Prefix
 	// PersistentKeepalive is 0 (off) or the interval of keepalives.
 	PersistentKeepalive time.Duration
@@ -466,6 +467,10 @@ func (c *Config) validatePeers(v *validator) {
 			}
 			if m := pfx.Masked(); m != pfx {
 				v.addElem(aips, j, "%q has host bits set (did you mean %s?)", pfx.String(), m)
+				continue
+			}
+			if k := ownAddress(c.Interface.Addresses, pfx); k >= 0 {
+				v.addElem(aips, j, "%s is our own address (interface.addresses[%d] = %s): traffic to it stays on this host, so no peer can have it (was the peer's own address meant?)", pfx, k, c.Interface.Addresses[k])
 				continue
 			}
 			if o, dup := routes[pfx]; dup {

@@ -76,14 +76,18 @@ func TestParseErrors(t *testing.T) {
 			"peer[1].allowed_ips", "10.0.0.1/32 is already routed to peer[0] (a)"},
 		{"same prefix twice in a peer", ifaceHead + "\n[[peer]]\nname = \"a\"\npublic_key = \"KEY_A\"\nallowed_ips = [\"10.0.0.0/8\",\n \"10.0.0.0/8\"] " + marker + "\n",
 			"peer[0].allowed_ips", "10.0.0.0/8 is listed twice"},
+		{"our own address", ifaceHead + "addresses = [\"10.77.0.1/24\"]\n" + "\n[[peer]]\nname = \"a\"\npublic_key = \"KEY_A\"\nallowed_ips = [\"10.77.0.1/32\"] " + marker + "\n",
+			"peer[0].allowed_ips", "10.77.0.1/32 is our own address (interface.addresses[0] = 10.77.0.1/24): traffic to it stays on this host"},
+		{"our own IPv6 address", ifaceHead + "addresses = [\"10.77.0.1/24\", \"fd77::1/64\"]\n" + peerA + "\n[[peer]]\nname = \"b\"\npublic_key = \"KEY_B\"\nallowed_ips = [\n  \"10.77.0.2/32\",\n  \"fd77::1/128\", " + marker + "\n]\n",
+			"peer[1].allowed_ips", "fd77::1/128 is our own address (interface.addresses[1] = fd77::1/64)"},
 		{"allowed_ips not an array", ifaceHead + "\n[[peer]]\nname = \"a\"\npublic_key = \"KEY_A\"\nallowed_ips = \"10.0.0.0/8\" " + marker + "\n",
 			"peer[0].allowed_ips", `must be an array of strings, e.g. ["10.0.0.0/8"]`},
 		{"allowed_ips empty", ifaceHead + "\n[[peer]]\nname = \"a\"\npublic_key = \"KEY_A\"\nallowed_ips = [] " + marker + "\n",
 			"peer[0].allowed_ips", "missing or empty"},
 		{"bad interface address", "[interface]\nprivate_key_file = \"/k\"\naddresses = [\"10.0.0.1/24\", \"fd00::1\"] " + marker + "\n" + peerA,
 			"interface.addresses", `"fd00::1" has no prefix length (did you mean fd00::1/128?)`},
-		{"repeated interface address", "[interface]\nprivate_key_file = \"/k\"\naddresses = [\"10.0.0.1/24\", \"10.0.0.1/16\"] " + marker + "\n" + peerA,
-			"interface.addresses", "10.0.0.1/16 repeats address 10.0.0.1/24"},
+		{"repeated interface address", "[interface]\nprivate_key_file = \"/k\"\naddresses = [\"10.0.0.9/24\", \"10.0.0.9/16\"] " + marker + "\n" + peerA,
+			"interface.addresses", "10.0.0.9/16 repeats address 10.0.0.9/24"},
 		{"multicast interface address", "[interface]\nprivate_key_file = \"/k\"\naddresses = [\"224.0.0.1/24\"] " + marker + "\n" + peerA,
 			"interface.addresses", "cannot be an interface address"},
 
@@ -638,5 +642,64 @@ func TestExamples(t *testing.T) {
 	}
 	if len(hub.Peers) != 3 {
 		t.Errorf("hub.toml has %d peers, want 3", len(hub.Peers))
+	}
+}
+
+// TestAllowedIPsAndOwnAddresses: only the host prefix of one of our own
+// addresses is refused; every wider prefix containing it is a setup people
+// use (see ownAddress).
+func TestAllowedIPsAndOwnAddresses(t *testing.T) {
+	base := func(addrs ...string) Config {
+		c := Config{Interface: Interface{
+			Name: "x", PrivateKeyFile: "/k", Suite: DefaultSuite, StateDir: "/s",
+			RekeyInterval: time.Minute, RekeyBytes: 1,
+		}}
+		for _, a := range addrs {
+			c.Interface.Addresses = append(c.Interface.Addresses, netip.MustParsePrefix(a))
+		}
+		return c
+	}
+	peer := func(ips ...string) Peer {
+		p := Peer{Name: "p", PublicKey: examplePublic(t, "p")}
+		for _, ip := range ips {
+			p.AllowedIPs = append(p.AllowedIPs, netip.MustParsePrefix(ip))
+		}
+		return p
+	}
+	ok := []struct {
+		name  string
+		addrs []string
+		ips   []string
+	}{
+		{"hub with spokes in its subnet", []string{"10.77.0.1/24", "fd77::1/64"}, []string{"10.77.0.2/32", "fd77::2/128"}},
+		{"spoke reaching its subnet via the hub", []string{"10.77.0.10/24", "fd77::10/64"}, []string{"10.77.0.0/24", "fd77::/64"}},
+		{"host-addressed spoke", []string{"10.77.0.10/32"}, []string{"10.77.0.0/24"}},
+		{"site-to-site aggregate", []string{"10.77.0.1/24"}, []string{"10.0.0.0/8"}},
+		{"narrower than our subnet", []string{"10.77.0.5/16"}, []string{"10.77.0.0/24"}},
+		{"full tunnel", []string{"10.77.0.10/24", "fd77::10/64"}, []string{"0.0.0.0/0", "::/0"}},
+		{"other family only", []string{"10.77.0.1/24"}, []string{"::a4d:1/128"}},
+	}
+	for _, tc := range ok {
+		c := base(tc.addrs...)
+		c.Peers = []Peer{peer(tc.ips...)}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		}
+	}
+
+	c := base("10.77.0.1/24", "fd77::1/64")
+	c.Peers = []Peer{peer("10.77.0.2/32", "fd77::1/128", "10.77.0.1/32")}
+	err := c.Validate()
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 2 {
+		t.Fatalf("Validate() = %v, want two errors", err)
+	}
+	for i, want := range []string{
+		"peer[0].allowed_ips: fd77::1/128 is our own address (interface.addresses[1] = fd77::1/64)",
+		"peer[0].allowed_ips: 10.77.0.1/32 is our own address (interface.addresses[0] = 10.77.0.1/24)",
+	} {
+		if !strings.HasPrefix(list[i].Error(), want) {
+			t.Errorf("error %d = %q, want it to start with %q", i, list[i], want)
+		}
 	}
 }

@@ -52,7 +52,9 @@ import (
 // enough to check that against the configured suite. For the default suite a
 // public key is 52 characters, 8 more than a WireGuard key.
 
-const privateKeyPrefix = "current-private-key:"
+// PrivateKeyPrefix starts the text of every private key. Besides making key
+// files recognisable, it is what log redaction looks for (ctl).
+const PrivateKeyPrefix = "current-private-key:"
 
 // b64 is strict so that every key has exactly one text form: keys are
 // compared and looked up as identities, and a second spelling of the same
@@ -173,12 +175,12 @@ func ParsePrivateKey(text string) (PrivateKey, error) {
 
 func parsePrivateKey(text []byte) (PrivateKey, error) {
 	text = bytes.TrimSpace(text)
-	rest, ok := bytes.CutPrefix(text, []byte(privateKeyPrefix))
+	rest, ok := bytes.CutPrefix(text, []byte(PrivateKeyPrefix))
 	if !ok {
 		if _, err := ParsePublicKey(string(text)); err == nil {
 			return PrivateKey{}, errors.New("this is a public key, not a private key")
 		}
-		return PrivateKey{}, fmt.Errorf("not a current private key (it must start with %q)", privateKeyPrefix)
+		return PrivateKey{}, fmt.Errorf("not a current private key (it must start with %q)", PrivateKeyPrefix)
 	}
 	name, enc, ok := bytes.Cut(rest, []byte(":"))
 	if !ok {
@@ -246,7 +248,7 @@ func (k PrivateKey) String() string {
 }
 
 func (k PrivateKey) appendText(b []byte) []byte {
-	b = append(b, privateKeyPrefix...)
+	b = append(b, PrivateKeyPrefix...)
 	b = append(b, SuiteName(k.suite)...)
 	b = append(b, ':')
 	return b64.AppendEncode(b, k.key)
@@ -270,7 +272,7 @@ type PublicKey struct {
 // ParsePublicKey parses the public key text format, e.g. "ed25519:<base64>".
 func ParsePublicKey(text string) (PublicKey, error) {
 	text = strings.TrimSpace(text)
-	if strings.HasPrefix(text, privateKeyPrefix) {
+	if strings.HasPrefix(text, PrivateKeyPrefix) {
 		// Say so rather than "unknown algorithm": pasting the wrong file is
 		// the likely mistake, and the message must not echo the secret.
 		return PublicKey{}, errors.New("this is a private key; use the output of `currentctl pubkey` instead, and treat this key as leaked if it was shared")

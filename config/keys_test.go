@@ -133,7 +133,7 @@ func TestCheckSuite(t *testing.T) {
 
 func TestParsePrivateKeyRejects(t *testing.T) {
 	good := exampleKey(t, "a").String()
-	_, enc, _ := strings.Cut(strings.TrimPrefix(good, privateKeyPrefix), ":")
+	_, enc, _ := strings.Cut(strings.TrimPrefix(good, PrivateKeyPrefix), ":")
 	b64std := base64.StdEncoding
 	p256Order := b64std.EncodeToString(elliptic.P256().Params().N.FillBytes(make([]byte, 32))) // out of range
 	tests := []struct {
@@ -142,18 +142,18 @@ func TestParsePrivateKeyRejects(t *testing.T) {
 		{"empty", "", "not a current private key"},
 		{"garbage", "hello world", "not a current private key"},
 		{"public key", examplePublic(t, "a").String(), "this is a public key"},
-		{"no suite", privateKeyPrefix + enc, "no suite name"},
-		{"unknown suite", privateKeyPrefix + "mls-foo:" + enc, `unknown suite "mls-foo"`},
-		{"bad base64", privateKeyPrefix + "mls-xwing-ed25519:" + enc[:10] + "*" + enc[11:], "invalid base64"},
-		{"unpadded", privateKeyPrefix + "mls-xwing-ed25519:" + strings.TrimRight(enc, "="), "invalid base64"},
-		{"non-canonical base64", privateKeyPrefix + "mls-xwing-ed25519:" + enc[:len(enc)-2] + "B=", "invalid base64"},
-		{"short", privateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 31)), "must be 32 bytes, got 31"},
-		{"long", privateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 33)), "must be 32 bytes, got 33"},
+		{"no suite", PrivateKeyPrefix + enc, "no suite name"},
+		{"unknown suite", PrivateKeyPrefix + "mls-foo:" + enc, `unknown suite "mls-foo"`},
+		{"bad base64", PrivateKeyPrefix + "mls-xwing-ed25519:" + enc[:10] + "*" + enc[11:], "invalid base64"},
+		{"unpadded", PrivateKeyPrefix + "mls-xwing-ed25519:" + strings.TrimRight(enc, "="), "invalid base64"},
+		{"non-canonical base64", PrivateKeyPrefix + "mls-xwing-ed25519:" + enc[:len(enc)-2] + "B=", "invalid base64"},
+		{"short", PrivateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 31)), "must be 32 bytes, got 31"},
+		{"long", PrivateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 33)), "must be 32 bytes, got 33"},
 		{"two lines", good + "\n" + good, "invalid base64"},
 		{"trailing garbage", good + " x", "invalid base64"},
-		{"ECDSA scalar out of range", privateKeyPrefix + "mls-p256-aes128-p256:" + p256Order, "invalid private key"},
-		{"ECDSA short scalar", privateKeyPrefix + "mls-p256-aes128-p256:" + b64std.EncodeToString([]byte{1}), "must be 32 bytes"},
-		{"ML-DSA expanded key", privateKeyPrefix + "mls-mlkem768-mldsa65:" + b64std.EncodeToString(make([]byte, 4032)), "must be 32 bytes"},
+		{"ECDSA scalar out of range", PrivateKeyPrefix + "mls-p256-aes128-p256:" + p256Order, "invalid private key"},
+		{"ECDSA short scalar", PrivateKeyPrefix + "mls-p256-aes128-p256:" + b64std.EncodeToString([]byte{1}), "must be 32 bytes"},
+		{"ML-DSA expanded key", PrivateKeyPrefix + "mls-mlkem768-mldsa65:" + b64std.EncodeToString(make([]byte, 4032)), "must be 32 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +210,7 @@ func TestParsePublicKeyRejects(t *testing.T) {
 
 func TestPrivateKeyRedacted(t *testing.T) {
 	k := exampleKey(t, "a")
-	_, secret, _ := strings.Cut(strings.TrimPrefix(k.String(), privateKeyPrefix), ":")
+	_, secret, _ := strings.Cut(strings.TrimPrefix(k.String(), PrivateKeyPrefix), ":")
 	c := Config{Interface: Interface{PrivateKey: k}}
 	for _, s := range []string{
 		fmt.Sprint(k), fmt.Sprintf("%s %v %+v %#v %q %x", k, k, k, k, k, k),

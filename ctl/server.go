@@ -59,8 +59,9 @@ func SocketPath(dir, iface string) string {
 
 // Server is the control socket of one interface.
 type Server struct {
-	// Logger receives one line per accepted change and per refused
-	// connection; set it before Serve. Nil discards.
+	// Logger receives one line per accepted change, and lines about
+	// failed requests and refused connections (failLog bounds those); set
+	// it before Serve. Nil discards.
 	Logger *slog.Logger
 
 	path  string
@@ -74,6 +75,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	serving bool
+	fails   *failLog
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -236,13 +238,14 @@ func (s *Server) Serve(b Backend) error {
 		s.mu.Unlock()
 		return errors.New("ctl: Serve called twice")
 	}
-	s.serving = true
-	s.mu.Unlock()
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{b: b, log: log, ctx: s.ctx, owner: s.uid}
+	s.serving = true
+	s.fails = newFailLog(log, failureLogInterval)
+	h := &handler{b: b, log: log, fails: s.fails, ctx: s.ctx, owner: s.uid}
+	s.mu.Unlock()
 	var backoff time.Duration
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -328,6 +331,12 @@ func (s *Server) Close() error {
 	s.stop()
 	err := s.ln.Close()
 	s.wg.Wait()
+	s.mu.Lock()
+	fails := s.fails
+	s.mu.Unlock()
+	if fails != nil {
+		fails.close()
+	}
 	// The lock file stays: unlinking it would let a daemon starting now
 	// lock a file that the next one no longer sees.
 	if lerr := s.lock.Close(); err == nil {
@@ -379,6 +388,7 @@ func Authorize(cred *unix.Ucred, owner int) error {
 type handler struct {
 	b     Backend
 	log   *slog.Logger
+	fails *failLog
 	ctx   context.Context
 	owner int
 }
@@ -389,11 +399,10 @@ func (h *handler) serveConn(c *net.UnixConn) {
 		err = Authorize(cred, h.owner)
 	}
 	if err != nil {
-		h.log.Warn("ctl: connection refused", "err", err)
+		h.refused(cred, err)
 		refuse(c, wireError(err))
 		return
 	}
-	who := []any{"uid", cred.Uid, "pid", cred.Pid}
 	r := bufio.NewReaderSize(c, 4096)
 	for {
 		c.SetReadDeadline(time.Now().Add(IdleTimeout))
@@ -407,7 +416,7 @@ func (h *handler) serveConn(c *net.UnixConn) {
 		if len(line) == 0 && err != nil {
 			return // EOF, idle timeout or Close: nothing to answer
 		}
-		resp := h.handle(line, who)
+		resp := h.handle(line, cred)
 		if !h.reply(c, resp) || err != nil {
 			return
 		}
@@ -450,7 +459,7 @@ func (h *handler) reply(c net.Conn, resp *Response) bool {
 
 // handle answers one request line. A Backend panic is answered as an
 // internal error instead of taking the tunnel down with the daemon.
-func (h *handler) handle(line []byte, who []any) (resp *Response) {
+func (h *handler) handle(line []byte, cred *unix.Ucred) (resp *Response) {
 	resp = &Response{Version: ProtocolVersion}
 	req, err := DecodeRequest(line)
 	if req != nil {
@@ -462,19 +471,14 @@ func (h *handler) handle(line []byte, who []any) (resp *Response) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("ctl: panic in request", append(who, "op", req.Op, "panic", p, "stack", string(debug.Stack()))...)
+			h.panicked(req.Op, p, debug.Stack(), cred)
 			resp.Result = nil
 			resp.Error = Errorf(CodeInternal, "internal error while handling %s", req.Op)
 		}
 	}()
 	result, err := h.dispatch(req)
 	if mutating(req.Op) {
-		args := append(who, "op", req.Op, "params", string(req.Params))
-		if err != nil {
-			h.log.Warn("ctl: request failed", append(args, "err", err)...)
-		} else {
-			h.log.Info("ctl: request done", args...)
-		}
+		h.logChange(req, err, cred)
 	}
 	if err != nil {
 		resp.Error = wireError(err)

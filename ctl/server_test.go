@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,12 +51,19 @@ func newFake(t testing.TB) (*ctltest.Fake, map[string]string) {
 
 func startServer(t testing.TB) *testServer {
 	t.Helper()
+	return startServerLog(t, nil)
+}
+
+// startServerLog starts a server that logs to log.
+func startServerLog(t testing.TB, log *slog.Logger) *testServer {
+	t.Helper()
 	fake, keys := newFake(t)
 	ts := &testServer{dir: filepath.Join(t.TempDir(), "run"), fake: fake, keys: keys, done: make(chan error, 1)}
 	srv, err := ctl.Listen("current0", ts.dir, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.Logger = log
 	ts.srv = srv
 	go func() { ts.done <- srv.Serve(fake) }()
 	t.Cleanup(func() { ts.stop(t) })
@@ -543,7 +551,8 @@ func TestOtherUIDRejected(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to change credentials")
 	}
-	ts := startServer(t)
+	var out ctl.LogCapture
+	ts := startServerLog(t, out.Logger())
 	const nobody = 65534
 	dialAs := func(uid int) (*rawConn, error) {
 		type result struct {
@@ -599,5 +608,23 @@ func TestOtherUIDRejected(t *testing.T) {
 	// Root still gets in.
 	if _, err := ts.dial(t).Version(ctx(t)); err != nil {
 		t.Fatal(err)
+	}
+	// A user retrying gets one log line, and the rest are counted.
+	for range 4 {
+		rc, err := dialAs(nobody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := rc.read(); resp.Error == nil || resp.Error.Code != ctl.CodePermissionDenied {
+			t.Fatalf("uid %d got %+v", nobody, resp)
+		}
+	}
+	ts.stop(t)
+	lines := out.Lines(t)
+	refused := linesWith(lines, "ctl: connection refused")
+	rep := linesWith(lines, "ctl: connection refused (repeated)")
+	if len(refused) != 1 || refused[0]["uid"] != float64(nobody) || refused[0]["code"] != "permission_denied" ||
+		len(rep) != 1 || rep[0]["count"] != 4.0 || len(lines) != 2 {
+		t.Fatalf("log:\n%s", out.Text())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/current-vpn/current/internal/atomicfile"
 )
@@ -83,11 +84,26 @@ func (p *peer) saveState() {
 		return
 	}
 	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group}
+	// The peer's context ends before its last save, at shutdown.
+	now, final := p.now(), p.ctx.Err() != nil
 	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {
-		p.log.Warn("saving session state", "err", err)
+		if log, held, since := p.timers.saves.failed(now, final); log {
+			p.log.Warn("saving session state", append(heldArgs(held, since), "epoch", st.Epoch, "err", err)...)
+		}
 		return
 	}
+	if log, held, since := p.timers.saves.saved(now, final); log {
+		p.log.Info("saving session state works again", append(heldArgs(held, since), "epoch", st.Epoch)...)
+	}
 	p.log.Debug("session state saved", "epoch", st.Epoch)
+}
+
+// heldArgs are the log attributes of failures not logged (saveLog).
+func heldArgs(held int, since time.Time) []any {
+	if held == 0 {
+		return nil
+	}
+	return []any{"more_failures", held, "since", since}
 }
 
 func (p *peer) removeState() {

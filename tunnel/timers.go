@@ -11,6 +11,8 @@ type peerTimers struct {
 	handshakeDeadline time.Time // current connection must establish by then
 	redialAt          time.Time // next connection attempt
 	backoff           time.Duration
+	// saves limits the log lines of failing state saves (savelog.go).
+	saves saveLog
 }
 
 // scheduleRedial backs off exponentially between failed attempts; an
