@@ -319,6 +319,9 @@ func ParsePeerRef(s string) (PeerRef, error) {
 	switch {
 	case s == "":
 		return PeerRef{}, Errorf(CodeBadRequest, "empty peer reference")
+	case strings.HasPrefix(strings.ToLower(s), config.PrivateKeyPrefix):
+		// Never echoed: the reply may end up on a terminal or in a log.
+		return PeerRef{}, Errorf(CodeBadRequest, "peer: that is a private key, not a peer reference (give the public key, from currentctl pubkey)")
 	case strings.Contains(s, ":"):
 		k, err := config.ParsePublicKey(s)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/ctl"
 )
 
@@ -115,6 +116,20 @@ func TestParsePeerRef(t *testing.T) {
 	for _, bad := range []string{"", "ed25519:nope", strings.Repeat("n", 65)} {
 		if _, err := ctl.ParsePeerRef(bad); !errors.Is(err, ctl.ErrBadRequest) {
 			t.Errorf("ParsePeerRef(%q) = %v", bad, err)
+		}
+	}
+	// A private key pasted where a peer goes is refused without being
+	// echoed back.
+	priv, err := config.GeneratePrivateKey(config.DefaultSuite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := priv.String()
+	secret := text[strings.LastIndex(text, ":")+1:]
+	for _, in := range []string{text, strings.ToUpper(text[:len(config.PrivateKeyPrefix)]) + text[len(config.PrivateKeyPrefix):]} {
+		_, err := ctl.ParsePeerRef(in)
+		if !errors.Is(err, ctl.ErrBadRequest) || strings.Contains(err.Error(), secret[:16]) {
+			t.Errorf("ParsePeerRef(private key) = %v", err)
 		}
 	}
 }
