@@ -113,10 +113,10 @@ func checkBounds(t *testing.T, idle attackSnap, peak attackPeaks, rss int64, fds
 	if goroutines < 0 {
 		return
 	}
-	g0, ok := attackMetric(idle.fams, "go_goroutines", nil)
+	g0, ok := attackMetric(idle.fams, "current_goroutines", nil)
 	switch {
 	case !ok || peak.goroutines < 0:
-		t.Errorf("currentctl metrics has no go_goroutines (%s)", attackMissing)
+		t.Errorf("currentctl metrics has no current_goroutines (%s)", attackMissing)
 	case peak.goroutines > g0+float64(goroutines):
 		t.Errorf("B ran %v goroutines during the attack, %v when idle: want at most %d more", peak.goroutines, g0, goroutines)
 	}

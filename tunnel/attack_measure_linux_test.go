@@ -152,7 +152,7 @@ func (w *attackWatch) sample(metrics bool) {
 	if fams == nil {
 		return
 	}
-	if v, ok := attackMetric(fams, "go_goroutines", nil); ok {
+	if v, ok := attackMetric(fams, "current_goroutines", nil); ok {
 		w.peak.goroutines = max(w.peak.goroutines, v)
 	}
 	if v, ok := attackMetric(fams, "current_unauthenticated_bytes", nil); ok {

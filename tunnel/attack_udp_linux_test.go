@@ -163,8 +163,8 @@ func splitHello(d []byte) (sender uint32, frag []byte, err error) {
 }
 
 // Partial-hello memory attack: fragments of 65 KB of ClientHello-shaped
-// messages with total_length 65536 that never complete (nothing ever
-// arrives for offset 0). Each message gets partialFrags fragments, one
+// messages with total_length 65536 that never complete (nothing but the
+// cookie probe ever arrives for offset 0). Each message gets partialFrags fragments, one
 // fewer than the 64 disjoint ranges at which a reassembler forgets a
 // message: the most one message can make a naive listener hold.
 const (
@@ -182,7 +182,9 @@ func udpPartialHellos(spec attackSpec) (attackResult, error) {
 	defer closeFlows(flows)
 	res := attackResult{}
 	res["ports_with_cookie"] = acquireCookies(flows, func(f *udpFlow) []byte {
-		return controlDatagram(f.sender, f.currentCookie(), controlFragment(0, partialTotal, 1, []byte{0}))
+		// A first fragment (offset 0) of a probe message of its own: a
+		// listener challenges only a hello's first fragment.
+		return controlDatagram(f.sender, f.currentCookie(), controlFragment(0, partialTotal, 0, []byte{0}))
 	}, 3*time.Second)
 	data := make([]byte, partialDataLen)
 	rand.Read(data)

@@ -21,7 +21,7 @@ import (
 //
 // The metrics asserted are issue 14's: current_unauthenticated_refused_total,
 // current_cookies_sent_total, current_handshakes_responded_total,
-// current_unauthenticated_bytes and go_goroutines.
+// current_unauthenticated_bytes and current_goroutines.
 func TestE2EAttack(t *testing.T) {
 	e := newAttackEnv(t)
 	t.Run("udp", func(t *testing.T) {
@@ -35,11 +35,10 @@ func TestE2EAttack(t *testing.T) {
 	})
 }
 
-// The per-host handshake limit of issue 14: tunnel's handshakeHostRate
-// and handshakeHostBurst, which these should become once they exist.
+// The per-host handshake limit the amplification attacks are held to.
 const (
-	attackHostRate  = 10 // responder handshakes a second per IPv4 address or IPv6 /64
-	attackHostBurst = 32
+	attackHostRate  = handshakeHostRate // a second per IPv4 address or IPv6 /64
+	attackHostBurst = handshakeHostBurst
 )
 
 // The bounds of issue 14's acceptance.
