@@ -14,7 +14,8 @@ import (
 // byte range 0x01-0x7f that the record layer reserves for the session.
 const (
 	// DatagramHandshake carries a fragment of a plaintext control message
-	// (ClientHello, ServerHello, ResumptionRequest, ResumptionResponse):
+	// (ClientHello, ServerHello, ResumptionRequest, ResumptionResponse,
+	// ResumptionReject):
 	//
 	//	uint8  type = 0x01;
 	//	uint32 sender_index;
@@ -74,8 +75,6 @@ type dgState struct {
 	// ResumptionResponse for the ResumptionRequest.
 	helloHash, cuHash, resHash       [32]byte
 	helloAnswer, cuAnswer, resAnswer *ctlMsg
-	// Resumption progress (resume.go).
-	resuming, resumeMerged bool
 }
 
 // ctlMsg is one control envelope as sent: retransmissions and cached
@@ -186,7 +185,7 @@ func (s *Session) readDatagram(d []byte) (pkt []byte, data bool, err error) {
 		if receiver != 0 && receiver != s.dg.local {
 			return nil, false, drop("control datagram for index %#x", receiver)
 		}
-		return nil, false, s.onFragment(true, sender, frag)
+		return nil, false, s.onFragment(reasmKey{plain: true, sender: sender}, frag)
 	case DatagramCookie:
 		return nil, false, s.onCookieChallenge(d)
 	}
@@ -216,7 +215,11 @@ func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err er
 		s.epochBytes += uint64(len(content))
 		return content, true, s.checkPolicy()
 	case record.ContentHandshake:
-		return nil, false, s.onFragment(false, s.dg.peer, content)
+		// Keyed by the record's epoch too: a peer that restarted at the
+		// same index numbers its messages from 0 again, and fragments of
+		// its old session's message must not complete its new one's.
+		key := reasmKey{sender: s.dg.peer, epoch: binary.BigEndian.Uint16(d[1:])}
+		return nil, false, s.onFragment(key, content)
 	}
 	return nil, false, drop("record of content type %d", ct)
 }
@@ -262,8 +265,10 @@ func parseFragment(b []byte) (id uint32, total, off int, data []byte, ok bool) {
 	return id, int(t), int(o), data, true
 }
 
-// onFragment adds one fragment and handles the message it completes.
-func (s *Session) onFragment(plain bool, sender uint32, frag []byte) error {
+// onFragment adds one fragment and handles the message it completes; key
+// says where it came from (its id is filled in here).
+func (s *Session) onFragment(key reasmKey, frag []byte) error {
+	plain, sender := key.plain, key.sender
 	id, total, off, data, ok := parseFragment(frag)
 	if !ok {
 		if plain {
@@ -271,7 +276,7 @@ func (s *Session) onFragment(plain bool, sender uint32, frag []byte) error {
 		}
 		return fmt.Errorf("%w: malformed fragment", ErrMalformed)
 	}
-	key := reasmKey{plain: plain, sender: sender, id: id}
+	key.id = id
 	env, err := s.dg.reasm.add(s.now, key, total, off, data, s.cfg.ReassemblyBytes)
 	if err != nil || env == nil {
 		return err
@@ -290,7 +295,7 @@ func (s *Session) onFragment(plain bool, sender uint32, frag []byte) error {
 // datagrams. Everything else travels only in protected records.
 func isPlainType(t MsgType) bool {
 	switch t {
-	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse:
+	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse, MsgResumptionReject:
 		return true
 	}
 	return false
@@ -313,6 +318,8 @@ func (s *Session) dgHandle(m Message, env []byte, plain bool, sender uint32) err
 		return s.onResumptionRequest(m, env, sender)
 	case *ResumptionResponse:
 		return s.onResumptionResponse(m, sender)
+	case *ResumptionReject:
+		return s.dgResumptionReject(m)
 	case *ConnectionUpdate:
 		if s.phase == phaseEstablished {
 			return s.dgConnectionUpdate(m, env)
@@ -337,22 +344,31 @@ func (s *Session) dgClientHello(m *ClientHello, env []byte, sender uint32) error
 	case s.cfg.Role == Responder && s.phase == phaseWaitHello:
 		if s.group != nil {
 			// A resuming responder: the peer gave up on resumption.
-			s.group.Close()
-			s.group = nil
-			s.dg.resuming = false
+			s.abandonResume()
 		}
 		return s.acceptClientHello(m, h, sender)
 	case s.cfg.Role == Responder && s.phase == phaseEstablished && s.dg.helloAnswer != nil && h == s.dg.helloHash:
 		return s.emit(s.dg.helloAnswer)
-	case s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.kp != nil && !s.dg.resuming:
+	case s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.res.active:
+		return s.helloWhileResuming(m, h, sender)
+	case s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.kp != nil:
 		return s.simultaneousOpen(m, h, sender)
 	}
 	return drop("unexpected ClientHello")
 }
 
 func (s *Session) acceptClientHello(m *ClientHello, h [32]byte, sender uint32) error {
+	if err := s.checkClientHello(m); err != nil {
+		return err
+	}
+	return s.answerHello(m, h, sender)
+}
+
+// answerHello answers the checked ClientHello m from sender and keeps the
+// ServerHello for its duplicates.
+func (s *Session) answerHello(m *ClientHello, h [32]byte, sender uint32) error {
 	s.dg.peer = sender
-	if err := s.onClientHello(m); err != nil {
+	if err := s.answerClientHello(m); err != nil {
 		return err
 	}
 	s.dg.helloHash, s.dg.helloAnswer = h, s.dg.last
@@ -371,12 +387,17 @@ func (s *Session) simultaneousOpen(m *ClientHello, h [32]byte, sender uint32) er
 	if compareKeys(s.ownPub, s.cfg.PeerPublicKey) < 0 {
 		return drop("simultaneous open: we stay initiator")
 	}
+	// Checked before our own KeyPackage goes: an invalid or forged
+	// hello must cost us nothing but the check.
+	if err := s.checkClientHello(m); err != nil {
+		return drop("ClientHello: %v", err)
+	}
 	s.kp = nil
 	s.kpSecrets.Wipe()
 	s.kpSecrets = nil
 	s.dg.rtx = nil
 	s.cfg.Role = Responder
-	return s.acceptClientHello(m, h, sender)
+	return s.answerHello(m, h, sender)
 }
 
 func compareKeys(a, b []byte) int {
@@ -389,7 +410,7 @@ func compareKeys(a, b []byte) int {
 }
 
 func (s *Session) dgServerHello(m *ServerHello, sender uint32) error {
-	if s.cfg.Role != Initiator || s.phase != phaseWaitHello || s.kp == nil || s.dg.resuming {
+	if s.cfg.Role != Initiator || s.phase != phaseWaitHello || s.kp == nil || s.res.active {
 		return drop("unexpected ServerHello")
 	}
 	s.dg.peer = sender

@@ -23,7 +23,8 @@
 // messages.go defines the control envelope, handshake.go the
 // ClientHello/ServerHello exchange with key pinning, binding.go the CURRENT
 // group context extension, update.go the update and key-switch rules,
-// resume.go resumption of a persisted group (both modes). docs/protocol.md
+// resume.go resumption of a persisted group (both modes), reject.go the
+// answer of a session that cannot resume. docs/protocol.md
 // section 7 specifies the wire format and the rules, section 8 the
 // security considerations.
 //

@@ -111,16 +111,23 @@ func FuzzParseDatagram(f *testing.F) {
 
 // fuzzSessions are built once per fuzzing process and fed every input:
 // a responder waiting for a ClientHello, an initiator waiting for its
-// ServerHello and an established pair. The waiting ones are replaced
-// (cheaply: no asymmetric work) when an input moved them on or closed
-// them; the established pair must survive every input unchanged, since no
+// ServerHello, an initiator resuming the established pair's group and
+// the established pair. The waiting ones are replaced (cheaply: at most a
+// self-update, no handshake) when an input moved them on or closed them;
+// the established pair must survive every input unchanged, since no
 // input can be authentic for it.
 type fuzzSessions struct {
 	ik, rk         keyPair
 	resp, init     *Session
+	resum          *Session
 	estI, estR     *Session
 	epochI, epochR uint64
+	stateI         []byte
 }
+
+// fuzzResumeIndex is the resuming initiator's index, so that seeds can
+// address it.
+const fuzzResumeIndex = 0x5e55
 
 func (fs *fuzzSessions) refresh(tb testing.TB) {
 	id := testSuites[0]
@@ -132,17 +139,36 @@ func (fs *fuzzSessions) refresh(tb testing.TB) {
 		fs.init, _ = newDatagramPair(tb, id, fs.ik, fs.rk)
 		fs.init.Outgoing()
 	}
+	if fs.resum == nil || fs.resum.phase != phaseWaitHello || !fs.resum.res.active {
+		s, err := New(Config{Role: Initiator, Suite: id, SigningKey: fs.ik.priv, PeerPublicKey: fs.rk.pub,
+			Transport: Datagram, Resume: fs.stateI, LocalIndex: fuzzResumeIndex, PeerIndex: fs.estR.LocalIndex()})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := s.Start(t0); err != nil {
+			tb.Fatal(err)
+		}
+		s.Outgoing()
+		fs.resum = s
+	}
 }
 
 // FuzzHandleDatagram feeds arbitrary datagrams to long-lived sessions.
 // Invariants: no panic; the established pair stays established in the
-// same epoch and delivers no packet; timers fire without error.
+// same epoch, delivers no packet and answers nothing but, once per
+// distinct input, a ResumptionReject; a resuming initiator gives up only
+// on a reject of its own request (or a message that moves it on); timers
+// fire without error.
 func FuzzHandleDatagram(f *testing.F) {
 	id := testSuites[0]
 	fs := &fuzzSessions{ik: newKeys(f, id), rk: newKeys(f, id)}
 	fs.estI, fs.estR = newDatagramPair(f, id, fs.ik, fs.rk)
 	settle(f, fs.estI, fs.estR, t0)
 	fs.epochI, fs.epochR = fs.estI.Epoch(), fs.estR.Epoch()
+	var err error
+	if fs.stateI, err = fs.estI.State(); err != nil {
+		f.Fatal(err)
+	}
 	fs.refresh(f)
 
 	// Seeds from another pair of the same keys: real ClientHello,
@@ -168,24 +194,53 @@ func FuzzHandleDatagram(f *testing.F) {
 	for _, d := range res.Outgoing() {
 		f.Add(d)
 	}
+	// The peer's request crossing the resuming initiator's (same group
+	// and epoch), and rejects of its request: the real one and a forgery.
+	stateR, _ := fs.estR.State()
+	cross, _ := New(Config{Role: Initiator, Suite: id, SigningKey: fs.rk.priv, PeerPublicKey: fs.ik.pub,
+		Transport: Datagram, Resume: stateR, LocalIndex: fs.estR.LocalIndex(), PeerIndex: fuzzResumeIndex})
+	_ = cross.Start(t0)
+	for _, d := range cross.Outgoing() {
+		f.Add(d)
+	}
+	f.Add(rejectDatagram(f, fs.estR.LocalIndex(), fuzzResumeIndex, fs.resum.res.ours))
+	f.Add(rejectDatagram(f, fs.estR.LocalIndex(), fuzzResumeIndex, [32]byte{1}))
 	f.Add([]byte{DatagramCookie, 0, 0, 0, 1, 1, 9})
 	f.Add([]byte{DatagramHandshake, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0, 1})
 
 	f.Fuzz(func(t *testing.T, d []byte) {
 		fs.refresh(t)
-		for _, s := range []*Session{fs.resp, fs.init, fs.estI, fs.estR} {
+		ours := fs.resum.res.ours
+		for _, s := range []*Session{fs.resp, fs.init, fs.resum, fs.estI, fs.estR} {
 			_ = s.HandleDatagram(t0, bytes.Clone(d))
 		}
-		// The waiting initiator may have followed a cookie challenge.
+		// The waiting initiators may have followed a cookie challenge.
 		fs.init.Outgoing()
+		fs.resum.Outgoing()
+		if !fs.resum.res.active && fs.resum.phase == phaseWaitHello {
+			if m := decodePlain(d); m != nil {
+				if rj, ok := m.(*ResumptionReject); ok && rj.RequestHash != ours {
+					t.Fatal("a reject of another request ended the resumption")
+				}
+			}
+		}
 		if fs.estI.Epoch() != fs.epochI || fs.estR.Epoch() != fs.epochR || !fs.estI.Established() || !fs.estR.Established() {
 			t.Fatalf("established pair changed: epochs %d %d", fs.estI.Epoch(), fs.estR.Epoch())
 		}
 		if len(fs.estI.Packets())+len(fs.estR.Packets()) != 0 {
 			t.Fatal("forged packet delivered")
 		}
-		if out := len(fs.estI.Outgoing()) + len(fs.estR.Outgoing()); out != 0 {
-			t.Fatalf("established pair answered a forgery with %d datagrams", out)
+		for _, s := range []*Session{fs.estI, fs.estR} {
+			for _, out := range s.Outgoing() {
+				if _, ok := decodePlain(out).(*ResumptionReject); !ok {
+					t.Fatal("established pair answered a forgery with something else than a ResumptionReject")
+				}
+			}
+			// The same input again gets nothing at all.
+			_ = s.HandleDatagram(t0, bytes.Clone(d))
+			if out := len(s.Outgoing()); out != 0 {
+				t.Fatalf("established pair answered a repeated input with %d datagrams", out)
+			}
 		}
 		_ = fs.resp.HandleTimeout(t0.Add(time.Second))
 		fs.resp.Outgoing()

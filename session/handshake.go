@@ -35,10 +35,19 @@ func (s *Session) sendClientHello() error {
 	return nil
 }
 
-// onClientHello is the responder's half of the handshake. The pinned-key
-// comparison comes first: a stranger must not be able to make us spend a
-// signature verification or HPKE operation, nor learn anything from a reply.
+// onClientHello is the responder's half of the handshake.
 func (s *Session) onClientHello(m *ClientHello) error {
+	if err := s.checkClientHello(m); err != nil {
+		return err
+	}
+	return s.answerClientHello(m)
+}
+
+// checkClientHello checks that the KeyPackage is the pinned peer's, of our
+// suite, and valid. The pinned-key comparison comes first: a stranger must
+// not be able to make us spend a signature verification or HPKE
+// operation, nor learn anything from a reply.
+func (s *Session) checkClientHello(m *ClientHello) error {
 	kp := m.KeyPackage.KeyPackage
 	if kp == nil || !sameKey(kp.LeafNode.SignatureKey, s.cfg.PeerPublicKey) {
 		return ErrUnknownPeer
@@ -47,9 +56,14 @@ func (s *Session) onClientHello(m *ClientHello) error {
 		return fmt.Errorf("%w: offered %#04x", ErrSuiteMismatch, uint16(kp.CipherSuite))
 	}
 	cfg := s.groupConfig()
-	if err := kp.Validate(s.suite, s.now, cfg.Credentials); err != nil {
-		return err
-	}
+	return kp.Validate(s.suite, s.now, cfg.Credentials)
+}
+
+// answerClientHello creates the group with the checked KeyPackage of m
+// and answers ServerHello.
+func (s *Session) answerClientHello(m *ClientHello) error {
+	kp := m.KeyPackage.KeyPackage
+	cfg := s.groupConfig()
 	id, err := newGroupID(s.cfg.Rand)
 	if err != nil {
 		return err

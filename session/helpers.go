@@ -39,8 +39,8 @@ func (s *Session) SendKeepalive(now time.Time) error {
 func (s *Session) Resumed() bool { return s.resumed }
 
 // HandshakeFragment is the routing view of a DatagramHandshake datagram
-// (a fragment of a plaintext ClientHello, ServerHello, ResumptionRequest or
-// ResumptionResponse), read without cryptography.
+// (a fragment of a plaintext ClientHello, ServerHello, ResumptionRequest,
+// ResumptionResponse or ResumptionReject), read without cryptography.
 type HandshakeFragment struct {
 	Sender, Receiver uint32
 	// MessageID identifies the message among the sender's; Total is its

@@ -23,10 +23,12 @@ const (
 	MsgEpochKeyUpdate   MsgType = 4
 	MsgAlert            MsgType = 5
 	MsgClose            MsgType = 6
-	// Resumption (datagram mode): each side commits a self-update to a
-	// group both kept from an earlier session.
+	// Resumption (both modes): each side commits a self-update to a
+	// group both kept from an earlier session, or the responder says it
+	// cannot.
 	MsgResumptionRequest  MsgType = 7
 	MsgResumptionResponse MsgType = 8
+	MsgResumptionReject   MsgType = 9
 )
 
 func (t MsgType) String() string {
@@ -47,6 +49,8 @@ func (t MsgType) String() string {
 		return "ResumptionRequest"
 	case MsgResumptionResponse:
 		return "ResumptionResponse"
+	case MsgResumptionReject:
+		return "ResumptionReject"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -67,7 +71,8 @@ var (
 )
 
 // Message is one control message: ClientHello, ServerHello,
-// ConnectionUpdate, EpochKeyUpdate, Alert or Close.
+// ConnectionUpdate, EpochKeyUpdate, Alert, Close, ResumptionRequest,
+// ResumptionResponse or ResumptionReject.
 type Message interface {
 	Type() MsgType
 	marshalBody(w *wire.Writer)
@@ -104,6 +109,13 @@ type ResumptionRequest struct{ Commit *mls.MLSMessage }
 // responder's own self-update on top.
 type ResumptionResponse struct{ Commit *mls.MLSMessage }
 
+// ResumptionReject tells a resuming initiator that the peer cannot apply
+// its ResumptionRequest, so that it handshakes afresh at once instead of
+// after ResumeTimeout. It is unauthenticated; RequestHash, the SHA-256 of
+// the exact request envelope it answers, is what binds it to that request
+// (docs/protocol.md 7.10).
+type ResumptionReject struct{ RequestHash [32]byte }
+
 // AlertCode says why a peer gave up.
 type AlertCode uint16
 
@@ -122,6 +134,7 @@ func (*Alert) Type() MsgType              { return MsgAlert }
 func (*Close) Type() MsgType              { return MsgClose }
 func (*ResumptionRequest) Type() MsgType  { return MsgResumptionRequest }
 func (*ResumptionResponse) Type() MsgType { return MsgResumptionResponse }
+func (*ResumptionReject) Type() MsgType   { return MsgResumptionReject }
 
 func (m *ResumptionRequest) marshalBody(w *wire.Writer)  { marshalMLS(w, m.Commit) }
 func (m *ResumptionResponse) marshalBody(w *wire.Writer) { marshalMLS(w, m.Commit) }
@@ -130,6 +143,10 @@ func (m *ResumptionRequest) unmarshalBody(r *wire.Reader) {
 }
 func (m *ResumptionResponse) unmarshalBody(r *wire.Reader) {
 	m.Commit = unmarshalMLS(r, mls.WireFormatPublicMessage)
+}
+func (m *ResumptionReject) marshalBody(w *wire.Writer) { w.Raw(m.RequestHash[:]) }
+func (m *ResumptionReject) unmarshalBody(r *wire.Reader) {
+	copy(m.RequestHash[:], r.Raw(len(m.RequestHash)))
 }
 
 func (m *ClientHello) marshalBody(w *wire.Writer)      { marshalMLS(w, m.KeyPackage) }
@@ -202,6 +219,8 @@ func newMessage(t MsgType) Message {
 		return new(ResumptionRequest)
 	case MsgResumptionResponse:
 		return new(ResumptionResponse)
+	case MsgResumptionReject:
+		return new(ResumptionReject)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func controlSeeds(t testing.TB) [][]byte {
 		&EpochKeyUpdate{Epoch: 42},
 		&Alert{Code: AlertBadUpdate, Reason: []byte("x")},
 		&Close{},
+		&ResumptionReject{RequestHash: [32]byte{1, 2, 3, 31: 9}},
 	} {
 		b, err := EncodeControl(m)
 		if err != nil {
@@ -68,6 +69,9 @@ func TestControlStrict(t *testing.T) {
 		{"wire format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgServerHello); return b }), ErrWrongWireFormat},
 		{"commit format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgConnectionUpdate); return b }), ErrWrongWireFormat},
 		{"too large", []byte{0, 1, 1, 0xbf, 0xff, 0xff, 0xff}, ErrTooLarge},
+		// The reject's hash is exactly 32 bytes.
+		{"short reject", append([]byte{0, 1, byte(MsgResumptionReject), 31}, make([]byte, 31)...), ErrMalformed},
+		{"long reject", append([]byte{0, 1, byte(MsgResumptionReject), 33}, make([]byte, 33)...), ErrMalformed},
 	}
 	for _, c := range cases {
 		if _, err := DecodeControl(c.in); !errors.Is(err, c.want) {
@@ -100,18 +104,37 @@ func FuzzDecodeControl(f *testing.F) {
 }
 
 // FuzzHandleStream feeds hostile bytes to a responder waiting for a
-// ClientHello and to an established session: errors are fine, panics not.
+// ClientHello and to a resuming initiator waiting for its answer: errors
+// are fine, panics not, and the initiator never gives up resuming except
+// for a fatal error or a reject of its own request, which no input can
+// name.
 func FuzzHandleStream(f *testing.F) {
 	for _, b := range controlSeeds(f) {
 		f.Add(appendPlainRecords(nil, b)[0])
 	}
 	id := testSuites[0]
 	ik, rk := newKeys(f, id), newKeys(f, id)
+	l := newLinkWith(f, id, 3, ik, rk)
+	l.pump()
+	state, err := l.a.s.State()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
 		if err := r.Start(t0); err != nil {
 			t.Fatal(err)
 		}
 		_ = r.HandleStream(t0, b)
+		i, err := New(Config{Role: Initiator, Suite: id, SigningKey: ik.priv, PeerPublicKey: rk.pub, Resume: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := i.Start(t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := i.HandleStream(t0, b); err == nil && !i.res.active && !i.Established() {
+			t.Fatal("resumption ended without an error")
+		}
 	})
 }

@@ -239,7 +239,8 @@ func TestStreamResumption(t *testing.T) {
 		}
 
 		// The responder lost its state (a fresh responder) or kept another
-		// epoch: the request is ignored and the initiator falls back.
+		// epoch: it rejects the request, and the initiator handshakes on
+		// the same connection at once, no timer involved.
 		for _, rstate := range [][]byte{nil, sr} {
 			si, _ := l2.a.s.State()
 			l3 := &link{tb: t, rng: l.rng, now: t0,
@@ -248,21 +249,37 @@ func TestStreamResumption(t *testing.T) {
 			_ = l3.b.s.Start(t0)
 			_ = l3.a.s.Start(t0)
 			l3.pump()
-			if l3.a.s.Established() || l3.b.s.Established() {
+			if !l3.a.s.Established() || !l3.b.s.Established() || l3.a.s.Epoch() != 1 || l3.b.s.Epoch() != 1 {
+				t.Fatalf("no fallback handshake after the reject: %v %v", l3.a.s.Established(), l3.b.s.Established())
+			}
+			if l3.a.s.Resumed() || l3.b.s.Resumed() {
 				t.Fatal("resumed from mismatched state")
 			}
-			due := l3.a.s.NextTimeout()
-			if due.Sub(t0) != DefaultResumeTimeout {
-				t.Fatalf("resume timer at %v", due.Sub(t0))
-			}
-			l3.now = due
-			if err := l3.a.s.HandleTimeout(due); err != nil {
-				t.Fatal(err)
-			}
+			l3.send(l3.a, 1)
+			l3.send(l3.b, 1)
 			l3.pump()
-			if !l3.a.s.Established() || !l3.b.s.Established() || l3.a.s.Epoch() != 1 || l3.b.s.Epoch() != 1 {
-				t.Fatalf("fallback handshake failed: %v %v", l3.a.s.Established(), l3.b.s.Established())
-			}
+		}
+
+		// A responder that says nothing (its reject lost, or none sent):
+		// the initiator falls back after ResumeTimeout.
+		si, _ = l2.a.s.State()
+		l4 := &link{tb: t, rng: l.rng, now: t0,
+			a: &peer{s: streamResume(t, id, ik, rk.pub, Initiator, si), name: "initiator"},
+			b: &peer{s: streamResume(t, id, rk, ik.pub, Responder, sr), name: "responder"}}
+		_ = l4.b.s.Start(t0)
+		_ = l4.a.s.Start(t0)
+		l4.a.s.Outgoing() // the request is lost with the responder's answer
+		due := l4.a.s.NextTimeout()
+		if due.Sub(t0) != DefaultResumeTimeout {
+			t.Fatalf("resume timer at %v", due.Sub(t0))
+		}
+		l4.now = due
+		if err := l4.a.s.HandleTimeout(due); err != nil {
+			t.Fatal(err)
+		}
+		l4.pump()
+		if !l4.a.s.Established() || !l4.b.s.Established() || l4.a.s.Epoch() != 1 {
+			t.Fatal("fallback handshake after ResumeTimeout failed")
 		}
 	}
 }

@@ -14,9 +14,12 @@ type reassembler struct {
 	bytes int
 }
 
+// reasmKey is where a fragment belongs: its framing, sender index,
+// message id and, for protected fragments, the epoch of the record.
 type reasmKey struct {
 	plain  bool
 	sender uint32
+	epoch  uint16
 	id     uint32
 }
 

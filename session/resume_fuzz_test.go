@@ -27,7 +27,7 @@ func FuzzResumeState(f *testing.F) {
 	state, _ := i.State()
 	res, err := New(Config{Role: Initiator, Suite: id, SigningKey: ik.priv, PeerPublicKey: rk.pub,
 		PeerIndex: r.LocalIndex(), Transport: Datagram, Resume: state})
-	if err != nil || res.Start(t0) != nil || !res.dg.resuming {
+	if err != nil || res.Start(t0) != nil || !res.res.active {
 		f.Fatalf("a real saved state does not resume: %v", err)
 	}
 	res.Close(t0)
@@ -57,7 +57,7 @@ func FuzzResumeState(f *testing.F) {
 			if s.group != nil && checkGroup(s.group, id, c.PeerPublicKey) != nil {
 				t.Fatal("resumed a group without the pinned peer")
 			}
-			if pinnedStranger && s.dg.resuming {
+			if pinnedStranger && s.res.active {
 				t.Fatal("resumed a group pinned to another peer")
 			}
 			s.Close(t0)

@@ -46,8 +46,9 @@ const (
 	DefaultRetransmitMin   = 500 * time.Millisecond
 	DefaultRetransmitMax   = 8 * time.Second
 	DefaultGiveUp          = 60 * time.Second
-	// DefaultResumeTimeout is how long a ResumptionRequest is retried
-	// before the session falls back to a fresh handshake.
+	// DefaultResumeTimeout is how long an unanswered ResumptionRequest
+	// is retried before the session falls back to a fresh handshake (a
+	// ResumptionReject makes it fall back at once).
 	DefaultResumeTimeout   = 4 * time.Second
 	DefaultReassemblyBytes = 256 << 10
 	DefaultReassemblyTime  = 10 * time.Second
@@ -102,11 +103,13 @@ type Config struct {
 	// Resume is a group saved with mls.Group.MarshalBinary (Session.State).
 	// A Session with Resume set starts with the two-party profile's
 	// resumption, in either transport: the initiator sends
-	// ResumptionRequest, the responder answers ResumptionResponse. If the
-	// peer does not answer within ResumeTimeout the initiator falls back to
-	// a fresh handshake (in stream mode on the same connection: a
-	// responder that cannot resume ignores the request and waits for the
-	// ClientHello that follows).
+	// ResumptionRequest, the responder answers ResumptionResponse. A
+	// responder that cannot resume answers ResumptionReject, and the
+	// initiator falls back to a fresh handshake at once; without any
+	// answer it does after ResumeTimeout (in stream mode on the same
+	// connection: the responder waits for the ClientHello that follows).
+	// Two datagram initiators resuming at once resolve their crossing
+	// requests by key order (docs/protocol.md 7.10).
 	Resume        []byte
 	ResumeTimeout time.Duration
 
@@ -233,6 +236,9 @@ type Session struct {
 
 	// Datagram mode (datagram.go).
 	dg dgState
+
+	// Resumption (resume.go, reject.go).
+	res resumeState
 
 	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
 	waiting bool

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -23,8 +24,10 @@ import (
 // random delays, which can break (everything in flight is lost and both
 // sides restart, resuming from the group they persisted). A scripted run
 // sends packets and starts updates from both sides (collisions included),
-// restarts with resumption, then heals the network and checks the
-// invariants:
+// restarts one side or both at once with resumption (in datagram mode
+// both resume as initiator, as two currentd peers with endpoints do),
+// restarts one side from a stale copy of its state, then heals the
+// network and checks the invariants:
 //
 //   - both sides end established in the same epoch;
 //   - every delivered packet is one that was sent, unaltered, delivered at
@@ -47,6 +50,15 @@ type simEnd struct {
 	epoch uint64
 	// state is what the side persisted at its last restart (stream mode).
 	state []byte
+	// saved is what the side persisted at its last restart (datagram
+	// mode), old a stale copy of some earlier state (snapshot).
+	saved, old *simSaved
+}
+
+// simSaved is a persisted datagram session, as currentd's state file.
+type simSaved struct {
+	state       []byte
+	local, peer uint32
 }
 
 type flight struct {
@@ -68,6 +80,8 @@ type simNet struct {
 	suite     mls.CipherSuiteID
 	delivered int
 	restarts  int
+	both      int // restarts of both sides at once
+	stale     int // restarts from a stale state
 	resumed   int
 	updates   int // Update calls that started an update
 	seed      uint64
@@ -78,9 +92,20 @@ type simNet struct {
 func (n *simNet) config(e *simEnd) Config {
 	return Config{
 		Role: e.role, Suite: n.suite, SigningKey: e.keys.priv, PeerPublicKey: e.pin,
-		Rand: newSeeded(byte(n.rng.Uint32())), Transport: n.mode, MaxDatagramSize: simMTU,
+		Rand: n.sessionRand(), Transport: n.mode, MaxDatagramSize: simMTU,
 		UpdateInterval: 8 * time.Second,
 	}
+}
+
+// sessionRand seeds a session's randomness from the network's: 256 seeds
+// (newSeeded) would make two sessions of a run draw the same receiver
+// index now and then, which a real peer does with probability 2^-32.
+func (n *simNet) sessionRand() io.Reader {
+	var seed [32]byte
+	for i := 0; i < len(seed); i += 8 {
+		binary.LittleEndian.PutUint64(seed[i:], n.rng.Uint64())
+	}
+	return seeded{rand.NewChaCha8(seed)}
 }
 
 func newSimNet(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair) *simNet {
@@ -235,36 +260,42 @@ func (n *simNet) step() {
 		}
 		err := e.s.HandleDatagram(n.now, f.d)
 		if err != nil && !errors.Is(err, ErrDropped) {
-			n.tb.Fatalf("%s: HandleDatagram: %v", e.name, err)
+			n.tb.Fatalf("seed %d: %s: HandleDatagram at %v: %v", n.seed, e.name, n.now.Sub(t0), err)
 		}
 		n.check(e)
 	}
 	for _, e := range n.ends {
 		if nt := e.s.NextTimeout(); !nt.IsZero() && !nt.After(n.now) {
 			if err := e.s.HandleTimeout(n.now); err != nil {
-				n.tb.Fatalf("seed %d: %s: HandleTimeout at %v: %v (phase %d waiting %v epoch %d resuming %v peer epoch %d waiting %v)", n.seed, e.name, n.now.Sub(t0), err, e.s.phase, e.s.waiting, e.s.Epoch(), e.s.dg.resuming, n.ends[1].s.Epoch(), n.ends[1].s.waiting)
+				n.tb.Fatalf("seed %d: %s: HandleTimeout at %v: %v (phase %d waiting %v epoch %d resuming %v peer epoch %d waiting %v)", n.seed, e.name, n.now.Sub(t0), err, e.s.phase, e.s.waiting, e.s.Epoch(), e.s.res.active, n.ends[1].s.Epoch(), n.ends[1].s.waiting)
 			}
 			n.check(e)
 		}
 	}
 }
 
-// listen plays the responder's listener: a ClientHello from an initiator
-// index the current session does not know starts a new responder session
-// (the initiator restarted and fell back to a fresh handshake).
+// listen plays a listener: a ClientHello that an established session
+// does not take, from the peer's live session (which restarted and
+// handshakes afresh), starts a new responder session. currentd runs it as
+// a candidate that replaces the old session once it proves itself; the
+// simulation knows which session is live and replaces at once, ignoring
+// late ClientHellos of the peer's earlier sessions as a candidate that
+// never completes would be.
 func (n *simNet) listen(f flight) bool {
-	if f.to != 1 {
-		return false
-	}
+	r := n.ends[f.to]
 	info, ok := ParseDatagram(f.d)
-	r := n.ends[1]
-	if !ok || info.Type != DatagramHandshake || info.Receiver != 0 || info.Sender == r.s.PeerIndex() || r.s.PeerIndex() == 0 {
+	if !ok || info.Type != DatagramHandshake || info.Receiver != 0 || !r.s.Established() ||
+		info.Sender == r.s.PeerIndex() || info.Sender != n.ends[1-f.to].s.LocalIndex() {
 		return false
 	}
-	s, err := New(n.config(r))
+	cfg := n.config(r)
+	cfg.Role = Responder
+	s, err := New(cfg)
 	n.must(err)
 	n.must(s.Start(n.now))
 	r.s.Close(n.now)
+	r.s.Outgoing()
+	n.check(r)
 	r.s = s
 	_ = s.HandleDatagram(n.now, f.d)
 	n.check(r)
@@ -339,35 +370,122 @@ func (n *simNet) update(e *simEnd) {
 // (datagram mode), or breaks the connection (stream mode).
 func (n *simNet) restart() {
 	if n.mode == Stream {
-		n.reconnect()
+		n.reconnect(nil)
 		return
 	}
-	e, r := n.ends[0], n.ends[1]
+	e := n.ends[0]
 	if !e.s.Established() {
 		return
 	}
 	state, err := e.s.State()
 	n.must(err)
 	peerIdx := e.s.PeerIndex()
-	// A crash: nothing the old session would still send leaves.
-	e.s.Close(n.now)
-	e.s.Outgoing()
-	e.s.Events()
+	n.crash(e)
 	cfg := n.config(e)
-	cfg.Resume, cfg.PeerIndex = state, peerIdx
+	cfg.Role, cfg.Resume, cfg.PeerIndex = Initiator, state, peerIdx
 	s, err := New(cfg)
 	n.must(err)
 	e.s = s
 	e.epoch = 0
 	n.restarts++
-	_ = r
+	n.must(s.Start(n.now))
+}
+
+// restartBoth restarts both sides at the same moment (datagram mode; in
+// stream mode it breaks the connection, after which both sides restart
+// anyway). Each resumes as initiator from what it persisted, at its saved
+// index: both requests cross.
+func (n *simNet) restartBoth() {
+	n.both++
+	if n.mode == Stream {
+		n.reconnect(nil)
+		return
+	}
+	var sv [2]*simSaved
+	for i, e := range n.ends {
+		sv[i] = n.persist(e)
+	}
+	for _, e := range n.ends {
+		n.crash(e)
+	}
+	n.restarts++
+	for i, e := range n.ends {
+		n.resumeFrom(e, sv[i])
+	}
+}
+
+// snapshot keeps a copy of one side's current state for restartStale.
+func (n *simNet) snapshot() {
+	e := n.ends[n.rng.IntN(2)]
+	if !e.s.Established() {
+		return
+	}
+	state, err := e.s.State()
+	n.must(err)
+	e.old = &simSaved{state: state, local: e.s.LocalIndex(), peer: e.s.PeerIndex()}
+}
+
+// restartStale restarts the side with a snapshot from it, as a daemon
+// whose state file was put back from a backup: the peer has usually
+// moved on and rejects the request.
+func (n *simNet) restartStale() {
+	for _, e := range n.ends {
+		if e.old == nil {
+			continue
+		}
+		n.stale++
+		if n.mode == Stream {
+			n.reconnect(e)
+			return
+		}
+		n.crash(e)
+		n.restarts++
+		n.resumeFrom(e, e.old)
+		e.old = nil
+		return
+	}
+}
+
+// persist is what e's state file holds now: its current group if it is
+// established, else what it persisted last.
+func (n *simNet) persist(e *simEnd) *simSaved {
+	if e.s.Established() {
+		state, err := e.s.State()
+		n.must(err)
+		e.saved = &simSaved{state: state, local: e.s.LocalIndex(), peer: e.s.PeerIndex()}
+	}
+	return e.saved
+}
+
+// crash ends e's session: nothing the old session would still send
+// leaves.
+func (n *simNet) crash(e *simEnd) {
+	e.s.Close(n.now)
+	e.s.Outgoing()
+	e.s.Events()
+	e.s.Packets()
+}
+
+// resumeFrom starts e as currentd starts a peer with an endpoint: as
+// initiator, resuming sv if there is one.
+func (n *simNet) resumeFrom(e *simEnd, sv *simSaved) {
+	cfg := n.config(e)
+	cfg.Role = Initiator
+	if sv != nil {
+		cfg.Resume, cfg.LocalIndex, cfg.PeerIndex = sv.state, sv.local, sv.peer
+	}
+	s, err := New(cfg)
+	n.must(err)
+	e.s = s
+	e.epoch = 0
 	n.must(s.Start(n.now))
 }
 
 // reconnect breaks the stream: what is in flight is lost, both sides
 // persist their group if they have one (else keep what they persisted
-// last) and start over on a new connection, resuming if they can.
-func (n *simNet) reconnect() {
+// last) and start over on a new connection, resuming if they can; stale,
+// if set, resumes from its snapshot instead.
+func (n *simNet) reconnect(stale *simEnd) {
 	n.q = nil
 	n.lastAt = [2]time.Time{}
 	for _, e := range n.ends {
@@ -376,15 +494,16 @@ func (n *simNet) reconnect() {
 			n.must(err)
 			e.state = state
 		}
-		e.s.Close(n.now)
-		e.s.Outgoing()
-		e.s.Events()
-		e.s.Packets()
+		n.crash(e)
 	}
 	n.restarts++
 	for _, e := range []*simEnd{n.ends[1], n.ends[0]} {
 		cfg := n.config(e)
 		cfg.Resume = e.state
+		if e == stale {
+			cfg.Resume = e.old.state
+			e.old = nil
+		}
 		s, err := New(cfg)
 		n.must(err)
 		e.s = s
@@ -420,6 +539,14 @@ func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID,
 	}
 	for range 1 + n.rng.IntN(2) {
 		script = append(script, action{time.Duration(n.rng.Int64N(int64(span))), n.restart})
+	}
+	for range n.rng.IntN(2) {
+		script = append(script, action{time.Duration(n.rng.Int64N(int64(span))), n.restartBoth})
+	}
+	if n.rng.IntN(2) == 0 {
+		at := time.Duration(n.rng.Int64N(int64(span)))
+		later := at + time.Duration(n.rng.Int64N(int64(span-at)+1))
+		script = append(script, action{at, n.snapshot}, action{later, n.restartStale})
 	}
 	slices.SortStableFunc(script, func(a, b action) int { return int(a.at - b.at) })
 	for _, a := range script {
@@ -497,19 +624,21 @@ func TestSimulatedNetwork(t *testing.T) {
 		name := map[Transport]string{Datagram: "datagram", Stream: "stream"}[mode]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			var delivered, restarts, resumed, started, epochs atomic.Int64
+			var delivered, restarts, both, stale, resumed, started, epochs atomic.Int64
 			for seed := range uint64(seeds) {
 				id := simSuite(seed)
 				k := keys[id]
 				n := runSim(t, mode, seed, id, k[0], k[1], updates, packets)
 				delivered.Add(int64(n.delivered))
 				restarts.Add(int64(n.restarts))
+				both.Add(int64(n.both))
+				stale.Add(int64(n.stale))
 				resumed.Add(int64(n.resumed))
 				started.Add(int64(n.updates))
 				epochs.Add(int64(n.ends[0].s.Epoch()))
 			}
-			t.Logf("%s: %d seeds, %d updates started, %d packets delivered, %d restarts, %d resumptions, %d final epochs in all",
-				name, seeds, started.Load(), delivered.Load(), restarts.Load(), resumed.Load(), epochs.Load())
+			t.Logf("%s: %d seeds, %d updates started, %d packets delivered, %d restarts (%d of both sides, %d from a stale state), %d resumptions, %d final epochs in all",
+				name, seeds, started.Load(), delivered.Load(), restarts.Load(), both.Load(), stale.Load(), resumed.Load(), epochs.Load())
 		})
 	}
 }

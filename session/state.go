@@ -17,17 +17,16 @@ const (
 	phaseClosed
 )
 
-// handle dispatches one decoded control message by phase and role.
-func (s *Session) handle(m Message) error {
+// handle dispatches one decoded control message by phase and role; env is
+// its envelope.
+func (s *Session) handle(m Message, env []byte) error {
 	switch m := m.(type) {
 	case *ClientHello:
 		if s.cfg.Role == Responder && s.phase == phaseWaitHello {
 			if s.group != nil {
 				// A restored responder: the peer fell back from
 				// resumption to a fresh handshake.
-				s.group.Close()
-				s.group = nil
-				s.dg.resuming = false
+				s.abandonResume()
 			}
 			return s.onClientHello(m)
 		}
@@ -37,14 +36,23 @@ func (s *Session) handle(m Message) error {
 	case *ResumptionRequest:
 		if s.cfg.Role == Responder && s.phase == phaseWaitHello {
 			// A request we cannot serve (no group, another epoch) is
-			// ignored: the initiator falls back to a ClientHello.
-			if err := s.onResumptionRequest(m, nil, 0); err != nil && !errors.Is(err, ErrDropped) {
+			// rejected, and the initiator's ClientHello follows.
+			if err := s.onResumptionRequest(m, env, 0); err != nil && !errors.Is(err, ErrDropped) {
 				return err
 			}
 			return nil
 		}
+	case *ResumptionReject:
+		if s.rejectsOurs(m) {
+			if !s.res.active {
+				// It crossed our fallback after ResumeTimeout; the
+				// ServerHello to our ClientHello follows.
+				return nil
+			}
+			return s.resumeFallback()
+		}
 	case *ResumptionResponse:
-		if s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.dg.resuming {
+		if s.cfg.Role == Initiator && s.phase == phaseWaitHello && s.res.active {
 			if err := s.onResumptionResponse(m, 0); errors.Is(err, ErrDropped) {
 				// On a reliable stream nothing is stale: refuse.
 				return fmt.Errorf("%w: %v", errBadUpdate, err)

@@ -96,7 +96,7 @@ func (s *Session) drainControl() error {
 		if err != nil {
 			return err
 		}
-		if err := s.handle(m); err != nil {
+		if err := s.handle(m, msg); err != nil {
 			return err
 		}
 	}
@@ -110,13 +110,19 @@ func (s *Session) sendControl(m Message) error {
 	if err != nil {
 		return err
 	}
+	return s.sendEnvelope(m.Type(), b)
+}
+
+// sendEnvelope is sendControl for a message already encoded as b.
+func (s *Session) sendEnvelope(t MsgType, b []byte) error {
 	if s.cfg.Transport == Datagram {
-		return s.dgSendControl(m.Type(), b)
+		return s.dgSendControl(t, b)
 	}
 	if !s.sendKeyed() {
 		s.out = appendPlainRecords(s.out, b)
 		return nil
 	}
+	var err error
 	s.out, err = appendProtected(s.out, s.writer, record.ContentHandshake, b)
 	return err
 }

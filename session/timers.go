@@ -73,7 +73,7 @@ func (s *Session) onTimers() error {
 	}
 	if d := s.resumeDeadline; !d.IsZero() && !now.Before(d) {
 		s.resumeDeadline = time.Time{}
-		if s.phase == phaseWaitHello && s.dg.resuming {
+		if s.phase == phaseWaitHello && s.res.active {
 			return s.resumeFallback()
 		}
 	}

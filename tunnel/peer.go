@@ -651,7 +651,18 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 	if data {
 		keep = p.deliverInPlace(b, pkt)
 	}
-	p.transmit(dc, p.sess.Outgoing())
+	if out := p.sess.Outgoing(); dc.ep == nil && len(out) > 0 {
+		// A restored responder that does not know where the peer is
+		// yet, rejecting a request it cannot resume (the only answer
+		// an unauthenticated datagram gets): the reject goes back
+		// where the request came from, which does not become the
+		// endpoint. It is smaller than the request, sent once per
+		// request.
+		dc.sendTo(b.ep, out)
+		p.lastSent = now
+	} else {
+		p.transmit(dc, out)
+	}
 	p.afterCall()
 	p.handle(p.sess.Packets(), events)
 }
