@@ -1,0 +1,190 @@
+package tunnel
+
+import (
+	"errors"
+	"time"
+
+	"github.com/current-vpn/current/session"
+)
+
+// The send path of a peer's owner: packets from the TUN reader are sealed
+// in place (whole batches over UDP, the AEAD on the crypto workers) or held
+// until a session is established, and handed to the writers in batches.
+
+// sendBatch seals or holds every packet of a batch from the TUN reader.
+// Over UDP the whole batch is sealed at once, in place, the AEAD spread
+// over the crypto workers.
+func (p *peer) sendBatch(now time.Time, b *packetBatch) {
+	if p.sess == nil || !p.sess.Established() || !p.conn.datagram() || !p.conn.roomForData() {
+		for _, pb := range b.bufs {
+			p.send(now, pb)
+		}
+		b.recycle()
+		return
+	}
+	sc := getBatchScratch(len(b.bufs))
+	for k, pb := range b.bufs {
+		sc.ips[k], sc.dsts[k] = pb.pkt, pb.arr[sealAt:sealAt]
+	}
+	err := p.sess.SealPackets(now, sc.out, sc.dsts, sc.ips, p.dev.crypto.run)
+	var n, bytes uint64
+	for k, pb := range b.bufs {
+		if sc.out[k] == nil {
+			if err == nil {
+				p.dev.stats.dropInvalid.Add(1) // larger than a record
+			}
+			pb.release()
+			continue
+		}
+		if p.txb == nil {
+			p.txb = ioBatchPool.Get().(*ioBatch)
+		}
+		p.txb.bufs, p.txb.pkts = append(p.txb.bufs, pb), append(p.txb.pkts, sc.out[k])
+		n++
+		bytes += uint64(len(pb.pkt))
+		if len(p.txb.bufs) == maxBatch {
+			// wireguard/conn sends at most IdealBatchSize datagrams a
+			// call (more would overrun its message array).
+			p.flushTx()
+		}
+	}
+	sc.put()
+	b.recycle()
+	p.stats.txPackets.Add(n)
+	p.stats.txBytes.Add(bytes)
+	if err != nil {
+		p.flushTx()
+		p.sessionFailed(err)
+	}
+}
+
+// send seals a packet, or holds it until a session is established (and
+// makes sure one is on its way). It takes b. Over UDP the record is
+// sealed in place and waits in p.tx for flushTx; over TCP it is queued in
+// the session's Outgoing for flush.
+func (p *peer) send(now time.Time, b *packetBuf) {
+	if p.sess != nil && p.sess.Established() {
+		if !p.conn.roomForData() {
+			p.stats.dropQueueFull.Add(1)
+			b.release()
+			return
+		}
+		n := len(b.pkt)
+		var err error
+		if p.conn.datagram() {
+			var rec []byte
+			rec, err = p.sess.SealPacketTo(now, b.arr[sealAt:sealAt], b.pkt)
+			if err == nil {
+				if p.txb == nil {
+					p.txb = ioBatchPool.Get().(*ioBatch)
+				}
+				p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
+				if len(p.txb.bufs) == maxBatch {
+					p.flushTx()
+				}
+			} else {
+				b.release()
+			}
+		} else {
+			err = p.sealStream(now, b)
+		}
+		if errors.Is(err, session.ErrPacketSize) {
+			// Larger than a record: a local MTU problem, not the peer's.
+			p.dev.stats.dropInvalid.Add(1)
+			return
+		}
+		if err != nil {
+			p.flushTx()
+			p.sessionFailed(err)
+			return
+		}
+		p.stats.txPackets.Add(1)
+		p.stats.txBytes.Add(uint64(n))
+		return
+	}
+	if len(p.pending) == pendingLen {
+		p.stats.dropQueueFull.Add(1)
+		p.pending[0].release()
+		p.pending = append(p.pending[:0], p.pending[1:]...)
+	}
+	p.pending = append(p.pending, b)
+	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
+		// A handshake starts on the first packet; a backoff in force
+		// still applies so a dead endpoint is not hammered.
+		if !p.timers.redialAt.After(now) {
+			p.startDial()
+		}
+	}
+}
+
+// sealStream seals a packet into a stream record in place, in front of
+// the packet in b, and adds it to p.txb for flushTx; it takes b. A record
+// must reach the stream in the order the session sealed it, so control
+// messages the session queued before go out before it, and one it queues
+// while sealing (an update the bytes triggered) after it and before the
+// next record.
+func (p *peer) sealStream(now time.Time, b *packetBuf) error {
+	p.flush()
+	hr := session.PacketHeadroom(session.Stream)
+	if len(b.pkt) == 0 || &b.pkt[0] != &b.arr[tunOffset] {
+		// Not where the TUN reader puts packets: seal a copy.
+		err := p.sess.SendPacket(now, b.pkt)
+		b.release()
+		return err
+	}
+	rec, err := p.sess.SealPacketTo(now, b.arr[tunOffset-hr:tunOffset-hr], b.pkt)
+	if err != nil {
+		b.release()
+		return err
+	}
+	if p.txb == nil {
+		p.txb = ioBatchPool.Get().(*ioBatch)
+	}
+	p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
+	if len(p.txb.bufs) == maxBatch {
+		p.flushTx()
+	}
+	p.flush()
+	return nil
+}
+
+// flushTx hands the records sealed since the last call to the peer's UDP
+// writer, or to its TCP connection, as one batch.
+func (p *peer) flushTx() {
+	b := p.txb
+	if b == nil {
+		return
+	}
+	p.txb = nil
+	if sc, ok := p.conn.(*streamConn); ok {
+		p.lastSent = p.now()
+		sc.sendOwned(b)
+		return
+	}
+	dc, ok := p.conn.(*dgramCarrier)
+	if !ok || dc.ep == nil {
+		b.release()
+		return
+	}
+	dc.unstick()
+	b.c, b.ep = dc, dc.ep
+	p.lastSent = p.now()
+	p.dev.queue(p.dev.udpWriter(p), b)
+}
+
+func (p *peer) flushPending() {
+	q := p.pending
+	p.pending = nil
+	now := p.now()
+	for i, b := range q {
+		p.send(now, b)
+		if p.sess == nil {
+			for _, b := range q[i+1:] {
+				b.release()
+			}
+			break // the session failed while sending
+		}
+	}
+	p.flushTx()
+	p.flush()
+}
