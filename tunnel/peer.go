@@ -25,8 +25,8 @@ const (
 	// a loaded machine an owner can wait milliseconds for a core: the
 	// depth is wireguard-go's.
 	queueBatches = 1024
-	// pendingLen bounds packets held while no session is established, as
-	// wireguard-go's staged queue does; the oldest are dropped first.
+	// pendingLen bounds packets held while no session is established
+	// (pending.go).
 	pendingLen = 128
 )
 
@@ -110,17 +110,15 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 
 // enqueueDatagrams is called by the UDP readers.
 func (p *peer) enqueueDatagrams(b *packetBatch) {
-	if !p.dgrams.push(b) {
-		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
-		b.release()
+	if n := p.dgrams.push(b, p.dev.buf.queueLimit()); n > 0 {
+		p.stats.dropQueueFull.Add(uint64(n))
 	}
 }
 
 // enqueue is called by the TUN reader.
 func (p *peer) enqueue(b *packetBatch) {
-	if !p.outbound.push(b) {
-		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
-		b.release()
+	if n := p.outbound.push(b, p.dev.buf.queueLimit()); n > 0 {
+		p.stats.dropQueueFull.Add(uint64(n))
 	}
 }
 
@@ -302,12 +300,7 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 		p.stats.txBytes.Add(uint64(n))
 		return
 	}
-	if len(p.pending) == pendingLen {
-		p.stats.dropQueueFull.Add(1)
-		p.pending[0].release()
-		p.pending = append(p.pending[:0], p.pending[1:]...)
-	}
-	p.pending = append(p.pending, b)
+	p.hold(b)
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
 		// A handshake starts on the first packet; a backoff in force
 		// still applies so a dead endpoint is not hammered.
@@ -887,7 +880,11 @@ func (p *peer) deliverCopy(pkt []byte) {
 		p.dev.stats.dropInvalid.Add(1)
 		return
 	}
-	b := getBuf()
+	b := p.dev.buf.pool.get()
+	if b == nil {
+		p.dev.buf.pool.noBuffer.Add(1)
+		return
+	}
 	n := copy(b.arr[tunOffset:], pkt)
 	if !p.deliverInPlace(b, b.arr[tunOffset:tunOffset+n]) {
 		b.release()
@@ -914,8 +911,7 @@ func (p *peer) flushRx() {
 }
 
 func (p *peer) flushPending() {
-	q := p.pending
-	p.pending = nil
+	q := p.takePending()
 	now := p.now()
 	for i, b := range q {
 		p.send(now, b)
@@ -994,14 +990,15 @@ func (p *peer) dropConn(reason error) {
 }
 
 func (p *peer) shutdown() {
+	// What the readers queued is dropped, and what they would queue
+	// refused: nobody would take it any more.
+	p.outbound.close()
+	p.dgrams.close()
 	p.flushTx()
 	p.flushRx()
 	p.dropCandidate()
 	p.dropConn(errShutdown)
-	for _, b := range p.pending {
-		b.release()
-	}
-	p.pending = nil
+	releaseAll(p.takePending())
 }
 
 // batchScratch holds the slices the session's batch calls take. It is
