@@ -9,11 +9,11 @@ import (
 // packet between a reader and a writer is in a pool buffer of bufSize
 // bytes (bufpool.go), and the pool lends at most bufferCap of them at
 // once; a reader that gets none drops the packet, as a congested link
-// would, and counts it (DropNoBuffer). Within that budget, no single
+// would, and counts it (DropNoBuffer). Within that budget no single
 // holder may take everything: each of a peer's two queues, each writer's
 // queue and the packets all peers hold while they wait for a session get
-// a share, so that one stalled peer, writer or dead endpoint leaves the
-// others their buffers.
+// a share, so that one flooded queue, stalled writer or dead endpoint
+// leaves the others buffers.
 //
 // The readers' receive slots are not part of the budget: each reader owns
 // its slots for life and copies every packet it routes into a pool buffer
@@ -28,7 +28,9 @@ import (
 // bound on memory, not a reservation). Whatever the formula says, the
 // budget's address space stays within 1/memShare of the memory the
 // process may use (memory.go), and at least minCap buffers.
-// bench/README.md has the measurements behind the numbers.
+// On 2 cores with one peer that is 1040 buffers, with which TCP through
+// the tunnel costs no more CPU per GB than with no bound at all
+// (bench/README.md has the measurements).
 const (
 	capBase    = 512
 	capPerCore = 256
@@ -50,9 +52,16 @@ func bufferCap(cores, peers int, mem uint64) int {
 
 // The shares of the budget, as fractions of it. Each is at least one
 // full batch, so that a read of maxBatch packets can always be queued
-// when nothing else is.
+// when nothing else is. A peer's queue holds what arrives while its owner
+// waits for a core, a few milliseconds at line rate: on 2 shared cores,
+// TCP through the tunnel needed about 500 buffers there (bench/README.md:
+// a quarter of the budget cost 15 % more CPU per GB in retransmissions,
+// half of it as little as no bound at all). Writers drain at the rate of
+// system calls, and a quarter keeps them busy; the packets waiting for
+// sessions are few unless endpoints are dead, when they should not take
+// more.
 const (
-	queueShare   = 4 // each of a peer's queues holds at most cap/queueShare
+	queueShare   = 2 // each of a peer's queues holds at most cap/queueShare
 	writerShare  = 4 // each writer's queue
 	pendingShare = 4 // all peers' packets waiting for a session, together
 )
@@ -71,12 +80,7 @@ type bufState struct {
 // sizeBuffers sets the budget and its shares for peers peers.
 func (d *Device) sizeBuffers(peers int) {
 	d.setBufferCap(bufferCap(runtime.GOMAXPROCS(0), peers, memoryLimit()))
-	if debugHook != nil {
-		debugHook(d)
-	}
 }
-
-var debugHook func(*Device) // TEMPORARY
 
 // setBufferCap sets the budget to n buffers, and its shares.
 func (d *Device) setBufferCap(n int) {
