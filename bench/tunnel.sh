@@ -12,6 +12,7 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION   seconds per iperf3 run [5]
+#   BENCH_TESTS      which runs, of: tcp tcp4 tcprev udp1400 udp1392 [all]
 #   BENCH_REPS       repetitions of every run, alternating the order [3]
 #   BENCH_MTU        tunnel MTU of both tunnels [1420]
 #   BENCH_SUITE      current's cipher suite [mls-xwing-ed25519]
@@ -28,9 +29,13 @@
 #   BENCH_KEEP       1 keeps the work directory (logs, JSON) [0]
 #   BENCH_PROFILE    1 runs both currentd with --cpuprofile (cur/a/cpu.pprof,
 #                    cur/b/cpu.pprof in the kept work directory) [0]
+#   BENCH_RSS_AFTER  seconds after the last load at which the daemons' RSS
+#                    is read again [30]
 set -euo pipefail
 
 DUR=${BENCH_DURATION:-5}
+TESTS=${BENCH_TESTS:-tcp tcp4 tcprev udp1400 udp1392}
+RSS_AFTER=${BENCH_RSS_AFTER:-30}
 REPS=${BENCH_REPS:-3}
 MTU=${BENCH_MTU:-1420}
 SUITE=${BENCH_SUITE:-mls-xwing-ed25519}
@@ -50,6 +55,9 @@ die() { printf 'bench-tunnel: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, TUN devices): run 'sudo make bench-tunnel'"
 case $TRANSPORT in udp | tcp) ;; *) die "BENCH_TRANSPORT=$TRANSPORT: want udp or tcp" ;; esac
+for t in $TESTS; do
+	case $t in tcp | tcp4 | tcprev | udp1400 | udp1392) ;; *) die "BENCH_TESTS: unknown run $t" ;; esac
+done
 for tool in ip go timeout getconf; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -247,8 +255,32 @@ if [ -n "$WG" ]; then
 	ip -n "$NSB" link set "$WGB" mtu "$MTU" up
 fi
 
+# Resident set of every daemon, every 200 ms, for the whole run (rss_*
+# figures): one sampler process, so that it costs the daemons nothing
+# measurable.
+RSS_LOG=$WORK/rss.log
+bg "$BT" rsswatch "$RSS_LOG" 0.2 $DAEMON_PIDS
+now() { date +%s.%N; }
+# rss_of PID T: the daemon's RSS (MiB) at the first sample from T on.
+rss_of() { "$BT" rssat "$RSS_LOG" "$1" "$2" 2>/dev/null || echo ""; }
+
 bg ip netns exec "$NSB" iperf3 -s -p 5201 > "$WORK/iperf3-server.log" 2>&1
 sleep 0.5
+
+# Idle: current's session is up (A dials at start) and nothing has gone
+# through either tunnel yet, not even the warm-up.
+for _ in $(seq 100); do
+	grep -q 'session established' "$WORK/cur/a/log" && break
+	sleep 0.1
+done
+sleep 1
+t_idle=$(now)
+sleep 0.5
+RSS_IDLE_CA=$(rss_of "$CUR_PID_A" "$t_idle") RSS_IDLE_CB=$(rss_of "$CUR_PID_B" "$t_idle")
+RSS_IDLE_WA="" RSS_IDLE_WB=""
+if [ -n "$WG" ]; then
+	RSS_IDLE_WA=$(rss_of "$WG_PID_A" "$t_idle") RSS_IDLE_WB=$(rss_of "$WG_PID_B" "$t_idle")
+fi
 
 # iperf CLIENT-ARGS...: one iperf3 run from A; the JSON goes to $WORK/last.json.
 iperf() {
@@ -311,13 +343,27 @@ measure() {
 	udp1400) args="-t $DUR -u -b 0 -l 1400" ;;
 	udp1392) args="-t $DUR -u -b 0 -l 1392" ;;
 	esac
-	local a0=0 b0=0 a1=0 b1=0
+	local a0=0 b0=0 a1=0 b1=0 t0 ok=1
 	if [ -n "$pa" ]; then
 		kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || die "$impl daemon died (logs in $WORK; BENCH_KEEP=1 keeps them)"
 		a0=$(cpu_ticks "$pa") b0=$(cpu_ticks "$pb")
 	fi
+	t0=$(now)
 	# shellcheck disable=SC2086
-	if ! iperf "$dst" $args; then
+	iperf "$dst" $args || ok=""
+	if [ -n "$pa" ]; then
+		# The windows of the daemons' RSS peaks, and when each
+		# daemon's last load ended.
+		local k=cur
+		[ "$impl" = wireguard-go ] && k=wg
+		local w="$t0:$(now)"
+		case $test in
+		tcp*) eval "WIN_TCP_$k=\"\${WIN_TCP_$k:-} $w\"" ;;
+		udp*) eval "WIN_UDP_$k=\"\${WIN_UDP_$k:-} $w\"" ;;
+		esac
+		eval "LAST_END_$k=\${w#*:}"
+	fi
+	if [ -z "$ok" ]; then
 		say "  $impl $test: iperf3 failed: $(cat "$WORK/last.json.err"; head -c 300 "$WORK/last.json" | tr '\n' ' ')"
 		return 0
 	fi
@@ -349,7 +395,6 @@ measure() {
 	fi
 }
 
-TESTS="tcp tcp4 tcprev udp1400 udp1392"
 ntests=$(echo $TESTS | wc -w)
 nimpl=2
 [ -n "$WG" ] && nimpl=3
@@ -366,6 +411,53 @@ for rep in $(seq "$REPS"); do
 	done
 done
 
+# RSS: idle (before any load), the peak under the TCP and under the UDP
+# runs (each daemon's runs only; the other tunnel idles meanwhile), and
+# RSS_AFTER seconds after the daemon's last run ended, which is what issue
+# 14 compares with idle (memory given back after a burst).
+rss_report() { # key impl pid-A pid-B idle-A idle-B
+	local k=$1 impl=$2 side pid idle v wins last
+	for side in A B; do
+		if [ $side = A ]; then pid=$3 idle=$5; else pid=$4 idle=$6; fi
+		[ -n "$idle" ] && echo "rss_idle_$side $impl $idle" >> "$RESULTS"
+		for kind in TCP UDP; do
+			eval "wins=\${WIN_${kind}_$k:-}"
+			[ -z "$wins" ] && continue
+			# shellcheck disable=SC2086
+			v=$("$BT" rssmax "$RSS_LOG" "$pid" $wins 2>/dev/null) &&
+				echo "rss_$(echo $kind | tr A-Z a-z)_peak_$side $impl $v" >> "$RESULTS"
+		done
+		eval "last=\${LAST_END_$k:-}"
+		[ -z "$last" ] && continue
+		v=$(rss_of "$pid" "$(awk -v t="$last" -v a="$RSS_AFTER" 'BEGIN{printf "%.3f", t + a}')")
+		[ -n "$v" ] && echo "rss_after${RSS_AFTER}_$side $impl $v" >> "$RESULTS"
+	done
+	return 0
+}
+last_end=${LAST_END_cur:-0}
+[ -n "$WG" ] && awk -v a="${LAST_END_wg:-0}" -v b="$last_end" 'BEGIN{exit !(a > b)}' && last_end=$LAST_END_wg
+wait_s=$(awk -v t="$last_end" -v a="$RSS_AFTER" -v n="$(now)" 'BEGIN{w = t + a + 0.5 - n; printf "%.1f", (w > 0 ? w : 0)}')
+say "RSS: waiting ${wait_s}s for the figure ${RSS_AFTER}s after the last load"
+sleep "$wait_s"
+rss_report cur current "$CUR_PID_A" "$CUR_PID_B" "$RSS_IDLE_CA" "$RSS_IDLE_CB"
+[ -n "$WG" ] && rss_report wg wireguard-go "$WG_PID_A" "$WG_PID_B" "$RSS_IDLE_WA" "$RSS_IDLE_WB"
+# The acceptance of issue 14, spelled out: current's TCP peak at most
+# wireguard-go's, and back within 16 MiB of idle.
+verdict=$(awk -v r="$RSS_AFTER" '
+	$1 ~ /^rss_/ { v[$1 " " $2] = $3 }
+	END {
+		for (s = 0; s < 2; s++) {
+			side = s ? "B" : "A"
+			ci = v["rss_idle_" side " current"]; ca = v["rss_after" r "_" side " current"]
+			cp = v["rss_tcp_peak_" side " current"]; wp = v["rss_tcp_peak_" side " wireguard-go"]
+			if (ci != "" && ca != "")
+				printf "%s: current %s MiB %d s after the load, idle %s (%+.1f, %s 16 MiB); ", side, ca, r, ci, ca - ci, (ca - ci <= 16 ? "within" : "NOT within")
+			if (cp != "" && wp != "")
+				printf "TCP peak current %s / wireguard-go %s MiB (%s). ", cp, wp, (cp <= wp ? "<=" : "ABOVE")
+		}
+	}' "$RESULTS")
+[ -n "$verdict" ] && echo "info RSS (VmRSS every 200 ms): $verdict" >> "$RESULTS"
+
 # Packets lost during an epoch update, under UDP load at 80% (LOSS_LOAD) of the
 # capacity just measured (udp1392: the largest datagram that fits the
 # tunnel MTU unfragmented). A one-off iperf3 server in B reports every
@@ -379,7 +471,6 @@ done
 # datagrams) the receiving iperf3's own socket overflows on the batches a
 # tunnel delivers at once, a loss of the measuring tool, not of the tunnel.
 epochs() { grep -c 'epoch changed' "$WORK/cur/a/log" || true; }
-now() { date +%s.%N; }
 lossrun() { # out-prefix with-updates(0|1)
 	bg ip netns exec "$NSB" iperf3 -s -1 -p 5202 -i 0.1 -J > "$WORK/$1.server.json" 2> "$WORK/$1.server.err"
 	local srv=$BGPID
@@ -404,7 +495,9 @@ lossrun() { # out-prefix with-updates(0|1)
 	LOSSLINE=$("$BT" updloss "$WORK/$1.server.json" "$t0" $UPDATES) || LOSSLINE=""
 	eval "$("$BT" iperf "$WORK/$1.json")" || true
 }
-if [ "$CUR_TRANSPORT" != udp ]; then
+if ! echo " $TESTS " | grep -q ' udp1392 '; then
+	echo "info epoch-update loss under UDP load: skipped: BENCH_TESTS has no udp1392 run" >> "$RESULTS"
+elif [ "$CUR_TRANSPORT" != udp ]; then
 	say "epoch-update loss: skipped: it measures the UDP transport, and the peer ran over $CUR_TRANSPORT"
 	echo "info epoch-update loss under UDP load: skipped: it measures the UDP transport, and the peer ran over $CUR_TRANSPORT" >> "$RESULTS"
 else

@@ -8,21 +8,25 @@ import (
 	"github.com/current-vpn/current/session/record"
 )
 
-// Packet buffers and batches: the data path moves pointers, never bytes.
+// Packet buffers and batches: past the readers, the data path moves
+// pointers, never bytes.
 //
-// A packetBuf is one packet from the moment it is read (from the TUN or a
-// UDP socket) until it is written (to a UDP socket or the TUN); it is
-// sealed and opened in place. Every buffer is large enough for a 64 KiB
-// super-packet, because the batch writers coalesce into the first buffer
-// of a run: wireguard/conn appends the following datagrams of a batch to
-// it for one UDP GSO send, and wireguard/tun merges the following TCP
-// segments of a flow into it for one GRO write to the kernel. That
-// capacity is what turns 45 system calls per 64 KiB into one.
+// A packetBuf is one packet from the moment a reader copies it out of its
+// receive slot (readers.go) until it is written (to a UDP socket or the
+// TUN); it is sealed and opened in place. Buffers come from the Device's
+// pool, which lends a bounded number of them (bufpool.go, bufcap.go).
+// Every buffer is large enough for a 64 KiB super-packet, because the
+// batch writers coalesce into the first buffer of a run: wireguard/conn
+// appends the following datagrams of a batch to it for one UDP GSO send,
+// and wireguard/tun merges the following TCP segments of a flow into it
+// for one GRO write to the kernel. That capacity is what turns 45 system
+// calls per 64 KiB into one; it costs address space, not memory, since
+// only the pages written to are resident.
 //
-// Layout of arr, outbound: the IP packet is read at tunOffset; the record
+// Layout of arr, outbound: the IP packet is copied to tunOffset; the record
 // header is written in front of it at sealAt, so the sealed record is
 // arr[sealAt:] and the tag goes after the packet. Inbound: a datagram is
-// read at recvAt, so that once opened in place its IP packet starts at
+// copied to recvAt, so that once opened in place its IP packet starts at
 // tunOffset again, and arr[:tunOffset+len] goes to the TUN with the
 // virtio header room in front.
 const (
@@ -35,7 +39,8 @@ const (
 )
 
 type packetBuf struct {
-	arr [bufSize]byte
+	// arr is the buffer, bufSize bytes of the pool's mapped memory.
+	arr []byte
 	// pkt is the packet (outbound) or datagram (inbound) within arr.
 	pkt []byte
 	// ep is where an inbound datagram came from.
@@ -43,16 +48,15 @@ type packetBuf struct {
 	// frags holds every fragment of a reassembled ClientHello (copies;
 	// pkt is the first).
 	frags [][]byte
+
+	pool        *bufPool
+	chunk, slot int32 // where arr is in pool's mappings
+	out         bool  // taken and not released
+	clean       bool  // no page of arr is resident
 }
 
-var bufPool = sync.Pool{New: func() any { return new(packetBuf) }}
-
-func getBuf() *packetBuf { return bufPool.Get().(*packetBuf) }
-
-func (b *packetBuf) release() {
-	b.pkt, b.ep, b.frags = nil, nil, nil
-	bufPool.Put(b)
-}
+// release returns b to its pool.
+func (b *packetBuf) release() { b.pool.put(b) }
 
 // packetBatch is a run of buffers for one peer, handed over with one
 // channel operation: per-packet channel sends would cost more than the
@@ -67,12 +71,24 @@ func getBatch() *packetBatch { return batchPool.Get().(*packetBatch) }
 
 // release returns the batch and every buffer still in it.
 func (b *packetBatch) release() {
-	for i, pb := range b.bufs {
-		pb.release()
-		b.bufs[i] = nil
-	}
+	releaseAll(b.bufs)
+	clear(b.bufs)
 	b.bufs = b.bufs[:0]
 	batchPool.Put(b)
+}
+
+// releaseAll returns buffers to their pool, under one lock when they
+// share it (they always do: one Device's buffers never meet another's).
+func releaseAll(bufs []*packetBuf) {
+	for len(bufs) > 0 {
+		bp := bufs[0].pool
+		n := 1
+		for n < len(bufs) && bufs[n].pool == bp {
+			n++
+		}
+		bp.put(bufs[:n]...)
+		bufs = bufs[n:]
+	}
 }
 
 // recycle returns the batch alone, its buffers having been handed on.

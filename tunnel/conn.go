@@ -11,6 +11,12 @@ import (
 // would break the stream, and there are few of them.
 const maxQueuedBytes = 1 << 20
 
+// maxQueuedBufs bounds the pool buffers those records are in: a record of
+// one small packet holds a whole buffer, so the byte bound alone would let
+// a connection whose peer stopped reading take most of the buffer budget
+// (bufcap.go). Two batches keep the writer busy while the owner seals.
+const maxQueuedBufs = 2 * maxBatch
+
 // closeFlushTimeout bounds how long a closing connection tries to deliver
 // what is queued (typically a Close or Alert).
 const closeFlushTimeout = time.Second
@@ -31,13 +37,15 @@ type streamConn struct {
 	mu    sync.Mutex
 	queue [][]byte
 	// owned are batches of records sealed in pooled buffers, part of
-	// queue; the writer releases them once written.
-	owned   []*ioBatch
-	queued  int
-	closing bool // flush the queue, then close
-	wake    chan struct{}
-	done    chan struct{} // closed when the connection is finished with
-	once    sync.Once
+	// queue; the writer releases them once written. ownedBufs counts
+	// their buffers.
+	owned     []*ioBatch
+	ownedBufs int
+	queued    int
+	closing   bool // flush the queue, then close
+	wake      chan struct{}
+	done      chan struct{} // closed when the connection is finished with
+	once      sync.Once
 }
 
 func newStreamConn(nc net.Conn, outbound bool, prefix []byte) *streamConn {
@@ -113,7 +121,7 @@ func (c *streamConn) readLoop(events chan<- connEvent) {
 func (c *streamConn) roomForData() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.queued < maxQueuedBytes && !c.closing
+	return c.queued < maxQueuedBytes && c.ownedBufs < maxQueuedBufs && !c.closing
 }
 
 func (c *streamConn) send(bufs [][]byte) {
@@ -146,6 +154,7 @@ func (c *streamConn) sendOwned(b *ioBatch) {
 		c.queued += len(r)
 	}
 	c.owned = append(c.owned, b)
+	c.ownedBufs += len(b.bufs)
 	c.mu.Unlock()
 	c.signal()
 }
@@ -159,6 +168,7 @@ func (c *streamConn) signal() {
 
 func (c *streamConn) writeLoop() {
 	defer c.nc.Close()
+	defer c.drop()
 	for {
 		select {
 		case <-c.wake:
@@ -167,7 +177,7 @@ func (c *streamConn) writeLoop() {
 		}
 		c.mu.Lock()
 		q, owned, closing := c.queue, c.owned, c.closing
-		c.queue, c.owned, c.queued = nil, nil, 0
+		c.queue, c.owned, c.queued, c.ownedBufs = nil, nil, 0, 0
 		c.mu.Unlock()
 		if len(q) > 0 {
 			bufs := net.Buffers(q)
@@ -186,6 +196,19 @@ func (c *streamConn) writeLoop() {
 			c.abort()
 			return
 		}
+	}
+}
+
+// drop ends the queue when the writer stops: what is still queued is
+// released (pool buffers must come back, bufcap.go), and whatever the
+// owner queues later is released at once (closing).
+func (c *streamConn) drop() {
+	c.mu.Lock()
+	owned := c.owned
+	c.queue, c.owned, c.queued, c.ownedBufs, c.closing = nil, nil, 0, 0, true
+	c.mu.Unlock()
+	for _, b := range owned {
+		b.release()
 	}
 }
 

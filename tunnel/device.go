@@ -64,6 +64,9 @@ type Device struct {
 	// owners counts the peers' owner goroutines, the crypto pool's only
 	// users, including those of peers removed since.
 	owners sync.WaitGroup
+
+	// buf is the packet buffer pool and its budget (bufcap.go).
+	buf bufState
 }
 
 // New configures the link, opens the listener and starts every goroutine.
@@ -149,8 +152,10 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	}
 	d.log.Info("listening", "transport", "udp", "port", d.udp.port)
 
+	d.sizeBuffers(len(d.peers))
 	d.startWriters()
 	d.startCrypto()
+	d.goFunc(d.reclaimLoop)
 	d.goFunc(d.readTUN)
 	d.goFunc(d.sweepLoop)
 	if d.ln != nil {
@@ -243,11 +248,13 @@ func (d *Device) Close() error {
 		}
 		d.owners.Wait()
 		d.stopCrypto()
+		d.stopWriters()
 		var berr error
 		if d.udp.bind != nil {
 			berr = d.udp.bind.Close()
 		}
 		d.wg.Wait()
+		d.buf.pool.close()
 		err = errors.Join(nerr, terr, berr)
 	})
 	return err

@@ -7,11 +7,13 @@
 // The design follows wireguard-go's device package:
 //
 //   - one TUN reader reads packet batches (GSO super-packets split by
-//     wireguard/tun) into pooled 64 KiB buffers, looks each destination up
-//     in the allowed-IPs table (cryptokey routing) and hands each peer its
-//     packets of the read as one batch, by pointer, on the peer's bounded
-//     queue; a full queue drops the batch, as a congested link would
-//     (buffers.go);
+//     wireguard/tun) into receive slots of its own, looks each destination
+//     up in the allowed-IPs table (cryptokey routing), copies each packet
+//     it routes into a 64 KiB buffer of the device's pool and hands each
+//     peer its packets of the read as one batch, by pointer, on the peer's
+//     bounded queue; a full queue drops, as a congested link would
+//     (buffers.go), and so does a reader that the pool, which lends a
+//     bounded number of buffers, refuses one (bufcap.go);
 //   - one UDP reader per socket does the same with received datagrams
 //     (recvmmsg, UDP GRO split by wireguard/conn), routing them by
 //     receiver index before any cryptography (udp.go);

@@ -25,8 +25,8 @@ const (
 	// a loaded machine an owner can wait milliseconds for a core: the
 	// depth is wireguard-go's.
 	queueBatches = 1024
-	// pendingLen bounds packets held while no session is established, as
-	// wireguard-go's staged queue does; the oldest are dropped first.
+	// pendingLen bounds packets held while no session is established
+	// (pending.go).
 	pendingLen = 128
 )
 
@@ -116,17 +116,15 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 
 // enqueueDatagrams is called by the UDP readers.
 func (p *peer) enqueueDatagrams(b *packetBatch) {
-	if !p.dgrams.push(b) {
-		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
-		b.release()
+	if n := p.dgrams.push(b, p.dev.buf.queueLimit()); n > 0 {
+		p.stats.dropQueueFull.Add(uint64(n))
 	}
 }
 
 // enqueue is called by the TUN reader.
 func (p *peer) enqueue(b *packetBatch) {
-	if !p.outbound.push(b) {
-		p.stats.dropQueueFull.Add(uint64(len(b.bufs)))
-		b.release()
+	if n := p.outbound.push(b, p.dev.buf.queueLimit()); n > 0 {
+		p.stats.dropQueueFull.Add(uint64(n))
 	}
 }
 
@@ -573,14 +571,15 @@ func (p *peer) dropConn(reason error) {
 }
 
 func (p *peer) shutdown() {
+	// What the readers queued is dropped, and what they would queue
+	// refused: nobody would take it any more.
+	p.outbound.close()
+	p.dgrams.close()
 	p.flushTx()
 	p.flushRx()
 	p.dropCandidate()
 	p.dropConn(errShutdown)
-	for _, b := range p.pending {
-		b.release()
-	}
-	p.pending = nil
+	releaseAll(p.takePending())
 }
 
 // batchScratch holds the slices the session's batch calls take. It is

@@ -283,7 +283,11 @@ func (p *peer) deliverCopy(pkt []byte) {
 		p.dev.stats.dropInvalid.Add(1)
 		return
 	}
-	b := getBuf()
+	b := p.dev.buf.pool.get()
+	if b == nil {
+		p.dev.buf.pool.noBuffer.Add(1)
+		return
+	}
 	n := copy(b.arr[tunOffset:], pkt)
 	if !p.deliverInPlace(b, b.arr[tunOffset:tunOffset+n]) {
 		b.release()

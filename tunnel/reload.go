@@ -83,6 +83,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 	}
 	d.peers = next
 	d.cfg.Peers = cfg.Peers
+	d.sizeBuffers(len(next))
 	return d.net.syncRoutes(cfg.wantedRoutes())
 }
 

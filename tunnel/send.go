@@ -102,12 +102,7 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 		p.stats.txBytes.Add(uint64(n))
 		return
 	}
-	if len(p.pending) == pendingLen {
-		p.stats.dropQueueFull.Add(1)
-		p.pending[0].release()
-		p.pending = append(p.pending[:0], p.pending[1:]...)
-	}
-	p.pending = append(p.pending, b)
+	p.hold(b)
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
 		// A handshake starts on the first packet; a backoff in force
 		// still applies so a dead endpoint is not hammered.
@@ -173,8 +168,7 @@ func (p *peer) flushTx() {
 }
 
 func (p *peer) flushPending() {
-	q := p.pending
-	p.pending = nil
+	q := p.takePending()
 	now := p.now()
 	for i, b := range q {
 		p.send(now, b)

@@ -31,33 +31,32 @@ const (
 
 // readTUN is the TUN reader goroutine: it dispatches each packet to the
 // peer whose allowed IPs hold the destination, one batch per peer and
-// read. Buffers handed to a peer are replaced from the pool.
+// read. The reader reads into receive slots of its own and copies each
+// packet it routes into a pool buffer; when the pool has none left, the
+// packet is dropped (bufcap.go).
 func (d *Device) readTUN() {
 	n := max(d.tun.BatchSize(), 1)
-	pbs := make([]*packetBuf, n)
-	bufs := make([][]byte, n)
-	for i := range bufs {
-		pbs[i] = getBuf()
-		bufs[i] = pbs[i].arr[:]
-	}
-	defer func() {
-		for _, pb := range pbs {
-			pb.release()
-		}
-	}()
+	bufs, unmap := receiveSlots(n)
+	defer unmap()
 	sizes := make([]int, n)
+	var r routedReads
+	r.init(n)
 	var bt batcher
 	for {
 		k, err := d.tun.Read(bufs, sizes, tunOffset)
 		for i := range k {
-			pb := pbs[i]
-			pb.pkt = pb.arr[tunOffset : tunOffset+sizes[i]]
-			if p := d.route(pb.pkt); p != nil {
-				bt.add(p, pb)
-				pbs[i] = getBuf()
-				bufs[i] = pbs[i].arr[:]
+			pkt := bufs[i][tunOffset : tunOffset+sizes[i]]
+			if p := d.route(pkt); p != nil {
+				r.add(p, i)
 			}
 		}
+		got := r.take(d.buf.pool)
+		for j, b := range r.bufs[:got] {
+			i := r.slots[j]
+			b.pkt = b.arr[tunOffset : tunOffset+copy(b.arr[tunOffset:], bufs[i][tunOffset:tunOffset+sizes[i]])]
+			bt.add(r.peers[j], b)
+		}
+		r.reset()
 		bt.flush((*peer).enqueue)
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, os.ErrClosed) {

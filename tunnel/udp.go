@@ -100,37 +100,51 @@ func (d *Device) countHello(now time.Time) {
 func (d *Device) UDPPort() int { return int(d.udp.port) }
 
 // readUDP is one socket's reader goroutine. Datagrams are read into
-// pooled buffers, which go to their peers in one batch per peer and read.
+// receive slots of the reader's own and routed there; each one routed to
+// a peer is copied into a pool buffer (or dropped when the pool has none
+// left, bufcap.go), and they go to their peers in one batch per peer and
+// read.
 func (d *Device) readUDP(fn conn.ReceiveFunc) {
 	n := max(d.udp.bind.BatchSize(), 1)
-	pbs := make([]*packetBuf, n)
+	slots, unmap := receiveSlots(n)
+	defer unmap()
+	land := make([]packetBuf, n)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		pbs[i] = getBuf()
-		bufs[i] = pbs[i].arr[recvAt:]
+		land[i].arr = slots[i]
+		bufs[i] = slots[i][recvAt:]
 	}
-	defer func() {
-		for _, pb := range pbs {
-			pb.release()
-		}
-	}()
 	sizes := make([]int, n)
 	eps := make([]conn.Endpoint, n)
+	var r routedReads
+	r.init(n)
 	var bt batcher
 	for {
 		k, err := fn(bufs, sizes, eps)
 		for i := range k {
-			pb := pbs[i]
-			pb.pkt, pb.ep = pb.arr[recvAt:recvAt+sizes[i]], eps[i]
+			lb := &land[i]
+			lb.pkt, lb.ep = lb.arr[recvAt:recvAt+sizes[i]], eps[i]
 			eps[i] = nil
-			if p := d.routeDatagram(pb); p != nil {
-				bt.add(p, pb)
-				pbs[i] = getBuf()
-				bufs[i] = pbs[i].arr[recvAt:]
+			if p := d.routeDatagram(lb); p != nil {
+				r.add(p, i)
 			} else {
-				pb.pkt, pb.ep = nil, nil
+				lb.pkt, lb.ep, lb.frags = nil, nil, nil
 			}
 		}
+		got := r.take(d.buf.pool)
+		for j, b := range r.bufs[:got] {
+			lb := &land[r.slots[j]]
+			// A reassembled ClientHello's pkt is a copy outside the
+			// slot; it is copied all the same, so that every datagram
+			// is at recvAt and opens in place at tunOffset.
+			b.pkt = b.arr[recvAt : recvAt+copy(b.arr[recvAt:], lb.pkt)]
+			b.ep, b.frags = lb.ep, lb.frags
+			bt.add(r.peers[j], b)
+		}
+		for _, i := range r.slots[:r.n] {
+			land[i].pkt, land[i].ep, land[i].frags = nil, nil, nil
+		}
+		r.reset()
 		bt.flush((*peer).enqueueDatagrams)
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, net.ErrClosed) {

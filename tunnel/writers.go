@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"runtime"
 	"sync"
 
@@ -16,8 +17,10 @@ import (
 // its packet order is kept. The TUN has one writer (wireguard/tun
 // serialises writes anyway); UDP has one per CPU, peers spread by index.
 
-// writeQueueLen bounds the batches waiting for one writer. A full queue
-// blocks the owner: backpressure to the readers, whose queues then drop.
+// writeQueueLen bounds the batches waiting for one writer, and the
+// writer limit of bufcap.go the buffers in them: a slow writer must not
+// hold the buffers every other path needs. A full queue blocks the owner:
+// backpressure to the readers, whose queues then drop.
 const writeQueueLen = 64
 
 // ioBatch is one batch for a writer: buffers to release afterwards, the
@@ -34,44 +37,104 @@ var ioBatchPool = sync.Pool{New: func() any {
 }}
 
 func (b *ioBatch) release() {
-	for i, pb := range b.bufs {
-		pb.release()
-		b.bufs[i], b.pkts[i] = nil, nil
-	}
+	releaseAll(b.bufs)
+	clear(b.bufs)
+	clear(b.pkts)
 	b.bufs, b.pkts = b.bufs[:0], b.pkts[:0]
 	b.c, b.ep = nil, nil
 	ioBatchPool.Put(b)
 }
 
 type writers struct {
-	tun chan *ioBatch
-	udp []chan *ioBatch
+	tun *writeQueue
+	udp []*writeQueue
+	// stop ends the writers; Close closes it once no owner is left to
+	// queue, so that nothing queued is left behind unreleased.
+	stop chan struct{}
+}
+
+// writeQueue is one writer's FIFO, and the buffers in it.
+type writeQueue struct {
+	ch   chan *ioBatch
+	mu   sync.Mutex
+	held int // buffers queued or being written
+	// room, when not nil, is closed the next time held falls: owners
+	// waiting for room select on it.
+	room chan struct{}
+}
+
+func newWriteQueue() *writeQueue { return &writeQueue{ch: make(chan *ioBatch, writeQueueLen)} }
+
+// reserve waits until n more buffers fit under limit, or the queue is
+// empty (a batch larger than the limit still goes, alone); false if ctx
+// ended first.
+func (q *writeQueue) reserve(ctx context.Context, n, limit int) bool {
+	q.mu.Lock()
+	for q.held > 0 && q.held+n > limit {
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return false
+		}
+		q.mu.Lock()
+	}
+	q.held += n
+	q.mu.Unlock()
+	return true
+}
+
+// done gives back the room of n buffers.
+func (q *writeQueue) done(n int) {
+	q.mu.Lock()
+	q.held -= n
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
 }
 
 // startWriters starts the TUN writer and the UDP writers.
 func (d *Device) startWriters() {
-	d.writers.tun = make(chan *ioBatch, writeQueueLen)
+	d.writers.stop = make(chan struct{})
+	d.writers.tun = newWriteQueue()
 	d.goFunc(func() { d.writeLoop(d.writers.tun, d.writeTUN) })
 	n := max(runtime.GOMAXPROCS(0), 1)
-	d.writers.udp = make([]chan *ioBatch, n)
+	d.writers.udp = make([]*writeQueue, n)
 	for i := range d.writers.udp {
-		ch := make(chan *ioBatch, writeQueueLen)
-		d.writers.udp[i] = ch
-		d.goFunc(func() { d.writeLoop(ch, d.writeUDP) })
+		q := newWriteQueue()
+		d.writers.udp[i] = q
+		d.goFunc(func() { d.writeLoop(q, d.writeUDP) })
 	}
 }
 
-func (d *Device) writeLoop(ch chan *ioBatch, write func(*ioBatch)) {
+// stopWriters ends the writers; no owner may queue afterwards.
+func (d *Device) stopWriters() {
+	if d.writers.stop != nil {
+		close(d.writers.stop)
+	}
+}
+
+func (d *Device) writeLoop(q *writeQueue, write func(*ioBatch)) {
 	for {
 		select {
-		case b := <-ch:
+		case b := <-q.ch:
+			n := len(b.bufs)
 			write(b)
 			b.release()
-		case <-d.ctx.Done():
+			q.done(n)
+		case <-d.writers.stop:
 			for {
 				select {
-				case b := <-ch:
+				case b := <-q.ch:
+					n := len(b.bufs)
 					b.release()
+					q.done(n)
 				default:
 					return
 				}
@@ -90,17 +153,24 @@ func (d *Device) writeUDP(b *ioBatch) {
 	b.c.sendTo(b.ep, b.pkts)
 }
 
-// queue hands b to a writer; after the device closed it drops b.
-func (d *Device) queue(ch chan *ioBatch, b *ioBatch) {
+// queue hands b to a writer, waiting while the writer holds its share of
+// the buffers; after the device closed it drops b.
+func (d *Device) queue(q *writeQueue, b *ioBatch) {
+	n := len(b.bufs)
+	if !q.reserve(d.ctx, n, d.buf.writerLimit()) {
+		b.release()
+		return
+	}
 	select {
-	case ch <- b:
+	case q.ch <- b:
 	case <-d.ctx.Done():
 		b.release()
+		q.done(n)
 	}
 }
 
 // udpWriter is the writer of the peer's sessions: always the same one,
 // so that its batches stay in order.
-func (d *Device) udpWriter(p *peer) chan *ioBatch {
+func (d *Device) udpWriter(p *peer) *writeQueue {
 	return d.writers.udp[p.writer%uint32(len(d.writers.udp))]
 }

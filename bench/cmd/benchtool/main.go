@@ -11,6 +11,12 @@
 //	benchtool report FILE   print the table of medians and ratios from the
 //	                        results file the script wrote, and the final
 //	                        machine-readable line
+//	benchtool rsswatch LOG INTERVAL PID...
+//	                        sample VmRSS of the PIDs into LOG (rss.go)
+//	benchtool rssmax LOG PID T0:T1...
+//	benchtool rssat LOG PID T
+//	                        the largest sample in the windows, the first
+//	                        sample at or after T, in MiB
 //
 // The results file has one measurement per line: "FIGURE IMPL VALUE", where
 // IMPL is veth, current or wireguard-go; "# ..." lines are notes, and
@@ -30,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool iperf|report FILE | updloss SERVER.json START T...")
+		fmt.Fprintln(os.Stderr, "usage: benchtool iperf|report FILE | updloss SERVER.json START T... | rsswatch LOG INTERVAL PID... | rssmax LOG PID T0:T1... | rssat LOG PID T")
 		os.Exit(2)
 	}
 	var err error
@@ -41,6 +47,12 @@ func main() {
 		err = iperf(os.Args[2])
 	case "report":
 		err = report(os.Args[2])
+	case "rsswatch":
+		err = rsswatch(os.Args[2], os.Args[3:])
+	case "rssmax":
+		err = rssmax(os.Args[2], os.Args[3:])
+	case "rssat":
+		err = rssat(os.Args[2], os.Args[3:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -143,6 +155,14 @@ var figures = []figure{
 	{"udp1400_cpuB", "CPU s/GB", true},
 	{"udp1392_cpuA", "CPU s/GB", true},
 	{"udp1392_cpuB", "CPU s/GB", true},
+	{"rss_idle_A", "MiB", true},
+	{"rss_idle_B", "MiB", true},
+	{"rss_tcp_peak_A", "MiB", true},
+	{"rss_tcp_peak_B", "MiB", true},
+	{"rss_udp_peak_A", "MiB", true},
+	{"rss_udp_peak_B", "MiB", true},
+	{"rss_after30_A", "MiB", true},
+	{"rss_after30_B", "MiB", true},
 }
 
 var impls = []string{"veth", "current", "wireguard-go"}
