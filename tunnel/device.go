@@ -67,6 +67,8 @@ type Device struct {
 
 	// buf is the packet buffer pool and its budget (bufcap.go).
 	buf bufState
+	// slotEpoch counts reclaim intervals, for the readers' slots (readers.go).
+	slotEpoch atomic.Uint64
 }
 
 // New configures the link, opens the listener and starts every goroutine.

@@ -44,13 +44,9 @@ const (
 // The bounds of issue 14's acceptance.
 const (
 	attackRSSDuring = 32 << 20 // B's RSS above its idle figure, at any time during an attack
-	// ... and attackRecover after it. Issue 14 asks for 8 MiB above a
-	// cold idle figure; the UDP reader of the attacked socket keeps its
-	// read batch (maxBatch buffers of bufSize) for good, and 64 KiB
-	// datagrams make every page of it resident, as full-size traffic of
-	// a real peer does. That working set is allowed on top, and the gap
-	// to the issue's figure is reported as open.
-	attackRSSAfter = 8<<20 + maxBatch*bufSize
+	// ... and attackRecover after it: the readers give their slots'
+	// pages back and the reclaimer the pool's, once per interval.
+	attackRSSAfter = 8 << 20
 	attackRecover  = 15 * time.Second
 	// Log lines B may write during a junk attack: attackLogFixed, plus one
 	// per 100 attack packets but at most attackLogPerSec a second. A

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,25 +20,57 @@ import (
 // written, so in cache) is the price of every pool buffer being free
 // after a burst.
 
-// receiveSlots returns n buffers of bufSize bytes for a reader, mapped
+// receiveSlots is a reader's slots: n buffers of bufSize bytes, mapped
 // outside the Go heap like the pool's (a page becomes resident when
 // written to, so a slot that only ever receives 1500-byte packets costs
-// one), and a function that unmaps them once the reader is done. If the
-// mapping fails they come from the Go heap.
-func receiveSlots(n int) ([][]byte, func()) {
+// one). If the mapping fails they come from the Go heap.
+//
+// A burst of large datagrams (64 KiB GRO reads, an attacker's hello
+// fragments) makes every page of a reader's batch resident: 8 MiB for a
+// UDP reader's 128 slots, which it would keep while the link idles. So
+// once per reclaim interval (the reclaimer bumps Device.slotEpoch) the
+// reader gives the slots' pages back itself, between two reads, when
+// nothing in them is needed any more: only the reader may, since the
+// kernel writes into them during a read.
+type receiveSlots struct {
+	bufs   [][]byte
+	mem    []byte // the mapping; nil if the slots are on the Go heap
+	epoch  uint64 // the slotEpoch of the last give-back
+	epochs *atomic.Uint64
+}
+
+func newReceiveSlots(n int, epochs *atomic.Uint64) *receiveSlots {
 	page := os.Getpagesize()
 	stride := (bufSize + page - 1) / page * page
+	rs := &receiveSlots{bufs: make([][]byte, n), epochs: epochs, epoch: epochs.Load()}
 	mem, err := unix.Mmap(-1, 0, n*stride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	unmap := func() { _ = unix.Munmap(mem) }
-	if err != nil {
-		mem, unmap = make([]byte, n*stride), func() {}
+	if err == nil {
+		rs.mem = mem
+	} else {
+		mem = make([]byte, n*stride)
 	}
-	slots := make([][]byte, n)
-	for i := range slots {
+	for i := range rs.bufs {
 		off := i * stride
-		slots[i] = mem[off : off+bufSize : off+bufSize]
+		rs.bufs[i] = mem[off : off+bufSize : off+bufSize]
 	}
-	return slots, unmap
+	return rs
+}
+
+// giveBack returns the slots' pages to the OS if a reclaim interval
+// started since the last time. The caller must be done with every slot.
+func (rs *receiveSlots) giveBack() {
+	if e := rs.epochs.Load(); e != rs.epoch && rs.mem != nil {
+		rs.epoch = e
+		_ = unix.Madvise(rs.mem, unix.MADV_DONTNEED)
+	}
+}
+
+// unmap releases the mapping once the reader is done.
+func (rs *receiveSlots) unmap() {
+	if rs.mem != nil {
+		_ = unix.Munmap(rs.mem)
+		rs.mem = nil
+	}
 }
 
 // routedReads collects the packets of one read that found a peer, by

@@ -33,6 +33,7 @@ func (d *Device) reclaimLoop() {
 	for {
 		select {
 		case now := <-t.C:
+			d.slotEpoch.Add(1) // the readers give their slots back (readers.go)
 			n, peak := d.buf.pool.reclaim()
 			if n == 0 {
 				continue

@@ -36,8 +36,9 @@ const (
 // packet is dropped (bufcap.go).
 func (d *Device) readTUN() {
 	n := max(d.tun.BatchSize(), 1)
-	bufs, unmap := receiveSlots(n)
-	defer unmap()
+	slots := newReceiveSlots(n, &d.slotEpoch)
+	defer slots.unmap()
+	bufs := slots.bufs
 	sizes := make([]int, n)
 	var r routedReads
 	r.init(n)
@@ -58,6 +59,7 @@ func (d *Device) readTUN() {
 		}
 		r.reset()
 		bt.flush((*peer).enqueue)
+		slots.giveBack()
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, os.ErrClosed) {
 				return

@@ -106,13 +106,13 @@ func (d *Device) UDPPort() int { return int(d.udp.port) }
 // read.
 func (d *Device) readUDP(fn conn.ReceiveFunc) {
 	n := max(d.udp.bind.BatchSize(), 1)
-	slots, unmap := receiveSlots(n)
-	defer unmap()
+	slots := newReceiveSlots(n, &d.slotEpoch)
+	defer slots.unmap()
 	land := make([]packetBuf, n)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		land[i].arr = slots[i]
-		bufs[i] = slots[i][recvAt:]
+		land[i].arr = slots.bufs[i]
+		bufs[i] = slots.bufs[i][recvAt:]
 	}
 	sizes := make([]int, n)
 	eps := make([]conn.Endpoint, n)
@@ -146,6 +146,7 @@ func (d *Device) readUDP(fn conn.ReceiveFunc) {
 		}
 		r.reset()
 		bt.flush((*peer).enqueueDatagrams)
+		slots.giveBack()
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
