@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/current-vpn/current/session"
@@ -243,13 +244,18 @@ func (p *peer) afterCall() {
 // for the TUN and reports whether it kept b. Packets whose source is not
 // in this peer's allowed IPs are dropped: that check is what makes the
 // pinned key, and not the packet, decide which addresses a peer may use.
+//
+// A peer whose allowed IPs cover one of our own addresses (a full tunnel,
+// the hub's subnet) may still not use it as a source: Linux drops such an
+// IPv4 packet as a martian, but takes an IPv6 one, which would let the peer
+// speak to our local services as ourselves.
 func (p *peer) deliverInPlace(b *packetBuf, pkt []byte) bool {
 	if len(pkt) == 0 {
 		p.stats.keepalivesRx.Add(1)
 		return false
 	}
 	src, _, ok := packetAddrs(pkt)
-	if !ok || !p.dev.table.Allowed(p, src) {
+	if !ok || !p.dev.table.Allowed(p, src) || p.dev.isOwnAddress(src) {
 		p.stats.dropSource.Add(1)
 		return false
 	}
@@ -301,4 +307,15 @@ func (p *peer) flushRx() {
 		p.rxb = nil
 		p.dev.queue(p.dev.writers.tun, b)
 	}
+}
+
+// isOwnAddress reports whether a is one of the interface's addresses
+// (fixed for the Device's life: changing them needs a restart).
+func (d *Device) isOwnAddress(a netip.Addr) bool {
+	for _, pfx := range d.cfg.Addresses {
+		if pfx.Addr() == a {
+			return true
+		}
+	}
+	return false
 }
