@@ -103,7 +103,7 @@ type DropCounters struct {
 	// Replay: inbound records rejected by the anti-replay window.
 	Replay uint64 `json:"replay"`
 	// BadSource: inbound packets whose source address is outside the
-	// peer's allowed IPs.
+	// peer's allowed IPs, or is one of the interface's own addresses.
 	BadSource uint64 `json:"bad_source"`
 	// QueueFull: outbound packets dropped because the peer's queue or
 	// connection was full.
