@@ -483,7 +483,13 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 			p.ctl.noteEpochChange(p.now())
 			p.stats.epochs.Add(1)
 			p.epoch.Store(ev.Epoch)
-			p.log.Info("epoch changed", "epoch", ev.Epoch)
+			if log, held := p.timers.epochs.changed(p.now()); !log {
+				p.log.Debug("epoch changed", "epoch", ev.Epoch)
+			} else if held > 0 {
+				p.log.Info("epoch changed", "epoch", ev.Epoch, "unlogged_changes", held)
+			} else {
+				p.log.Info("epoch changed", "epoch", ev.Epoch)
+			}
 			p.saveState()
 		case session.Closed:
 			p.log.Info("session closed", "reason", ev.Reason)

@@ -13,6 +13,8 @@ type peerTimers struct {
 	backoff           time.Duration
 	// saves limits the log lines of failing state saves (savelog.go).
 	saves saveLog
+	// epochs limits the INFO lines of epoch changes (epochlog.go).
+	epochs epochLog
 }
 
 // scheduleRedial backs off exponentially between failed attempts; an
