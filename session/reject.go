@@ -1,5 +1,7 @@
 package session
 
+import "time"
+
 // ResumptionReject (docs/protocol.md 7.10). A session that receives a
 // ResumptionRequest it cannot apply (no group, another group or epoch, a
 // commit that does not verify, or a state that cannot resume) answers
@@ -22,15 +24,35 @@ package session
 // rejects. Unsigned, a reject costs a hash and one small datagram, never
 // larger than the request it answers.
 //
-// A session sends at most one reject per distinct request: it remembers
-// the requests it acted on (answered, rejected, or dropped as the
-// initiator of a crossing), so a duplicate or replay gets nothing.
+// A session acts on each distinct request once: it remembers the requests
+// it acted on (answered, rejected, or dropped as the initiator of a
+// crossing), so a duplicate of one answered gets the cached answer, and a
+// duplicate of one dropped nothing. A duplicate of one rejected gets the
+// reject again, since a reject can be lost like any datagram and the
+// initiator's retransmission is how we learn it was: without a second
+// reject it would wait out ResumeTimeout. Replays are held to
+// rejectRepeats rejects per request in all, at most one per half
+// RetransmitMin (the initiator's fastest retransmission), so a flood of
+// copies earns a handful of small datagrams, never more bytes than it
+// sent.
 
 // seenRequests is how many of the peer's requests a session remembers.
 // One restart makes one request (retransmissions repeat its bytes), so a
 // few cover any honest peer; a replay of an older one evicted from the
 // list costs one more small reject.
 const seenRequests = 8
+
+// rejectRepeats is how many rejects one request gets at most: the first
+// and one for each retransmission an initiator sends within
+// ResumeTimeout (500 ms, 1 s, 2 s at the defaults).
+const rejectRepeats = 4
+
+// seenRequest is a request acted on; rejects counts the rejects it got.
+type seenRequest struct {
+	hash       [32]byte
+	rejects    int
+	lastReject time.Time
+}
 
 // resumeState is the resumption progress of a session, in both modes.
 type resumeState struct {
@@ -42,20 +64,27 @@ type resumeState struct {
 	ours [32]byte
 	sent bool
 	// seen are the peer's requests acted on, a ring.
-	seen  [seenRequests][32]byte
+	seen  [seenRequests]seenRequest
 	nseen int
 }
 
-// remember records h and reports whether it is new.
-func (r *resumeState) remember(h [32]byte) bool {
+// remember records h and returns its entry, and whether it is new.
+func (r *resumeState) remember(h [32]byte) (*seenRequest, bool) {
 	for i := range min(r.nseen, seenRequests) {
-		if r.seen[i] == h {
-			return false
+		if r.seen[i].hash == h {
+			return &r.seen[i], false
 		}
 	}
-	r.seen[r.nseen%seenRequests] = h
+	e := &r.seen[r.nseen%seenRequests]
+	*e = seenRequest{hash: h}
 	r.nseen++
-	return true
+	return e, true
+}
+
+// rejectAgain reports whether a duplicate of the request e gets another
+// reject now.
+func (s *Session) rejectAgain(e *seenRequest) bool {
+	return e.rejects > 0 && e.rejects < rejectRepeats && s.now.Sub(e.lastReject) >= s.cfg.RetransmitMin/2
 }
 
 // reject answers the request hashed h, which came from sender's index,
@@ -63,6 +92,9 @@ func (r *resumeState) remember(h [32]byte) bool {
 // to sender, in stream mode a plaintext record (we are still waiting for
 // the handshake there, so nothing is protected yet).
 func (s *Session) reject(h [32]byte, sender uint32) error {
+	e, _ := s.res.remember(h)
+	e.rejects++
+	e.lastReject = s.now
 	env, err := EncodeControl(&ResumptionReject{RequestHash: h})
 	if err != nil {
 		return err

@@ -376,3 +376,67 @@ func decodeStreamFirst(t *testing.T, b []byte) Message {
 	}
 	return m
 }
+
+// TestLostResumptionReject: the initiator's retransmission of a rejected
+// request gets the reject again, so a lost reject costs one retransmission
+// interval, not ResumeTimeout; copies of the request earn at most
+// rejectRepeats rejects, one per half RetransmitMin.
+func TestLostResumptionReject(t *testing.T) {
+	p := newRestartPair(t, testSuites[0])
+	stale := p.state[0]
+	if err := p.origin[1].Update(t0); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, p.origin[0], p.origin[1], t0)
+	p.save()
+
+	est := p.origin[1]
+	l := p.lane(t, p.resume(t, 0, stale, t0), est)
+	var req []byte
+	lost := 0
+	l.lose = func(from int, d []byte) bool {
+		switch decodePlain(d).(type) {
+		case *ResumptionRequest:
+			req = bytes.Clone(d)
+		case *ResumptionReject:
+			if lost == 0 {
+				lost++
+				return true
+			}
+		}
+		return false
+	}
+	limit := t0.Add(DefaultRetransmitMin + DefaultRetransmitMin/2)
+	if !l.run(limit, l.bothEstablished) {
+		t.Fatalf("first reject lost: not established by %v (ResumeTimeout is %v)", limit.Sub(t0), DefaultResumeTimeout)
+	}
+	if lost != 1 || l.s[0].Resumed() {
+		t.Fatalf("lost %d rejects, resumed %v", lost, l.s[0].Resumed())
+	}
+	t.Logf("established %v after the first reject was lost", l.now.Sub(t0))
+
+	// Copies of a stale request, as a replaying attacker sends them, to
+	// an established session: rejectRepeats rejects in all, spaced.
+	b := l.s[1]
+	if !b.Established() {
+		t.Fatal("side 1 not established")
+	}
+	req = p.resume(t, 0, stale, l.now).Outgoing()[0]
+	binary.BigEndian.PutUint32(req[5:], b.LocalIndex())
+	rejects := 0
+	for i := range 40 {
+		now := l.now.Add(time.Duration(i) * DefaultRetransmitMin / 8)
+		if err := b.HandleDatagram(now, bytes.Clone(req)); err != nil && !errors.Is(err, ErrDropped) {
+			t.Fatal(err)
+		}
+		for _, d := range b.Outgoing() {
+			if _, ok := decodePlain(d).(*ResumptionReject); !ok {
+				t.Fatalf("replayed request answered with %T", decodePlain(d))
+			}
+			rejects++
+		}
+	}
+	if rejects != rejectRepeats {
+		t.Fatalf("40 copies of a request earned %d rejects, want %d", rejects, rejectRepeats)
+	}
+}

@@ -132,7 +132,10 @@ func (s *Session) onResumptionRequest(m *ResumptionRequest, env []byte, sender u
 		}
 		return drop("duplicate of the ResumptionRequest answered")
 	}
-	if !s.res.remember(h) {
+	if e, isNew := s.res.remember(h); !isNew {
+		if s.rejectAgain(e) {
+			return s.reject(h, sender)
+		}
 		return drop("duplicate ResumptionRequest")
 	}
 	switch {
