@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"os"
@@ -144,4 +145,23 @@ func ipPacket(src, dst string, payload string) []byte {
 	copy(p[24:], d16[:])
 	copy(p[40:], payload)
 	return p
+}
+
+// syncBuffer is a log sink that goroutines (a daemon's output copier, a
+// Device's owners) write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

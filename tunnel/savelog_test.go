@@ -1,14 +1,12 @@
 package tunnel
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -72,24 +70,13 @@ func TestSaveLog(t *testing.T) {
 }
 
 // jsonLog collects a JSON handler's lines.
-type jsonLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *jsonLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type jsonLog struct{ syncBuffer }
 
 // count returns the number of lines with message msg and the last one.
 func (l *jsonLog) count(t *testing.T, msg string) (int, map[string]any) {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	n, last := 0, map[string]any(nil)
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		var m map[string]any
 		if line == "" {
 			continue
