@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
@@ -70,18 +69,8 @@ func (l *lane) run(limit time.Time, done func() bool) bool {
 		if t.After(l.now) {
 			l.now = t
 		}
-		slices.SortFunc(l.q, func(a, b flight) int {
-			if c := a.at.Compare(b.at); c != 0 {
-				return c
-			}
-			return a.seq - b.seq
-		})
-		k := 0
-		for k < len(l.q) && !l.q[k].at.After(l.now) {
-			k++
-		}
-		due := l.q[:k:k]
-		l.q = l.q[k:]
+		var due []flight
+		due, l.q = takeDue(l.q, l.now)
 		for _, f := range due {
 			l.deliver(f.to, f.d)
 		}

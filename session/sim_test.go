@@ -232,20 +232,26 @@ func (n *simNet) pending(t time.Time) bool {
 	return false
 }
 
-// step delivers what is due and fires due timers.
-func (n *simNet) step() {
-	slices.SortFunc(n.q, func(a, b flight) int {
+// takeDue sorts q by arrival (and sending order among equal times) and
+// splits off the flights due at now.
+func takeDue(q []flight, now time.Time) (due, rest []flight) {
+	slices.SortFunc(q, func(a, b flight) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
 		return a.seq - b.seq
 	})
 	k := 0
-	for k < len(n.q) && !n.q[k].at.After(n.now) {
+	for k < len(q) && !q[k].at.After(now) {
 		k++
 	}
-	due := n.q[:k:k]
-	n.q = n.q[k:]
+	return q[:k:k], q[k:]
+}
+
+// step delivers what is due and fires due timers.
+func (n *simNet) step() {
+	var due []flight
+	due, n.q = takeDue(n.q, n.now)
 	for _, f := range due {
 		e := n.ends[f.to]
 		if n.mode == Stream {
