@@ -122,6 +122,10 @@ func TestParseErrors(t *testing.T) {
 			"interface.rekey_interval", `"2 minutes" is not a duration`},
 		{"duration as integer", ifaceHead + "rekey_interval = 120 " + marker + "\n" + peerA,
 			"interface.rekey_interval", `such as "120s", not a bare number`},
+		{"dead peer timeout too short", ifaceHead + "dead_peer_timeout = \"2s\" " + marker + "\n" + peerA,
+			"interface.dead_peer_timeout", "2s is too short: the minimum is 5s"},
+		{"dead peer timeout not a duration", ifaceHead + "dead_peer_timeout = \"soon\" " + marker + "\n" + peerA,
+			"interface.dead_peer_timeout", `"soon" is not a duration`},
 		{"rekey interval too short", ifaceHead + "rekey_interval = \"5s\" " + marker + "\n" + peerA,
 			"interface.rekey_interval", "5s is too short: the minimum is 10s"},
 		{"bad size unit", ifaceHead + "rekey_bytes = \"1gigabyte\" " + marker + "\n" + peerA,
@@ -274,13 +278,14 @@ func TestParseDefaults(t *testing.T) {
 	}
 	want := Config{
 		Interface: Interface{
-			Name:           "current0",
-			PrivateKeyFile: "/etc/current/current0.key",
-			ListenPort:     51900,
-			Suite:          mls.MLS128MLKEM768X25519AES128GCMSHA256Ed25519,
-			StateDir:       "/var/lib/current",
-			RekeyInterval:  120 * time.Second,
-			RekeyBytes:     1 << 30,
+			Name:            "current0",
+			PrivateKeyFile:  "/etc/current/current0.key",
+			ListenPort:      51900,
+			Suite:           mls.MLS128MLKEM768X25519AES128GCMSHA256Ed25519,
+			StateDir:        "/var/lib/current",
+			RekeyInterval:   120 * time.Second,
+			RekeyBytes:      1 << 30,
+			DeadPeerTimeout: time.Minute,
 		},
 		Peers: []Peer{{
 			Name:       "a",
@@ -574,6 +579,7 @@ state_dir = "/var/lib/current"
 routes = true
 rekey_interval = "2m"
 rekey_bytes = "1GiB"
+dead_peer_timeout = "1m"
 
 [[peer]]
 name = "a"

@@ -192,12 +192,13 @@ func (d *decoder) unknown(at keyPath, k string, schema []field) {
 
 func (d *decoder) document(doc map[string]any) *Config {
 	c := &Config{Interface: Interface{
-		Name:          DefaultInterfaceName,
-		ListenPort:    DefaultListenPort,
-		Suite:         DefaultSuite,
-		StateDir:      DefaultStateDir,
-		RekeyInterval: DefaultRekeyInterval,
-		RekeyBytes:    DefaultRekeyBytes,
+		Name:            DefaultInterfaceName,
+		ListenPort:      DefaultListenPort,
+		Suite:           DefaultSuite,
+		StateDir:        DefaultStateDir,
+		RekeyInterval:   DefaultRekeyInterval,
+		RekeyBytes:      DefaultRekeyBytes,
+		DeadPeerTimeout: DefaultDeadPeerTimeout,
 	}}
 	d.fields(doc, nil, []field{
 		{"interface", func(v any, at keyPath) {
@@ -296,6 +297,7 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 			}
 		}},
 		{"rekey_interval", func(v any, at keyPath) { d.duration(v, at, &ifc.RekeyInterval) }},
+		{"dead_peer_timeout", func(v any, at keyPath) { d.duration(v, at, &ifc.DeadPeerTimeout) }},
 		{"rekey_bytes", func(v any, at keyPath) {
 			switch x := v.(type) {
 			case int64:

@@ -164,6 +164,7 @@ func (p *peer) flushTx() {
 	dc.unstick()
 	b.c, b.ep = dc, dc.ep
 	p.lastSent = p.now()
+	p.sentData(p.lastSent)
 	p.dev.queue(p.dev.udpWriter(p), b)
 }
 

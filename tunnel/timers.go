@@ -47,6 +47,8 @@ func (p *peer) nextDeadline() time.Time {
 	if t := p.keepaliveAt(); !t.IsZero() {
 		earliest(t)
 	}
+	earliest(p.passiveKeepaliveAt())
+	earliest(p.silentAt())
 	return next
 }
 
@@ -85,6 +87,9 @@ func (p *peer) onTimer() {
 	}
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" && !p.timers.redialAt.IsZero() && !now.Before(p.timers.redialAt) {
 		p.startDial()
+	}
+	if !p.checkLiveness(now) {
+		return
 	}
 	if t := p.keepaliveAt(); !t.IsZero() && !now.Before(t) {
 		if err := p.sess.SendKeepalive(now); err != nil {

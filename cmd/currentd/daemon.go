@@ -184,6 +184,7 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 	}
 	// The file's zero values are already its defaults.
 	t.RekeyInterval, t.RekeyBytes = tunnelRekeyPolicy(&ifc)
+	t.GiveUp = ifc.DeadPeerTimeout
 	for _, p := range cfg.Peers {
 		tr := tunnel.TransportUDP
 		switch p.Transport {
