@@ -315,6 +315,7 @@ func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *sav
 		UpdateInterval:  pol.interval,
 		UpdateBytes:     pol.bytes,
 		GiveUp:          p.dev.cfg.GiveUp,
+		RetransmitMax:   helloRetransmitMax,
 	}
 	if saved != nil {
 		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
