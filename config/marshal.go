@@ -25,6 +25,7 @@ type ifaceOut struct {
 	Fwmark         uint32   `toml:"fwmark,omitzero"`
 	RekeyInterval  string   `toml:"rekey_interval"`
 	RekeyBytes     string   `toml:"rekey_bytes"`
+	hostOut
 }
 
 type peerOut struct {
@@ -57,6 +58,7 @@ func (c *Config) Marshal() ([]byte, error) {
 		Fwmark:         ifc.Fwmark,
 		RekeyInterval:  fmtDuration(ifc.RekeyInterval),
 		RekeyBytes:     FormatSize(ifc.RekeyBytes),
+		hostOut:        ifc.hostOut(),
 	}}
 	for _, a := range ifc.Addresses {
 		out.Interface.Addresses = append(out.Interface.Addresses, a.String())
