@@ -1,8 +1,10 @@
 package hostdns
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -14,7 +16,17 @@ const (
 	// resolvedRunDir exists while systemd-resolved runs; resolvectl and
 	// wg-quick's helpers test it first.
 	resolvedRunDir = "/run/systemd/resolve"
+	// busTimeout bounds each call: a bus or a service that does not
+	// answer must not hang the daemon's start or its shutdown.
+	busTimeout = 10 * time.Second
 )
+
+// call is one method call of the Manager, bounded by busTimeout.
+func call(obj dbus.BusObject, method string, args ...any) *dbus.Call {
+	ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+	defer cancel()
+	return obj.CallWithContext(ctx, resolvedManager+"."+method, 0, args...)
+}
 
 // Resolved configures a link through systemd-resolved's D-Bus API
 // (org.freedesktop.resolve1(5)): SetLinkDNS, SetLinkDomains and
@@ -82,9 +94,9 @@ func (r *Resolved) Apply(ifname string, ifindex int, s Settings) (Applied, error
 		{"SetLinkDefaultRoute", []any{link.ifindex, defaultRoute}},
 	}
 	for _, c := range calls {
-		if err := obj.Call(resolvedManager+"."+c.method, 0, c.args...).Err; err != nil {
+		if err := call(obj, c.method, c.args...).Err; err != nil {
 			// Whatever was set goes; the link keeps no half-done state.
-			obj.Call(resolvedManager+".RevertLink", 0, link.ifindex)
+			call(obj, "RevertLink", link.ifindex)
 			return nil, fmt.Errorf("systemd-resolved %s on %s: %w", c.method, ifname, err)
 		}
 	}
@@ -100,7 +112,7 @@ type resolvedLink struct {
 
 func (l *resolvedLink) Revert() error {
 	defer l.conn.Close()
-	if err := l.obj.Call(resolvedManager+".RevertLink", 0, l.ifindex).Err; err != nil {
+	if err := call(l.obj, "RevertLink", l.ifindex).Err; err != nil {
 		return fmt.Errorf("systemd-resolved RevertLink on %s: %w", l.ifname, err)
 	}
 	return nil
@@ -113,14 +125,42 @@ func resolvedRunning(runDir string) (*dbus.Conn, bool) {
 	if fi, err := os.Stat(runDir); err != nil || !fi.IsDir() {
 		return nil, false
 	}
-	conn, err := dbus.ConnectSystemBus()
+	conn, err := connectSystemBus()
 	if err != nil {
 		return nil, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+	defer cancel()
 	var owned bool
-	if err := conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, resolvedBus).Store(&owned); err != nil || !owned {
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, resolvedBus).Store(&owned); err != nil || !owned {
 		conn.Close()
 		return nil, false
 	}
 	return conn, true
+}
+
+// connectSystemBus connects to the system bus within busTimeout. The
+// connection's own context cannot bound the handshake: it would close the
+// connection when cancelled.
+func connectSystemBus() (*dbus.Conn, error) {
+	type result struct {
+		conn *dbus.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := dbus.ConnectSystemBus()
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.conn, r.err
+	case <-time.After(busTimeout):
+		go func() {
+			if r := <-done; r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, fmt.Errorf("system bus: no answer within %s", busTimeout)
+	}
 }
