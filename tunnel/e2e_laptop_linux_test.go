@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/current-vpn/current/hostdns/resolvedtest"
 )
 
 // The laptop features of currentd end to end: DNS through the real
@@ -281,4 +284,60 @@ hook_timeout = "5s"`, trace))
 		t.Errorf("after a failing post_up the hooks ran as %q", got)
 	}
 	wantNothingLeft(t, ns)
+}
+
+// TestLaptopDNSResolved: with systemd-resolved "running" the daemon
+// configures its link over D-Bus. systemd-resolved itself cannot run
+// here (see resolvedtest), so a real dbus-daemon carries the calls to a
+// stand-in for org.freedesktop.resolve1, and the daemon runs in a mount
+// namespace whose /run/systemd/resolve/ exists.
+func TestLaptopDNSResolved(t *testing.T) {
+	requireE2E(t)
+	if fi, err := os.Stat("/run/systemd"); err != nil || !fi.IsDir() {
+		t.Skip("needs a /run/systemd directory to mount over")
+	}
+	_, hostErr := os.Stat("/run/systemd/resolve")
+	dir := t.TempDir()
+	addr := resolvedtest.StartBus(t)
+	stand := resolvedtest.Serve(t, addr, "")
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", addr)
+	bin := buildDaemon(t, dir)
+	// ip netns exec gives the daemon a mount namespace of its own, so the
+	// tmpfs hides the host's /run/systemd from it alone.
+	wrapper := filepath.Join(dir, "currentd-resolved")
+	script := fmt.Sprintf("#!/bin/sh\nmount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/resolve && exec %s \"$@\"\n", bin)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("cur-rsd-%d", os.Getpid()%100000)
+	addNamespace(t, ns)
+	cfg := laptopConfig(t, dir, "r", `dns = ["10.98.0.53"]
+dns_search = ["corp.example"]`)
+	d := startDaemon(t, dir, ns, wrapper, cfg)
+	d.waitNotify(t, "READY=1")
+	d.waitLog(t, "backend=systemd-resolved")
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", "cur0").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ifindex int32
+	fmt.Sscanf(string(out), "%d:", &ifindex)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := []resolvedtest.Call{
+		{Method: "SetLinkDNS", Ifindex: ifindex, Args: []resolvedtest.LinkDNS{{Family: 2, Address: []byte{10, 98, 0, 53}}}},
+		{Method: "SetLinkDomains", Ifindex: ifindex, Args: []resolvedtest.LinkDomain{{Domain: "corp.example"}, {Domain: ".", RoutingOnly: true}}},
+		{Method: "SetLinkDefaultRoute", Ifindex: ifindex, Args: true},
+		{Method: "RevertLink", Ifindex: ifindex},
+	}
+	if got := stand.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("systemd-resolved got\n%+v\nwant\n%+v", got, want)
+	}
+	if _, err := os.Stat("/run/systemd/resolve"); (err == nil) != (hostErr == nil) {
+		t.Errorf("the host's /run/systemd/resolve appeared or went: %v, before %v", err, hostErr)
+	}
 }
