@@ -17,7 +17,7 @@
 //
 // systemd-resolved forgets a link's settings when the link goes away, so
 // a daemon killed with SIGKILL leaves nothing behind there; a resolvconf
-// entry outlives the process. Manager therefore records what it applied
-// in a file of the state directory and, on the next start, Recover
-// undoes what that file names.
+// entry outlives the process. Apply therefore records what it will change
+// in a file of the state directory before changing it, and on the next
+// start Recover undoes what that file names.
 package hostdns

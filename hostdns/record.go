@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/current-vpn/current/internal/atomicfile"
 )
 
 // Record is what a process applied, written to the state directory before
@@ -74,16 +76,7 @@ func writeRecord(dir, ifname string, r Record) error {
 	if err != nil {
 		return err
 	}
-	path := recordPath(dir, ifname)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(recordPath(dir, ifname), append(b, '\n'), 0o600)
 }
 
 // readRecord returns the record of ifname in dir; ok is false without one.

@@ -97,6 +97,7 @@ func (r *Resolved) Apply(ifname string, ifindex int, s Settings) (Applied, error
 		if err := call(obj, c.method, c.args...).Err; err != nil {
 			// Whatever was set goes; the link keeps no half-done state.
 			call(obj, "RevertLink", link.ifindex)
+			r.conn.Close()
 			return nil, fmt.Errorf("systemd-resolved %s on %s: %w", c.method, ifname, err)
 		}
 	}
