@@ -26,6 +26,7 @@ type ifaceOut struct {
 	RekeyInterval   string   `toml:"rekey_interval"`
 	RekeyBytes      string   `toml:"rekey_bytes"`
 	DeadPeerTimeout string   `toml:"dead_peer_timeout"`
+	hostOut
 }
 
 type peerOut struct {
@@ -59,6 +60,7 @@ func (c *Config) Marshal() ([]byte, error) {
 		RekeyInterval:   fmtDuration(ifc.RekeyInterval),
 		RekeyBytes:      FormatSize(ifc.RekeyBytes),
 		DeadPeerTimeout: fmtDuration(ifc.DeadPeerTimeout),
+		hostOut:         ifc.hostOut(),
 	}}
 	for _, a := range ifc.Addresses {
 		out.Interface.Addresses = append(out.Interface.Addresses, a.String())
