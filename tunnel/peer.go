@@ -526,8 +526,10 @@ func (p *peer) update() {
 // sessionFailed handles a fatal session error: the session is closed and
 // may have queued a final Alert, which is flushed before the close.
 func (p *peer) sessionFailed(err error) {
-	p.stats.sessionErrors.Add(1)
-	p.log.Warn("session failed", "err", err)
+	if !p.dev.guard.refusedKeyPackage(p.now(), p.conn, err) {
+		p.stats.sessionErrors.Add(1)
+		p.log.Warn("session failed", "err", err)
+	}
 	p.dropConn(err)
 }
 
