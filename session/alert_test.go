@@ -81,32 +81,3 @@ func TestRecordErrorAlerts(t *testing.T) {
 		}
 	})
 }
-
-// TestEpochKeyUpdateEndsRecord: docs/protocol.md 7.7.1. Bytes after an
-// EpochKeyUpdate in its record were sealed under the keys it retires; the
-// receiver must refuse them rather than take them as sent under the new
-// keys.
-func TestEpochKeyUpdateEndsRecord(t *testing.T) {
-	l := establishedStream(t)
-	if err := l.a.s.Update(l.now); err != nil {
-		t.Fatal(err)
-	}
-	l.a.s.Outgoing() // the ConnectionUpdate; the responder never sees it
-	eku, err := EncodeControl(&EpochKeyUpdate{Epoch: l.a.s.Epoch() + 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeMsg, err := EncodeControl(&Close{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// What a peer that batches envelopes would send: the confirmation and
-	// a further message in one record, both under the old keys.
-	rec, err := l.b.s.writer.SealRecord(nil, record.ContentHandshake, append(eku, closeMsg...), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.a.s.HandleStream(l.now, rec); !errors.Is(err, errBadUpdate) {
-		t.Fatalf("initiator: %v, want a bad update", err)
-	}
-}
