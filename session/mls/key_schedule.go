@@ -78,11 +78,12 @@ func (s *CipherSuite) WelcomeSecret(joinerSecret, pskSecret []byte) ([]byte, err
 // WelcomeKeyNonce derives the AEAD key and nonce that protect a Welcome's
 // GroupInfo from the welcome secret (section 12.4.3.1).
 func (s *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
-	key, err = s.ExpandWithLabel(welcomeSecret, "key", nil, s.KeySize)
+	e := s.newExpander(welcomeSecret)
+	key, err = e.expandWithLabel("key", nil, s.KeySize)
 	if err != nil {
 		return nil, nil, err
 	}
-	nonce, err = s.ExpandWithLabel(welcomeSecret, "nonce", nil, s.NonceSize)
+	nonce, err = e.expandWithLabel("nonce", nil, s.NonceSize)
 	if err != nil {
 		zero(key)
 		return nil, nil, err
@@ -105,8 +106,9 @@ func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupC
 	}
 	defer zero(epochSecret)
 
+	ex := s.newExpander(epochSecret)
 	e := &EpochSecrets{suite: s}
-	for _, d := range []struct {
+	for _, d := range [...]struct {
 		label string
 		dst   *[]byte
 	}{
@@ -120,7 +122,7 @@ func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupC
 		{labelAuthentication, &e.EpochAuthenticator},
 		{labelInit, &e.InitSecret},
 	} {
-		if *d.dst, err = s.DeriveSecret(epochSecret, d.label); err != nil {
+		if *d.dst, err = ex.deriveSecret(d.label); err != nil {
 			e.Wipe()
 			return nil, fmt.Errorf("mls: deriving %s secret: %w", d.label, err)
 		}

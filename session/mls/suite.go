@@ -173,7 +173,8 @@ func (s *CipherSuite) Extract(salt, ikm []byte) []byte {
 
 // Expand is KDF.Expand(prk, info, length).
 func (s *CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
-	return hkdf.Expand(hashFunc(s.Hash), prk, string(info), length)
+	e := s.newExpander(prk)
+	return e.expand(info, length)
 }
 
 // MAC computes the suite's HMAC of data under key.
