@@ -155,8 +155,21 @@ func newSHA256() hash.Hash { return sha256.New() }
 func newSHA384() hash.Hash { return sha512.New384() }
 func newSHA512() hash.Hash { return sha512.New() }
 
-// Digest hashes data with the suite's hash.
+// Digest hashes data with the suite's hash. The one-shot functions keep
+// the hash state on the stack: the tree hash, the transcript hashes and
+// the reference hashes call this dozens of times per handshake.
 func (s *CipherSuite) Digest(data []byte) []byte {
+	switch s.Hash {
+	case crypto.SHA256:
+		d := sha256.Sum256(data)
+		return d[:]
+	case crypto.SHA384:
+		d := sha512.Sum384(data)
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512(data)
+		return d[:]
+	}
 	h := s.newHash()
 	h.Write(data)
 	return h.Sum(nil)
