@@ -47,3 +47,42 @@ func TestExpanderRejectsLength(t *testing.T) {
 		t.Error("ExpandWithLabel length 0x10000 accepted")
 	}
 }
+
+// deriveSecrets must give what one DeriveSecret call per label gives, and
+// its outputs, carved from one block, must not reach into each other.
+func TestDeriveSecretsMatchesDeriveSecret(t *testing.T) {
+	for _, s := range Suites() {
+		secret := make([]byte, s.Nh())
+		rand.Read(secret)
+		labels := []string{labelSenderData, labelEncryption, labelInit}
+		e := s.newExpander(secret)
+		got, err := e.deriveSecrets(labels...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, label := range labels {
+			want, err := s.DeriveSecret(secret, label)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got[i], want) {
+				t.Fatalf("%s: %q: %x, want %x", s.Name, label, got[i], want)
+			}
+			if cap(got[i]) != s.Nh() {
+				t.Fatalf("%s: %q: capacity %d, want %d", s.Name, label, cap(got[i]), s.Nh())
+			}
+		}
+		// The same expander keeps serving single outputs afterwards.
+		key, err := e.expandWithLabel("key", []byte("context"), s.KeySize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.ExpandWithLabel(secret, "key", []byte("context"), s.KeySize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(key, want) {
+			t.Fatalf("%s: expandWithLabel after deriveSecrets: %x, want %x", s.Name, key, want)
+		}
+	}
+}

@@ -107,26 +107,16 @@ func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupC
 	defer zero(epochSecret)
 
 	ex := s.newExpander(epochSecret)
-	e := &EpochSecrets{suite: s}
-	for _, d := range [...]struct {
-		label string
-		dst   *[]byte
-	}{
-		{labelSenderData, &e.SenderDataSecret},
-		{labelEncryption, &e.EncryptionSecret},
-		{labelExporter, &e.ExporterSecret},
-		{labelExternal, &e.ExternalSecret},
-		{labelConfirm, &e.ConfirmationKey},
-		{labelMembership, &e.MembershipKey},
-		{labelResumption, &e.ResumptionPSK},
-		{labelAuthentication, &e.EpochAuthenticator},
-		{labelInit, &e.InitSecret},
-	} {
-		if *d.dst, err = ex.deriveSecret(d.label); err != nil {
-			e.Wipe()
-			return nil, fmt.Errorf("mls: deriving %s secret: %w", d.label, err)
-		}
+	// One allocation for the nine secrets; Wipe zeroes each of them.
+	out, err := ex.deriveSecrets(labelSenderData, labelEncryption, labelExporter, labelExternal,
+		labelConfirm, labelMembership, labelResumption, labelAuthentication, labelInit)
+	if err != nil {
+		return nil, fmt.Errorf("mls: deriving epoch secrets: %w", err)
 	}
+	e := &EpochSecrets{suite: s,
+		SenderDataSecret: out[0], EncryptionSecret: out[1], ExporterSecret: out[2], ExternalSecret: out[3],
+		ConfirmationKey: out[4], MembershipKey: out[5], ResumptionPSK: out[6], EpochAuthenticator: out[7],
+		InitSecret: out[8]}
 	return e, nil
 }
 
