@@ -295,7 +295,8 @@ func (s *Session) onFragment(key reasmKey, frag []byte) error {
 // datagrams. Everything else travels only in protected records.
 func isPlainType(t MsgType) bool {
 	switch t {
-	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse, MsgResumptionReject:
+	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse, MsgResumptionReject,
+		MsgHelloKeyRequest, MsgHelloKeyAnswer, MsgSealedHello, MsgSealedAnswer:
 		return true
 	}
 	return false
@@ -308,6 +309,12 @@ func isPlainType(t MsgType) bool {
 func (s *Session) dgHandle(m Message, env []byte, plain bool, sender uint32) error {
 	if plain != isPlainType(m.Type()) {
 		return drop("%s in the wrong framing", m.Type())
+	}
+	if s.plainRefused(m.Type()) {
+		return fmt.Errorf("%w: %w: %s", ErrDropped, ErrPlaintextHello, m.Type())
+	}
+	if err, ok := s.hidingMessage(m, env, sender); ok {
+		return err
 	}
 	switch m := m.(type) {
 	case *ClientHello:
@@ -428,7 +435,10 @@ func (s *Session) dgServerHello(m *ServerHello, sender uint32) error {
 func (s *Session) dgSendControl(t MsgType, env []byte) error {
 	m := &ctlMsg{id: s.dg.nextID, env: env, plain: isPlainType(t), receiver: s.dg.peer}
 	s.dg.nextID++
-	if t == MsgClientHello {
+	switch t {
+	case MsgClientHello, MsgHelloKeyRequest, MsgSealedHello:
+		// Unaddressed: a sealed resumption must not name the index of
+		// the session it resumes, which would link the two.
 		m.receiver = 0
 	}
 	s.dg.last = m

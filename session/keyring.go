@@ -1,0 +1,187 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/current-vpn/current/session/mls"
+)
+
+// HelloKeyring holds a responder's hello keys, the current one and the one
+// it replaced, and opens the sealed hellos sent to them. The caller
+// generates, rotates (Install) and persists the keys; the keyring takes
+// them as input, like every other secret of this package. It is shared by
+// all the sessions of a listener and safe for concurrent use.
+//
+// It also keeps, per key, a bounded set of the sealed hellos it opened,
+// and refuses one it has seen before opening it: a replayed hello costs a
+// hash and a lookup while remembered, one KEM decapsulation once evicted,
+// after which the per-peer timestamp (Config.HelloFloor) refuses it before
+// any signature or Welcome work. Retiring a key drops its set, and with
+// the key every hello sealed to it becomes unopenable.
+type HelloKeyring struct {
+	mu    sync.Mutex
+	suite *mls.CipherSuite
+	keys  [2]*ringKey // current, previous
+	max   int
+}
+
+// DefaultReplayCache is how many sealed hellos a HelloKeyring remembers
+// per key: at 32 bytes each, 64 Ki entries are 2 MiB, a day of handshakes
+// at almost one per second per key.
+const DefaultReplayCache = 1 << 16
+
+type ringKey struct {
+	pair *HelloKeyPair
+	// answer is the encoded HelloKeyAnswer envelope, made once.
+	answer []byte
+	seen   map[[32]byte]struct{}
+	ring   [][32]byte
+	next   int
+}
+
+var (
+	errUnknownHelloKey = errors.New("session: sealed hello for an unknown or expired hello key")
+	errReplayedHello   = errors.New("session: sealed hello seen before")
+	errSealedHello     = errors.New("session: sealed hello does not open")
+)
+
+// NewHelloKeyring returns an empty keyring of suite; replayCache bounds
+// the set of opened hellos per key (0 means DefaultReplayCache).
+func NewHelloKeyring(suite mls.CipherSuiteID, replayCache int) (*HelloKeyring, error) {
+	s, err := mls.Suite(suite)
+	if err != nil {
+		return nil, err
+	}
+	if replayCache <= 0 {
+		replayCache = DefaultReplayCache
+	}
+	return &HelloKeyring{suite: s, max: replayCache}, nil
+}
+
+// Install makes k the current key; the current one becomes the previous
+// one, still accepted, and the previous one is wiped. The keyring owns k
+// from now on.
+func (r *HelloKeyring) Install(k *HelloKeyPair) error {
+	if k == nil || k.Public.Suite != r.suite.ID || k.Public.ID != helloKeyID(k.Public.PublicKey) {
+		return fmt.Errorf("%w: not a key of this keyring's suite", ErrHelloKey)
+	}
+	answer, err := EncodeControl(&HelloKeyAnswer{Key: k.Public})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.keys[1]; old != nil {
+		old.pair.Wipe()
+	}
+	r.keys[1] = r.keys[0]
+	r.keys[0] = &ringKey{pair: k, answer: answer, seen: make(map[[32]byte]struct{})}
+	return nil
+}
+
+// Current is the public half of the current key, nil if none is installed.
+func (r *HelloKeyring) Current() *HelloKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys[0] == nil {
+		return nil
+	}
+	k := r.keys[0].pair.Public
+	return &k
+}
+
+// answer is the HelloKeyAnswer envelope of the current key.
+func (r *HelloKeyring) answer() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys[0] == nil {
+		return nil
+	}
+	return r.keys[0].answer
+}
+
+// openedHello is the content of a sealed hello.
+type openedHello struct {
+	time      time.Time
+	answerKey []byte
+	hello     []byte // the inner ClientHello or ResumptionRequest envelope
+	key       *HelloKey
+}
+
+// open opens m, whose envelope hashes to h, at now. The only asymmetric
+// operation is the HPKE open, and it is not reached for an unknown key, a
+// key outside its validity, or a hello seen before.
+func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedHello, error) {
+	r.mu.Lock()
+	k := r.find(m.KeyID, now)
+	if k == nil {
+		r.mu.Unlock()
+		return nil, errUnknownHelloKey
+	}
+	if _, dup := k.seen[h]; dup {
+		r.mu.Unlock()
+		return nil, errReplayedHello
+	}
+	priv := bytes.Clone(k.pair.Private)
+	pub := k.pair.Public
+	r.mu.Unlock()
+	defer clear(priv)
+
+	// Opened outside the lock: one decapsulation must not stall every
+	// other session of the listener.
+	pt, err := r.suite.OpenBase(m.Enc, priv, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
+	if err != nil {
+		return nil, errSealedHello
+	}
+	o, err := parseSealedContent(pt)
+	clear(pt)
+	if err != nil {
+		return nil, err
+	}
+	if !pub.validAt(o.time) {
+		o.wipe()
+		return nil, fmt.Errorf("%w: timestamp outside the key's validity", errSealedHello)
+	}
+	o.key = &pub
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k := r.find(m.KeyID, now); k != nil {
+		if _, dup := k.seen[h]; dup {
+			// Two copies raced through the open: only one goes on.
+			o.wipe()
+			return nil, errReplayedHello
+		}
+		k.remember(h, r.max)
+	}
+	return o, nil
+}
+
+// find returns the installed key with id, if valid at now.
+func (r *HelloKeyring) find(id [HelloKeyIDLen]byte, now time.Time) *ringKey {
+	for _, k := range r.keys {
+		if k != nil && k.pair.Public.ID == id && k.pair.Public.validAt(now) {
+			return k
+		}
+	}
+	return nil
+}
+
+func (k *ringKey) remember(h [32]byte, max int) {
+	if len(k.ring) < max {
+		k.ring = append(k.ring, h)
+	} else {
+		delete(k.seen, k.ring[k.next])
+		k.ring[k.next] = h
+		k.next = (k.next + 1) % max
+	}
+	k.seen[h] = struct{}{}
+}
+
+func (o *openedHello) wipe() {
+	clear(o.answerKey)
+	clear(o.hello)
+}
