@@ -54,9 +54,9 @@ type hideState struct {
 	answered  bool
 	// inner: the message being dispatched came out of a sealed one.
 	inner bool
-	// floor is the latest hello timestamp this session sent (initiator)
-	// or accepted (responder): Config.HelloFloor, then our own.
-	floor time.Time
+	// floor is the latest hello timestamp of the peer's accepted
+	// (Config.HelloFloor, then this session's); sent is the latest of ours.
+	floor, sent time.Time
 }
 
 func (h *hideState) wipe() {
@@ -70,8 +70,8 @@ func (h *hideState) wipe() {
 	h.answerKey = nil
 }
 
-// HelloTime is the latest hello timestamp this session sent or accepted.
-// The caller keeps it per peer and passes it as Config.HelloFloor to the
+// HelloTime is the latest timestamp of a hello of the peer's that this
+// session (or an earlier one, Config.HelloFloor) accepted. The caller keeps it per peer and passes it as Config.HelloFloor to the
 // next session with that peer, so that a replayed hello is refused before
 // any signature work even after this session is gone.
 func (s *Session) HelloTime() time.Time { return s.hide.floor }
@@ -118,9 +118,10 @@ func (s *Session) sendHello(t MsgType, env []byte) error {
 // sendSealed seals the pending hello to the peer's hello key and sends it.
 func (s *Session) sendSealed() error {
 	ts := s.now
-	if !ts.After(s.hide.floor) {
-		// Strictly increasing per peer, even if the clock is not.
-		ts = s.hide.floor.Add(time.Nanosecond)
+	if !ts.After(s.hide.sent) {
+		// Strictly increasing within the session, even if the clock
+		// is not; across sessions the caller's clock must be.
+		ts = s.hide.sent.Add(time.Nanosecond)
 	}
 	sh, answerKey, err := sealHello(s.suite, s.hide.peerKey, ts, s.hide.pending, randomReader)
 	if err != nil {
@@ -131,7 +132,7 @@ func (s *Session) sendSealed() error {
 		clear(answerKey)
 		return err
 	}
-	s.hide.floor = ts
+	s.hide.sent = ts
 	if len(s.hide.answerKeys) == maxAnswerKeys {
 		clear(s.hide.answerKeys[0])
 		s.hide.answerKeys = s.hide.answerKeys[1:]
@@ -237,23 +238,45 @@ func (s *Session) onSealedHello(m *SealedHello, env []byte, sender uint32) error
 	if ring == nil {
 		return drop("SealedHello without hello keys")
 	}
-	o, err := ring.open(s.now, m, h)
-	if errors.Is(err, errUnknownHelloKey) {
+	oh, err := ring.openHello(s.now, m, env, h)
+	if errors.Is(err, ErrUnknownHelloKey) {
 		return s.sendHelloKeyAnswer(env, sender)
 	}
 	if err != nil {
 		return drop("%v", err)
 	}
-	defer o.wipe()
-	inner, err := DecodeControl(o.hello)
-	if err != nil {
-		return drop("SealedHello: %v", err)
+	return s.handleOpened(oh, sender)
+}
+
+// HandleOpenedHello handles a sealed hello that a listener opened with
+// HelloKeyring.OpenHello to find the session it is for (the pinned peer
+// of h.SignatureKey, or the group of h.GroupID); sender is the sender
+// index of its datagrams (datagram mode). The hello is not opened again.
+// Errors are those of HandleDatagram or HandleStream.
+func (s *Session) HandleOpenedHello(now time.Time, h *OpenedHello, sender uint32) error {
+	if err := s.receiving(now, s.cfg.Transport, "HandleOpenedHello"); err != nil {
+		return err
 	}
+	if h == nil || h.content == nil {
+		return drop("OpenedHello used before")
+	}
+	err := s.handleOpened(h, sender)
+	if s.cfg.Transport == Stream && errors.Is(err, ErrDropped) {
+		err = fmt.Errorf("%w: %v", ErrUnexpectedMessage, err)
+	}
+	return s.fail(err)
+}
+
+// handleOpened checks whose an opened hello is and that it is fresh, then
+// handles it. It is the last step before any signature work.
+func (s *Session) handleOpened(oh *OpenedHello, sender uint32) error {
+	o := oh.content
+	oh.content = nil
+	defer o.wipe()
 	identified := false
-	switch m := inner.(type) {
+	switch m := oh.inner.(type) {
 	case *ClientHello:
-		kp := m.KeyPackage.KeyPackage
-		if kp == nil || !sameKey(kp.LeafNode.SignatureKey, s.cfg.PeerPublicKey) {
+		if !sameKey(oh.SignatureKey, s.cfg.PeerPublicKey) {
 			// A stranger: silence, whatever it sealed.
 			return fmt.Errorf("%w: %w", ErrDropped, ErrUnknownPeer)
 		}
@@ -262,15 +285,13 @@ func (s *Session) onSealedHello(m *SealedHello, env []byte, sender uint32) error
 		// Only our group's members can make a request for it that
 		// verifies; an unidentified one gets at most a reject.
 		identified = s.group != nil && s.forOurEpoch(m.Commit)
-	default:
-		return drop("SealedHello holds a %s", inner.Type())
 	}
 	if identified && !o.time.After(s.hide.floor) {
 		return drop("hello of %s, not after %s: a replay", o.time.Format(time.RFC3339Nano), s.hide.floor.Format(time.RFC3339Nano))
 	}
 	s.hide.answerKey, s.hide.answered = o.answerKey, false
 	o.answerKey = nil
-	err = s.dispatchInner(inner, env, sender)
+	err := s.dispatchInner(oh.inner, oh.env, sender)
 	clear(s.hide.answerKey)
 	s.hide.answerKey = nil
 	if s.hide.answered {

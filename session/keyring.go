@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -43,10 +44,15 @@ type ringKey struct {
 	next   int
 }
 
+// Why a sealed hello was not opened.
 var (
-	errUnknownHelloKey = errors.New("session: sealed hello for an unknown or expired hello key")
-	errReplayedHello   = errors.New("session: sealed hello seen before")
-	errSealedHello     = errors.New("session: sealed hello does not open")
+	// ErrUnknownHelloKey: the key it names is not installed or not valid
+	// now; the sender gets the current HelloKeyAnswer.
+	ErrUnknownHelloKey = errors.New("session: sealed hello for an unknown or expired hello key")
+	// ErrReplayedHello: the keyring opened these exact bytes before.
+	ErrReplayedHello = errors.New("session: sealed hello seen before")
+	// ErrSealedHello: it does not open, or what it holds is malformed.
+	ErrSealedHello = errors.New("session: sealed hello does not open")
 )
 
 // NewHelloKeyring returns an empty keyring of suite; replayCache bounds
@@ -120,11 +126,11 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 	k := r.find(m.KeyID, now)
 	if k == nil {
 		r.mu.Unlock()
-		return nil, errUnknownHelloKey
+		return nil, ErrUnknownHelloKey
 	}
 	if _, dup := k.seen[h]; dup {
 		r.mu.Unlock()
-		return nil, errReplayedHello
+		return nil, ErrReplayedHello
 	}
 	priv := bytes.Clone(k.pair.Private)
 	pub := k.pair.Public
@@ -135,7 +141,7 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 	// other session of the listener.
 	pt, err := r.suite.OpenBase(m.Enc, priv, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
 	if err != nil {
-		return nil, errSealedHello
+		return nil, ErrSealedHello
 	}
 	o, err := parseSealedContent(pt)
 	clear(pt)
@@ -144,7 +150,7 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 	}
 	if !pub.validAt(o.time) {
 		o.wipe()
-		return nil, fmt.Errorf("%w: timestamp outside the key's validity", errSealedHello)
+		return nil, fmt.Errorf("%w: timestamp outside the key's validity", ErrSealedHello)
 	}
 	o.key = &pub
 	r.mu.Lock()
@@ -153,7 +159,7 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 		if _, dup := k.seen[h]; dup {
 			// Two copies raced through the open: only one goes on.
 			o.wipe()
-			return nil, errReplayedHello
+			return nil, ErrReplayedHello
 		}
 		k.remember(h, r.max)
 	}
@@ -184,4 +190,67 @@ func (k *ringKey) remember(h [32]byte, max int) {
 func (o *openedHello) wipe() {
 	clear(o.answerKey)
 	clear(o.hello)
+}
+
+// OpenedHello is a sealed hello opened by HelloKeyring.OpenHello, for a
+// listener that must learn whose it is before it picks the session to
+// hand it to (Session.HandleOpenedHello). It can be handled once.
+type OpenedHello struct {
+	// SignatureKey is the signature key of a ClientHello's KeyPackage,
+	// unverified: the pinned key of the peer it claims to be.
+	SignatureKey []byte
+	// Resumption: it is a ResumptionRequest, for the group GroupID at
+	// Epoch (unverified).
+	Resumption bool
+	GroupID    []byte
+	Epoch      uint64
+
+	inner   Message
+	env     []byte
+	content *openedHello
+}
+
+// OpenHello decodes and opens the sealed hello envelope env (one HPKE
+// open; none for a replay or an unknown key).
+func (r *HelloKeyring) OpenHello(now time.Time, env []byte) (*OpenedHello, error) {
+	m, err := DecodeControl(env)
+	if err != nil {
+		return nil, err
+	}
+	sh, ok := m.(*SealedHello)
+	if !ok {
+		return nil, fmt.Errorf("%w: a %s", ErrSealedHello, m.Type())
+	}
+	return r.openHello(now, sh, env, sha256.Sum256(env))
+}
+
+func (r *HelloKeyring) openHello(now time.Time, m *SealedHello, env []byte, h [32]byte) (*OpenedHello, error) {
+	o, err := r.open(now, m, h)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := DecodeControl(o.hello)
+	if err != nil {
+		o.wipe()
+		return nil, fmt.Errorf("%w: %w", ErrSealedHello, err)
+	}
+	oh := &OpenedHello{inner: inner, env: env, content: o}
+	switch m := inner.(type) {
+	case *ClientHello:
+		kp := m.KeyPackage.KeyPackage
+		if kp == nil {
+			o.wipe()
+			return nil, fmt.Errorf("%w: ClientHello without a KeyPackage", ErrSealedHello)
+		}
+		oh.SignatureKey = kp.LeafNode.SignatureKey
+	case *ResumptionRequest:
+		oh.Resumption = true
+		if c := m.Commit; c != nil && c.PublicMessage != nil {
+			oh.GroupID, oh.Epoch = c.PublicMessage.Content.GroupID, c.PublicMessage.Content.Epoch
+		}
+	default:
+		o.wipe()
+		return nil, fmt.Errorf("%w: it holds a %s", ErrSealedHello, inner.Type())
+	}
+	return oh, nil
 }

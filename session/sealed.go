@@ -127,10 +127,10 @@ func parseSealedContent(pt []byte) (*openedHello, error) {
 	key := r.Raw(answerKeyLen)
 	hello := r.Opaque()
 	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errSealedHello, err)
+		return nil, fmt.Errorf("%w: %w", ErrSealedHello, err)
 	}
 	if ts > 1<<63-1 {
-		return nil, fmt.Errorf("%w: timestamp out of range", errSealedHello)
+		return nil, fmt.Errorf("%w: timestamp out of range", ErrSealedHello)
 	}
 	return &openedHello{
 		time:      time.Unix(0, int64(ts)).UTC(),
