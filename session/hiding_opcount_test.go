@@ -56,7 +56,7 @@ func TestSealedHelloOpCount(t *testing.T) {
 
 				// Replays on new connections / from new sources.
 				for n := 0; n < 3; n++ {
-					fresh := newResponder(t, mode, id, rk, ik.pub, ring, time.Time{})
+					fresh := newResponderSession(t, mode, id, rk, ik.pub, ring, time.Time{}, t0)
 					mls.ResetOpCounts()
 					feed(t, fresh, hello)
 					if ops := mls.OpCounts(); len(ops) != 0 || len(fresh.Outgoing()) != 0 || fresh.Established() {
@@ -77,7 +77,7 @@ func TestSealedHelloOpCount(t *testing.T) {
 						}
 					}
 				}
-				fresh := newResponder(t, mode, id, rk, ik.pub, reloaded, floor)
+				fresh := newResponderSession(t, mode, id, rk, ik.pub, reloaded, floor, t0)
 				mls.ResetOpCounts()
 				feed(t, fresh, hello)
 				ops := mls.OpCounts()
@@ -88,19 +88,6 @@ func TestSealedHelloOpCount(t *testing.T) {
 			})
 		}
 	}
-}
-
-func newResponder(t *testing.T, mode Transport, id mls.CipherSuiteID, rk keyPair, pin []byte, ring *HelloKeyring, floor time.Time) *Session {
-	t.Helper()
-	r, err := New(Config{Role: Responder, Suite: id, SigningKey: rk.priv, PeerPublicKey: pin, Transport: mode,
-		HelloKeys: ring, HelloFloor: floor, UpdateInterval: -1, UpdateBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(t0); err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // feed hands datagrams or stream bytes to s, ignoring drops and the

@@ -56,17 +56,26 @@ func hidingPair(tb testing.TB, mode Transport, id mls.CipherSuiteID, ik, rk keyP
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, err := New(Config{Role: Responder, Suite: id, SigningKey: rk.priv, PeerPublicKey: ik.pub, Transport: mode,
-		HelloKeys: ring, UpdateInterval: -1, UpdateBytes: -1})
+	r := newResponderSession(tb, mode, id, rk, ik.pub, ring, time.Time{}, now)
+	if err := i.Start(now); err != nil {
+		tb.Fatal(err)
+	}
+	return i, r
+}
+
+// newResponderSession is a started responder with hello keys, as a
+// listener makes one per new source, with the peer's hello floor.
+func newResponderSession(tb testing.TB, mode Transport, id mls.CipherSuiteID, rk keyPair, pin []byte, ring *HelloKeyring, floor, now time.Time) *Session {
+	tb.Helper()
+	r, err := New(Config{Role: Responder, Suite: id, SigningKey: rk.priv, PeerPublicKey: pin, Transport: mode,
+		HelloKeys: ring, HelloFloor: floor, UpdateInterval: -1, UpdateBytes: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, s := range []*Session{r, i} {
-		if err := s.Start(now); err != nil {
-			tb.Fatal(err)
-		}
+	if err := r.Start(now); err != nil {
+		tb.Fatal(err)
 	}
-	return i, r
+	return r
 }
 
 // pass delivers everything from has queued to to, in either mode, and
