@@ -463,3 +463,58 @@ func TestHelloKeyRequestAmplification(t *testing.T) {
 		})
 	}
 }
+
+// The keyring is shared by a listener's goroutines: copies of one sealed
+// hello racing through it open exactly once, and rotation may run
+// alongside.
+func TestHelloKeyringConcurrent(t *testing.T) {
+	id := hidingSuites[0]
+	ik, rk := newKeys(t, id), newKeys(t, id)
+	ring := newKeyring(t, id, rk, t0)
+	cached := encodedKey(t, ring.Current())
+	var envs [][]byte
+	for range 8 {
+		i, _ := hidingPair(t, Stream, id, ik, rk, ring, cached, t0)
+		envs = append(envs, plainEnvelopes(bytes.Join(i.Outgoing(), nil))[0])
+	}
+	opened := make(chan int, 64)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k, env := range envs {
+				if _, err := ring.OpenHello(t0, env); err == nil {
+					opened <- k
+				} else if !errors.Is(err, ErrReplayedHello) {
+					t.Errorf("goroutine %d: %v", g, err)
+				}
+			}
+		}()
+	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for range 20 {
+			_ = ring.Current()
+			_ = ring.answer()
+		}
+	}()
+	for range 5 {
+		<-done
+	}
+	close(opened)
+	count := map[int]int{}
+	for k := range opened {
+		count[k]++
+	}
+	for k := range envs {
+		if count[k] != 1 {
+			t.Fatalf("hello %d opened %d times", k, count[k])
+		}
+	}
+	// Two rotations later the key is gone, and so is its replay set.
+	installKey(t, ring, id, rk, t0)
+	installKey(t, ring, id, rk, t0)
+	if _, err := ring.OpenHello(t0, envs[0]); !errors.Is(err, ErrUnknownHelloKey) {
+		t.Fatalf("hello for a retired key: %v", err)
+	}
+}
