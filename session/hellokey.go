@@ -204,3 +204,38 @@ func (k *HelloKey) Verify(suite *mls.CipherSuite, pin []byte, now time.Time) err
 func (k *HelloKey) validAt(t time.Time) bool {
 	return !t.Before(k.NotBefore.Add(-helloKeySkew)) && t.Before(k.NotAfter.Add(helloKeySkew))
 }
+
+// MarshalBinary encodes the key pair for the caller's key file (which it
+// must create 0600): the HelloKey, then opaque private_key<V>.
+func (k *HelloKeyPair) MarshalBinary() ([]byte, error) {
+	w := wire.NewWriter(nil)
+	k.Public.marshal(w)
+	w.Opaque(k.Private)
+	return w.Bytes()
+}
+
+// ParseHelloKeyPair decodes a key pair written by MarshalBinary and checks
+// that the private key is the public key's, so that a corrupted or
+// mismatched file is refused at load rather than by failing every hello.
+func ParseHelloKeyPair(b []byte) (*HelloKeyPair, error) {
+	if len(b) > 2*maxHelloKeyLen {
+		return nil, fmt.Errorf("%w: %d bytes", ErrHelloKey, len(b))
+	}
+	k := new(HelloKeyPair)
+	r := wire.NewReader(b)
+	k.Public.unmarshal(r)
+	priv := r.Opaque()
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHelloKey, err)
+	}
+	s, err := mls.Suite(k.Public.Suite)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHelloKey, err)
+	}
+	pub, err := s.HPKEPublicKey(priv)
+	if err != nil || !sameKey(pub, k.Public.PublicKey) || k.Public.ID != helloKeyID(pub) {
+		return nil, fmt.Errorf("%w: private key does not match", ErrHelloKey)
+	}
+	k.Private = append([]byte(nil), priv...)
+	return k, nil
+}

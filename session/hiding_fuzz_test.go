@@ -192,3 +192,29 @@ func FuzzHidingStream(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseHelloKeyPair(f *testing.F) {
+	k, err := NewHelloKey(testSuites[0], newKeys(f, testSuites[0]).priv, t0, t0.Add(time.Hour))
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := k.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)-3])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseHelloKeyPair(b)
+		if err != nil {
+			if !errors.Is(err, ErrHelloKey) {
+				t.Fatalf("error %v does not wrap ErrHelloKey", err)
+			}
+			return
+		}
+		again, err := k.MarshalBinary()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("key pair does not round-trip: %v", err)
+		}
+	})
+}

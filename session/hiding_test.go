@@ -518,3 +518,28 @@ func TestHelloKeyringConcurrent(t *testing.T) {
 		t.Fatalf("hello for a retired key: %v", err)
 	}
 }
+
+// A hello key pair survives its key file, and a file whose private key
+// is not the public key's is refused.
+func TestHelloKeyPairFile(t *testing.T) {
+	for _, id := range hidingSuites {
+		k, err := NewHelloKey(id, newKeys(t, id).priv, t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := k.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseHelloKeyPair(b)
+		if err != nil || !bytes.Equal(back.Private, k.Private) || back.Public.ID != k.Public.ID {
+			t.Fatalf("%#04x: round trip: %v", uint16(id), err)
+		}
+		other, _ := NewHelloKey(id, newKeys(t, id).priv, t0, t0.Add(time.Hour))
+		mixed := &HelloKeyPair{Public: k.Public, Private: other.Private}
+		mb, _ := mixed.MarshalBinary()
+		if _, err := ParseHelloKeyPair(mb); !errors.Is(err, ErrHelloKey) {
+			t.Fatalf("%#04x: mismatched key pair: %v", uint16(id), err)
+		}
+	}
+}
