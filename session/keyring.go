@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -37,6 +36,9 @@ const DefaultReplayCache = 1 << 16
 
 type ringKey struct {
 	pair *HelloKeyPair
+	// recipient is the private key parsed once: parsing an X-Wing or
+	// ML-KEM key expands it from its seed, as costly as a decapsulation.
+	recipient *mls.HPKERecipient
 	// answer is the encoded HelloKeyAnswer envelope, made once.
 	answer []byte
 	seen   map[[32]byte]struct{}
@@ -79,13 +81,17 @@ func (r *HelloKeyring) Install(k *HelloKeyPair) error {
 	if err != nil {
 		return err
 	}
+	recipient, err := r.suite.NewHPKERecipient(k.Private)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHelloKey, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.keys[1]; old != nil {
 		old.pair.Wipe()
 	}
 	r.keys[1] = r.keys[0]
-	r.keys[0] = &ringKey{pair: k, answer: answer, seen: make(map[[32]byte]struct{})}
+	r.keys[0] = &ringKey{pair: k, recipient: recipient, answer: answer, seen: make(map[[32]byte]struct{})}
 	return nil
 }
 
@@ -132,14 +138,14 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 		r.mu.Unlock()
 		return nil, ErrReplayedHello
 	}
-	priv := bytes.Clone(k.pair.Private)
+	recipient := k.recipient
 	pub := k.pair.Public
 	r.mu.Unlock()
-	defer clear(priv)
 
 	// Opened outside the lock: one decapsulation must not stall every
-	// other session of the listener.
-	pt, err := r.suite.OpenBase(m.Enc, priv, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
+	// other session of the listener. A rotation meanwhile drops the
+	// key from the ring but leaves the parsed key to this open.
+	pt, err := recipient.OpenBase(m.Enc, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
 	if err != nil {
 		return nil, ErrSealedHello
 	}
