@@ -78,16 +78,3 @@ func TestSealedHelloOpCount(t *testing.T) {
 		}
 	}
 }
-
-// feed hands datagrams or stream bytes to s, ignoring drops and the
-// silent close a stream responder makes of a refused hello.
-func feed(t *testing.T, s *Session, in [][]byte) {
-	t.Helper()
-	for _, d := range in {
-		if s.cfg.Transport == Datagram {
-			s.HandleDatagram(t0, d)
-		} else {
-			s.HandleStream(t0, d)
-		}
-	}
-}

@@ -543,3 +543,93 @@ func TestHelloKeyPairFile(t *testing.T) {
 		}
 	}
 }
+
+// A listener with no session for a stranger's address runs the whole
+// first contact itself, as currentd's would: it answers the key request
+// statelessly, opens the sealed hello once to learn whose it is, and only
+// then creates that peer's session, which does not open it again.
+func TestHidingListenerFlow(t *testing.T) {
+	for _, mode := range []Transport{Datagram, Stream} {
+		for _, id := range hidingSuites {
+			s, _ := mls.Suite(id)
+			t.Run(modeName(mode)+"/"+suiteName(s), func(t *testing.T) {
+				ik, rk := newKeys(t, id), newKeys(t, id)
+				ring := newKeyring(t, id, rk, t0)
+				i, _ := hidingPair(t, mode, id, ik, rk, ring, nil, t0)
+				request := messageOf(t, mode, i.Outgoing())
+				sender := i.LocalIndex()
+				max := 0
+				if mode == Stream {
+					sender, max = 0, -1
+				}
+				answer, err := ring.AnswerRequest(request, sender, max)
+				if err != nil {
+					t.Fatal(err)
+				}
+				feed(t, i, answer)
+				sealed := messageOf(t, mode, i.Outgoing())
+				oh, err := ring.OpenHello(t0, sealed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(oh.SignatureKey, ik.pub) || oh.Resumption {
+					t.Fatal("the opened hello does not name its initiator")
+				}
+				r := newResponderSession(t, mode, id, rk, oh.SignatureKey, ring, time.Time{}, t0)
+				if err := r.HandleOpenedHello(t0, oh, sender); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.HandleOpenedHello(t0, oh, sender); !errors.Is(err, ErrDropped) {
+					t.Fatalf("an opened hello handled twice: %v", err)
+				}
+				feed(t, i, r.Outgoing())
+				if !i.Established() || !r.Established() {
+					t.Fatal("not established")
+				}
+				checkTraffic(t, i, r, t0)
+			})
+		}
+	}
+}
+
+// messageOf reassembles the one plaintext control envelope in out.
+func messageOf(t *testing.T, mode Transport, out [][]byte) []byte {
+	t.Helper()
+	if mode == Stream {
+		envs := plainEnvelopes(bytes.Join(out, nil))
+		if len(envs) != 1 {
+			t.Fatalf("%d envelopes", len(envs))
+		}
+		return envs[0]
+	}
+	var r reassembler
+	for _, d := range out {
+		sender, _, _, frag, _ := parsePlainHeader(d)
+		id, total, off, data, ok := parseFragment(frag)
+		if !ok {
+			t.Fatal("not a control datagram")
+		}
+		env, err := r.add(t0, reasmKey{plain: true, sender: sender, id: id}, total, off, data, DefaultReassemblyBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env != nil {
+			return env
+		}
+	}
+	t.Fatal("incomplete message")
+	return nil
+}
+
+// feed hands datagrams or stream bytes to s, ignoring drops and the
+// silent close a stream responder makes of a refused hello.
+func feed(t *testing.T, s *Session, in [][]byte) {
+	t.Helper()
+	for _, d := range in {
+		if s.cfg.Transport == Datagram {
+			s.HandleDatagram(t0, d)
+		} else {
+			s.HandleStream(t0, d)
+		}
+	}
+}

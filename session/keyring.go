@@ -260,3 +260,37 @@ func (r *HelloKeyring) openHello(now time.Time, m *SealedHello, env []byte, h [3
 	}
 	return oh, nil
 }
+
+// AnswerRequest is the stateless answer of a listener that has no session
+// for the sender yet: given a reassembled HelloKeyRequest envelope, the
+// HelloKeyAnswer as datagrams to the request's sender index (at most
+// maxDatagramSize bytes each, 0 meaning DefaultMaxDatagramSize), or, with
+// sender 0 and maxDatagramSize -1, as plaintext stream records. In
+// datagram mode a request too short for the answer (the 3x bound) gets
+// nothing. No asymmetric operation and no state.
+func (r *HelloKeyring) AnswerRequest(env []byte, sender uint32, maxDatagramSize int) ([][]byte, error) {
+	m, err := DecodeControl(env)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type() != MsgHelloKeyRequest {
+		return nil, fmt.Errorf("%w: %s is not a HelloKeyRequest", ErrUnexpectedMessage, m.Type())
+	}
+	answer := r.answer()
+	if answer == nil {
+		return nil, ErrNoHelloKey
+	}
+	if maxDatagramSize < 0 {
+		return appendPlainRecords(nil, answer), nil
+	}
+	if maxDatagramSize == 0 {
+		maxDatagramSize = DefaultMaxDatagramSize
+	}
+	if maxDatagramSize < minDatagramSize {
+		return nil, fmt.Errorf("%w: MaxDatagramSize %d", ErrBadConfig, maxDatagramSize)
+	}
+	if len(answer) > 3*len(env) {
+		return nil, drop("%d-byte request for a %d-byte answer", len(env), len(answer))
+	}
+	return appendPlainDatagrams(nil, answer, 0, sender, 0, nil, maxDatagramSize), nil
+}
