@@ -138,6 +138,16 @@ func converge(tb testing.TB, i, r *Session, now time.Time) []MsgType {
 	return nil
 }
 
+// eachModeAndSuite runs f as a subtest per transport and hiding suite.
+func eachModeAndSuite(t *testing.T, f func(t *testing.T, mode Transport, id mls.CipherSuiteID)) {
+	for _, mode := range []Transport{Datagram, Stream} {
+		for _, id := range hidingSuites {
+			s, _ := mls.Suite(id)
+			t.Run(modeName(mode)+"/"+suiteName(s), func(t *testing.T) { f(t, mode, id) })
+		}
+	}
+}
+
 func TestHidingHandshake(t *testing.T) {
 	for _, mode := range []Transport{Stream, Datagram} {
 		for _, id := range hidingSuites {
@@ -549,47 +559,42 @@ func TestHelloKeyPairFile(t *testing.T) {
 // statelessly, opens the sealed hello once to learn whose it is, and only
 // then creates that peer's session, which does not open it again.
 func TestHidingListenerFlow(t *testing.T) {
-	for _, mode := range []Transport{Datagram, Stream} {
-		for _, id := range hidingSuites {
-			s, _ := mls.Suite(id)
-			t.Run(modeName(mode)+"/"+suiteName(s), func(t *testing.T) {
-				ik, rk := newKeys(t, id), newKeys(t, id)
-				ring := newKeyring(t, id, rk, t0)
-				i, _ := hidingPair(t, mode, id, ik, rk, ring, nil, t0)
-				request := messageOf(t, mode, i.Outgoing())
-				sender := i.LocalIndex()
-				max := 0
-				if mode == Stream {
-					sender, max = 0, -1
-				}
-				answer, err := ring.AnswerRequest(request, sender, max)
-				if err != nil {
-					t.Fatal(err)
-				}
-				feed(t, i, answer)
-				sealed := messageOf(t, mode, i.Outgoing())
-				oh, err := ring.OpenHello(t0, sealed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(oh.SignatureKey, ik.pub) || oh.Resumption {
-					t.Fatal("the opened hello does not name its initiator")
-				}
-				r := newResponderSession(t, mode, id, rk, oh.SignatureKey, ring, time.Time{}, t0)
-				if err := r.HandleOpenedHello(t0, oh, sender); err != nil {
-					t.Fatal(err)
-				}
-				if err := r.HandleOpenedHello(t0, oh, sender); !errors.Is(err, ErrDropped) {
-					t.Fatalf("an opened hello handled twice: %v", err)
-				}
-				feed(t, i, r.Outgoing())
-				if !i.Established() || !r.Established() {
-					t.Fatal("not established")
-				}
-				checkTraffic(t, i, r, t0)
-			})
+	eachModeAndSuite(t, func(t *testing.T, mode Transport, id mls.CipherSuiteID) {
+		ik, rk := newKeys(t, id), newKeys(t, id)
+		ring := newKeyring(t, id, rk, t0)
+		i, _ := hidingPair(t, mode, id, ik, rk, ring, nil, t0)
+		request := messageOf(t, mode, i.Outgoing())
+		sender := i.LocalIndex()
+		max := 0
+		if mode == Stream {
+			sender, max = 0, -1
 		}
-	}
+		answer, err := ring.AnswerRequest(request, sender, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, i, answer)
+		sealed := messageOf(t, mode, i.Outgoing())
+		oh, err := ring.OpenHello(t0, sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(oh.SignatureKey, ik.pub) || oh.Resumption {
+			t.Fatal("the opened hello does not name its initiator")
+		}
+		r := newResponderSession(t, mode, id, rk, oh.SignatureKey, ring, time.Time{}, t0)
+		if err := r.HandleOpenedHello(t0, oh, sender); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.HandleOpenedHello(t0, oh, sender); !errors.Is(err, ErrDropped) {
+			t.Fatalf("an opened hello handled twice: %v", err)
+		}
+		feed(t, i, r.Outgoing())
+		if !i.Established() || !r.Established() {
+			t.Fatal("not established")
+		}
+		checkTraffic(t, i, r, t0)
+	})
 }
 
 // messageOf reassembles the one plaintext control envelope in out.
