@@ -50,7 +50,8 @@ func TestPlaintextEndsAtSwitch(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("ClientHello in %d records, want 1", len(out))
 	}
-	rec := append(out[0], 0x00, 0x01, 0x05) // the start of another envelope
+	rec := binary.BigEndian.AppendUint16(out[0], ProtocolVersion) // the start of another envelope
+	rec = append(rec, 0x05)
 	binary.BigEndian.PutUint16(rec[3:], uint16(len(rec)-plainHeaderLen))
 	if got := alertAfter(t, l, rec, ErrUnexpectedMessage); got != AlertProtocolViolation {
 		t.Fatalf("alert %d, want protocol_violation (%d)", got, AlertProtocolViolation)
