@@ -8,6 +8,8 @@ type deviceStats struct {
 	dropInvalid   atomic.Uint64 // not an IPv4/IPv6 packet
 	tunReadErrors atomic.Uint64
 	cookiesSent   atomic.Uint64 // CookieChallenges sent under load
+	// handshakeTimes: every peer's handshake durations (handshakes.go).
+	handshakeTimes durationHistogram
 	// The refusals of unauthenticated input are the guard's (guard.go).
 }
 
@@ -27,6 +29,7 @@ type peerStats struct {
 	keepalivesRx         atomic.Uint64
 	resumed              atomic.Uint64
 	silentSessions       atomic.Uint64 // dropped by liveness.go
+	hs                   handshakeCounters
 }
 
 // Stats is a snapshot of the counters, for logs, tests and later
