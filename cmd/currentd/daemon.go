@@ -43,6 +43,11 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 		return err
 	}
 	defer ctlc.Close()
+	me, err := listenMetrics(&cfg.Interface)
+	if err != nil {
+		return err
+	}
+	defer me.Close()
 	dev, link, err := start(cfg.Interface.Name, tcfg)
 	if err != nil {
 		return err
@@ -69,6 +74,10 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 		}
 	}()
 	ctlc.serve(dev)
+	if err := me.serve(ctlc.b, log); err != nil {
+		dev.Close()
+		return err
+	}
 	log.Info("running", "interface", cfg.Interface.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(cfg.Interface.Suite))
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("sd_notify READY", "err", err)
@@ -87,6 +96,7 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 				log.Warn("sd_notify STOPPING", "err", err)
 			}
 			ctlc.Close()
+			me.Close()
 			err := dev.Close()
 			if err == nil {
 				log.Info("stopped")
@@ -150,6 +160,7 @@ func interfaceChanged(a, b *config.Interface) bool {
 	pb, errb := b.PrivateKey.Public()
 	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
 		!slices.Equal(a.Addresses, b.Addresses) || a.ManualRoutes != b.ManualRoutes || a.Fwmark != b.Fwmark ||
+		a.MetricsListen != b.MetricsListen || a.MetricsListenPublic != b.MetricsListenPublic || a.MetricsAggregateOnly != b.MetricsAggregateOnly ||
 		erra != nil || errb != nil || !pa.Equal(pb)
 }
 
