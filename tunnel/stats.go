@@ -54,6 +54,13 @@ type PeerStats struct {
 	SilentSessions uint64
 }
 
+// Drops returns the device's own drop counters: outbound packets to no
+// peer's allowed IPs, and input that is neither IPv4 nor IPv6. Unlike
+// Stats it visits no peer, for status snapshots of large hubs.
+func (d *Device) Drops() (noPeer, invalid uint64) {
+	return d.stats.dropNoPeer.Load(), d.stats.dropInvalid.Load()
+}
+
 // Stats returns the current counters.
 func (d *Device) Stats() Stats {
 	s := Stats{

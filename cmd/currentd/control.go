@@ -143,8 +143,8 @@ func (b *backend) Status() ctl.Status {
 		HeldHellos:          g.HeldHellos,
 		HalfOpen:            g.HalfOpen,
 	}
-	ds := b.dev.Stats()
-	st.Dropped = ctl.DeviceDrops{NoPeer: ds.DropNoPeer, Invalid: ds.DropInvalid}
+	noPeer, invalid := b.dev.Drops()
+	st.Dropped = ctl.DeviceDrops{NoPeer: noPeer, Invalid: invalid}
 	h := b.dev.HandshakeDurations()
 	st.HandshakeDurations = ctl.Histogram{Bounds: h.Bounds, Counts: h.Counts, Count: h.Count, Sum: h.Sum}
 	live := map[string]tunnel.PeerStatus{}
