@@ -42,17 +42,24 @@ func parseFamilies(t *testing.T, fams []ctl.Family) map[string]*dto.MetricFamily
 	return parsed
 }
 
-// sampleValue is the value of the one sample of name whose labels
-// include want; absent is -1.
+// sampleValue is the value of the one sample of name that has all the
+// labels of want; absent is -1.
 func sampleValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
 	var found []float64
 next:
 	for _, m := range fams[name].GetMetric() {
+		matched := 0
 		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
-				continue next
+			if v, ok := want[l.GetName()]; ok {
+				if v != l.GetValue() {
+					continue next
+				}
+				matched++
 			}
+		}
+		if matched != len(want) {
+			continue // a wanted label is missing
 		}
 		switch {
 		case m.GetCounter() != nil:

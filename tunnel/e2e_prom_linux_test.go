@@ -111,17 +111,24 @@ func parseExposition(t *testing.T, text string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// promValue is the value of the one sample of name whose labels include
-// want, or -1 if there is none.
+// promValue is the value of the one sample of name that has all the
+// labels of want, or -1 if there is none.
 func promValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
 	var vals []float64
 next:
 	for _, m := range fams[name].GetMetric() {
+		matched := 0
 		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
-				continue next
+			if v, ok := want[l.GetName()]; ok {
+				if v != l.GetValue() {
+					continue next
+				}
+				matched++
 			}
+		}
+		if matched != len(want) {
+			continue // a wanted label is missing
 		}
 		switch {
 		case m.GetCounter() != nil:
