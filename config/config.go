@@ -98,6 +98,15 @@ type Interface struct {
 	// series over all peers, for hubs with too many peers to scrape.
 	MetricsAggregateOnly bool
 
+	// DNS are the resolvers the host uses while the tunnel is up, and
+	// DNSSearch its search domains (see host.go and hostdns).
+	DNS       []netip.Addr
+	DNSSearch []string
+	// Hooks run around the tunnel's lifetime, each for at most
+	// HookTimeout.
+	Hooks       Hooks
+	HookTimeout time.Duration
+
 	// PrivateKey is the key read from PrivateKeyFile by Load. Parse leaves
 	// it zero; it is never written by Marshal.
 	PrivateKey PrivateKey
@@ -413,6 +422,7 @@ func (ifc *Interface) validate(v *validator) {
 		v.add(p.key("rekey_bytes"), "must be more than 0")
 	}
 	ifc.validateMetrics(v, p)
+	ifc.validateHost(v, p)
 	if !ifc.PrivateKey.IsZero() && suiteOK && ifc.PrivateKey.Suite() != ifc.Suite {
 		v.add(p.key("private_key_file"), "key file %s holds a key for suite %s, but interface.suite is %s",
 			ifc.PrivateKeyFile, SuiteName(ifc.PrivateKey.Suite()), SuiteName(ifc.Suite))

@@ -31,6 +31,7 @@ type ifaceOut struct {
 	MetricsListen       string `toml:"metrics_listen,omitempty"`
 	MetricsListenPublic bool   `toml:"metrics_listen_public,omitempty"`
 	MetricsPerPeer      *bool  `toml:"metrics_per_peer,omitempty"`
+	hostOut
 }
 
 type peerOut struct {
@@ -64,6 +65,7 @@ func (c *Config) Marshal() ([]byte, error) {
 		RekeyInterval:   fmtDuration(ifc.RekeyInterval),
 		RekeyBytes:      FormatSize(ifc.RekeyBytes),
 		DeadPeerTimeout: fmtDuration(ifc.DeadPeerTimeout),
+		hostOut:         ifc.hostOut(),
 	}}
 	out.Interface.MetricsListen = ifc.MetricsListen.String()
 	out.Interface.MetricsListenPublic = ifc.MetricsListenPublic

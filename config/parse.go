@@ -199,6 +199,7 @@ func (d *decoder) document(doc map[string]any) *Config {
 		RekeyInterval:   DefaultRekeyInterval,
 		RekeyBytes:      DefaultRekeyBytes,
 		DeadPeerTimeout: DefaultDeadPeerTimeout,
+		HookTimeout:     DefaultHookTimeout,
 	}}
 	d.fields(doc, nil, []field{
 		{"interface", func(v any, at keyPath) {
@@ -240,7 +241,7 @@ func (d *decoder) document(doc map[string]any) *Config {
 }
 
 func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
-	d.fields(m, at, []field{
+	d.fields(m, at, append([]field{
 		{"name", func(v any, at keyPath) { d.str(v, at, &ifc.Name) }},
 		{"private_key_file", func(v any, at keyPath) { d.str(v, at, &ifc.PrivateKeyFile) }},
 		{"listen_port", func(v any, at keyPath) {
@@ -324,7 +325,7 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 				d.fail(at, at, "must be a size such as \"1GiB\", not %s", typeName(v))
 			}
 		}},
-	})
+	}, d.hostFields(ifc)...))
 }
 
 func (d *decoder) peer(m map[string]any, at keyPath, p *Peer) {

@@ -30,6 +30,18 @@ const (
 	silentAfter      = time.Second
 )
 
+// While traffic waits for a session, the peer is looked for at least every
+// two seconds: the UDP sessions retransmit control messages, ClientHellos
+// among them, at most helloRetransmitMax apart (the session's default is
+// 8 s), and a backoff between attempts is cut to trafficRedialMax. A peer that comes back after a long absence (a hub
+// that rebooted) then carries traffic within that of being up, at the
+// price of a hello every 2 s to a dead endpoint while the user keeps
+// sending (WireGuard sends one every 5 s).
+const (
+	helloRetransmitMax = 2 * time.Second
+	trafficRedialMax   = 2 * time.Second
+)
+
 // errPeerSilent: the peer answered nothing authenticated for silentAfter
 // while we sent it traffic.
 var errPeerSilent = errors.New("peer answered nothing authenticated to our traffic")

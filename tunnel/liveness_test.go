@@ -12,6 +12,21 @@ import (
 // afresh, so its traffic reaches the new hub without waiting for the
 // update schedule to give up.
 func TestForgetfulHub(t *testing.T) {
+	testForgetfulHub(t, 0)
+}
+
+// TestHubBackAfterLongAbsence: the same with the hub away for longer than
+// a handshake attempt lasts, the laptop sending all along: it keeps
+// looking for the hub often enough to carry traffic within
+// trafficRedialMax (plus a round trip) of the hub being back.
+func TestHubBackAfterLongAbsence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the hub stays away for 12 s")
+	}
+	testForgetfulHub(t, 12*time.Second)
+}
+
+func testForgetfulHub(t *testing.T, away time.Duration) {
 	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
 	hubCfg := Config{
 		Addresses: pfxs("10.0.0.1/24"),
@@ -31,6 +46,9 @@ func TestForgetfulHub(t *testing.T) {
 	a.tun.expect(t, p)
 
 	a.dev.Close()
+	for end := time.Now().Add(away); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		b.tun.in <- ipPacket("10.0.0.2", "10.0.0.1", "while the hub is away")
+	}
 	hubCfg.ListenPort, hubCfg.StateDir = port, t.TempDir()
 	a = startNode(t, hubCfg, ka)
 	restarted := time.Now()
@@ -51,6 +69,12 @@ func TestForgetfulHub(t *testing.T) {
 	t.Logf("first packet through the restarted hub after %v", took.Round(time.Millisecond))
 	if got := b.dev.Stats().Peers["a"].SilentSessions; got != 1 {
 		t.Fatalf("SilentSessions = %d, want 1", got)
+	}
+	if away > 0 {
+		if limit := trafficRedialMax + time.Second; took > limit {
+			t.Fatalf("through %v after the hub came back, want at most %v", took, limit)
+		}
+		return
 	}
 	if took < silentAfter {
 		t.Fatalf("through after %v, before the silence could be noticed: the old session cannot have carried it", took)
