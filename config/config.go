@@ -90,6 +90,13 @@ type Interface struct {
 	// dropped: the longest a hub keeps the session of a laptop that went
 	// to sleep. Zero means DefaultDeadPeerTimeout.
 	DeadPeerTimeout time.Duration
+	// MetricsListen is where the Prometheus endpoint listens; zero for
+	// none. An address other hosts can reach needs MetricsListenPublic.
+	MetricsListen       MetricsListen
+	MetricsListenPublic bool
+	// MetricsAggregateOnly (metrics_per_peer = false) sums the per-peer
+	// series over all peers, for hubs with too many peers to scrape.
+	MetricsAggregateOnly bool
 
 	// DNS are the resolvers the host uses while the tunnel is up, and
 	// DNSSearch its search domains (see host.go and hostdns).
@@ -414,6 +421,7 @@ func (ifc *Interface) validate(v *validator) {
 	if ifc.RekeyBytes == 0 {
 		v.add(p.key("rekey_bytes"), "must be more than 0")
 	}
+	ifc.validateMetrics(v, p)
 	ifc.validateHost(v, p)
 	if !ifc.PrivateKey.IsZero() && suiteOK && ifc.PrivateKey.Suite() != ifc.Suite {
 		v.add(p.key("private_key_file"), "key file %s holds a key for suite %s, but interface.suite is %s",

@@ -169,6 +169,24 @@ func TestParseErrors(t *testing.T) {
 		{"port as string", ifaceHead + "listen_port = \"51900\" " + marker + "\n" + peerA,
 			"interface.listen_port", "must be an integer, not a string"},
 
+		// The metrics endpoint.
+		{"metrics on all addresses", ifaceHead + "metrics_listen = \"0.0.0.0:9586\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", "0.0.0.0:9586 is reachable from other hosts"},
+		{"metrics on a public address", ifaceHead + "metrics_listen = \"[2001:db8::1]:9586\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", "set metrics_listen_public = true"},
+		{"metrics without port", ifaceHead + "metrics_listen = \"127.0.0.1\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", "is not host:port or unix:/path"},
+		{"metrics on a host name", ifaceHead + "metrics_listen = \"metrics.example.net:9586\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", "the host must be an IP address or localhost"},
+		{"metrics relative socket", ifaceHead + "metrics_listen = \"unix:metrics.sock\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", "the socket path must be absolute"},
+		{"metrics port zero", ifaceHead + "metrics_listen = \"127.0.0.1:0\" " + marker + "\n" + peerA,
+			"interface.metrics_listen", `port "0" is not a number from 1 to 65535`},
+		{"metrics_per_peer not a bool", ifaceHead + "metrics_per_peer = 1 " + marker + "\n" + peerA,
+			"interface.metrics_per_peer", "must be true or false, not an integer"},
+		{"metrics_listen_public not a bool", ifaceHead + "metrics_listen_public = \"yes\" " + marker + "\n" + peerA,
+			"interface.metrics_listen_public", "must be true or false, not a string"},
+
 		// Interface names.
 		{"interface name too long", ifaceHead + "name = \"current-interface0\" " + marker + "\n" + peerA,
 			"interface.name", "longer than 15 bytes"},

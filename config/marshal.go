@@ -26,6 +26,11 @@ type ifaceOut struct {
 	RekeyInterval   string   `toml:"rekey_interval"`
 	RekeyBytes      string   `toml:"rekey_bytes"`
 	DeadPeerTimeout string   `toml:"dead_peer_timeout"`
+	// metrics_per_peer is written with an endpoint, or when it is not
+	// the default, so that the file parses back to the same Config.
+	MetricsListen       string `toml:"metrics_listen,omitempty"`
+	MetricsListenPublic bool   `toml:"metrics_listen_public,omitempty"`
+	MetricsPerPeer      *bool  `toml:"metrics_per_peer,omitempty"`
 	hostOut
 }
 
@@ -62,6 +67,12 @@ func (c *Config) Marshal() ([]byte, error) {
 		DeadPeerTimeout: fmtDuration(ifc.DeadPeerTimeout),
 		hostOut:         ifc.hostOut(),
 	}}
+	out.Interface.MetricsListen = ifc.MetricsListen.String()
+	out.Interface.MetricsListenPublic = ifc.MetricsListenPublic
+	if !ifc.MetricsListen.IsZero() || ifc.MetricsAggregateOnly {
+		perPeer := !ifc.MetricsAggregateOnly
+		out.Interface.MetricsPerPeer = &perPeer
+	}
 	for _, a := range ifc.Addresses {
 		out.Interface.Addresses = append(out.Interface.Addresses, a.String())
 	}

@@ -299,6 +299,13 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 		}},
 		{"rekey_interval", func(v any, at keyPath) { d.duration(v, at, &ifc.RekeyInterval) }},
 		{"dead_peer_timeout", func(v any, at keyPath) { d.duration(v, at, &ifc.DeadPeerTimeout) }},
+		{"metrics_listen", func(v any, at keyPath) { d.metricsListen(v, at, &ifc.MetricsListen) }},
+		{"metrics_listen_public", func(v any, at keyPath) { d.boolean(v, at, &ifc.MetricsListenPublic) }},
+		{"metrics_per_peer", func(v any, at keyPath) {
+			perPeer := true
+			d.boolean(v, at, &perPeer)
+			ifc.MetricsAggregateOnly = !perPeer
+		}},
 		{"rekey_bytes", func(v any, at keyPath) {
 			switch x := v.(type) {
 			case int64:

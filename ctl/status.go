@@ -22,6 +22,49 @@ type Status struct {
 	Unauthenticated GuardStatus `json:"unauthenticated"`
 	// Goroutines is the daemon's goroutine count (current_goroutines in metrics).
 	Goroutines int `json:"goroutines"`
+	// Dropped counts outbound packets dropped before any peer is
+	// involved.
+	Dropped DeviceDrops `json:"dropped"`
+	// HandshakeDurations is the histogram of the time sessions took to
+	// establish, over all peers.
+	HandshakeDurations Histogram `json:"handshake_durations"`
+}
+
+// DeviceDrops count packets read from the TUN device and dropped.
+type DeviceDrops struct {
+	// NoPeer: the destination is in no peer's allowed IPs.
+	NoPeer uint64 `json:"no_peer"`
+	// Invalid: neither IPv4 nor IPv6.
+	Invalid uint64 `json:"invalid"`
+}
+
+// Histogram is a Prometheus histogram: Counts[i] durations were at most
+// Bounds[i] seconds (cumulative), Count in all, Sum seconds in total.
+type Histogram struct {
+	Bounds []float64 `json:"bounds"`
+	Counts []uint64  `json:"counts"`
+	Count  uint64    `json:"count"`
+	Sum    float64   `json:"sum"`
+}
+
+// HandshakeCounts count a peer's session establishments by outcome.
+type HandshakeCounts struct {
+	// Established: full handshakes that established a session.
+	Established uint64 `json:"established"`
+	// Timeout: sessions that did not establish within the handshake
+	// timeout (for transport auto, the UDP fallback timeout).
+	Timeout uint64 `json:"timeout"`
+	// Failed: sessions that failed before they established (a rejected
+	// or malformed handshake, a lost connection).
+	Failed uint64 `json:"failed"`
+}
+
+// ResumptionCounts count a peer's attempts to resume saved state.
+type ResumptionCounts struct {
+	Resumed uint64 `json:"resumed"`
+	// Failed: attempts that did not resume (rejected, timed out, or
+	// answered by a full handshake).
+	Failed uint64 `json:"failed"`
 }
 
 // GuardStatus counts the daemon's defence against unauthenticated input
@@ -89,6 +132,14 @@ type PeerStatus struct {
 	// session); LastHandshake when the last session was established.
 	LastEpochChange *time.Time `json:"last_epoch_change"`
 	LastHandshake   *time.Time `json:"last_handshake"`
+	// EpochChanges counts epoch changes since the peer was added.
+	EpochChanges uint64 `json:"epoch_changes"`
+	// TransportInUse is the current connection's transport, udp or tcp,
+	// "" without one.
+	TransportInUse string           `json:"transport_in_use"`
+	TCPFallbacks   uint64           `json:"tcp_fallbacks"`
+	Handshakes     HandshakeCounts  `json:"handshakes"`
+	Resumptions    ResumptionCounts `json:"resumptions"`
 
 	RxBytes   uint64       `json:"rx_bytes"`
 	TxBytes   uint64       `json:"tx_bytes"`

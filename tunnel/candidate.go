@@ -24,6 +24,7 @@ type candidate struct {
 	c        carrier
 	s        *session.Session
 	deadline time.Time
+	started  time.Time // for the handshake duration
 	// hello is the ClientHello the candidate answers.
 	hello [32]byte
 	// What the session produced before promotion, handled after it.
@@ -39,7 +40,7 @@ func (p *peer) startCandidate(c *streamConn) {
 		return
 	}
 	s, err := p.startSession(c)
-	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: c.helloHash}
+	p.cand = candidate{c: c, s: s, started: p.now(), deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: c.helloHash}
 	if err != nil {
 		p.candidateFailed(err)
 		return
@@ -60,7 +61,7 @@ func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 	}
 	c := &dgramCarrier{p: p, ep: in.ep, index: p.dev.allocIndex(p, 0)}
 	s, err := p.newDatagramSession(c, session.Responder, nil)
-	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: hello}
+	p.cand = candidate{c: c, s: s, started: p.now(), deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: hello}
 	if err == nil {
 		err = feedAll(p.now(), s, in.frags)
 	}
@@ -142,6 +143,7 @@ func (p *peer) promote() {
 		p.dropConn(errReplaced)
 	}
 	p.use(c.c, c.s)
+	p.attempt.start = c.started
 	p.sessHello = c.hello
 	p.timers.handshakeDeadline = time.Time{}
 	p.log.Debug("replacement connection took over")

@@ -59,6 +59,13 @@ type PeerStatus struct {
 	// WireGuard, so forged datagrams with a used sequence number count
 	// too.
 	DropReplay uint64
+
+	// TransportInUse is the current connection's transport ("udp" or
+	// "tcp"), "" without one; Transport is what is configured.
+	TransportInUse string
+	// Fallbacks counts switches from UDP to TCP (transport auto).
+	Fallbacks uint64
+	Handshake HandshakeOutcomes
 }
 
 // peerControl is the owner's published snapshot, the bookkeeping that
@@ -78,8 +85,9 @@ type peerControl struct {
 
 // ownerSnapshot is the part of PeerStatus only the owner knows.
 type ownerSnapshot struct {
-	state  SessionState
-	remote string
+	state     SessionState
+	remote    string
+	transport string
 }
 
 // ownerKey is what publishStatus compares to see a change cheaply.
@@ -140,9 +148,19 @@ func (p *peer) publishStatus() {
 	s := &ownerSnapshot{state: k.state}
 	if p.conn != nil {
 		s.remote = p.conn.remote()
+		s.transport = transportName(p.conn)
 	}
 	p.ctl.last = k
 	p.ctl.snap.Store(s)
+}
+
+// transportName names the transport of a connection, as logs and
+// metrics show it.
+func transportName(c carrier) string {
+	if c.datagram() {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // PeerStatus returns a snapshot of every peer, in the order of the
@@ -173,6 +191,8 @@ func (d *Device) PeerStatus() []PeerStatus {
 			DropQueueFull:       p.stats.dropQueueFull.Load(),
 			DropSource:          p.stats.dropSource.Load(),
 			DropReplay:          p.stats.dropReplay.Load(),
+			Fallbacks:           p.stats.fallbacks.Load(),
+			Handshake:           p.stats.hs.snapshot(),
 		}
 		epoch := p.epoch.Load()
 		// Loaded after the counters and the epoch: see peerControl.
@@ -181,6 +201,7 @@ func (d *Device) PeerStatus() []PeerStatus {
 		if s := p.ctl.snap.Load(); s != nil {
 			st.State = s.state
 			st.RemoteAddress = s.remote
+			st.TransportInUse = s.transport
 		}
 		if st.State == StateEstablished {
 			st.Epoch = epoch

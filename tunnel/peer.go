@@ -83,6 +83,9 @@ type peer struct {
 	lastSent time.Time
 	// live detects a peer that forgot our UDP session (liveness.go).
 	live liveness
+	// attempt is the session being established, for the handshake
+	// metrics (handshakes.go).
+	attempt handshakeAttempt
 	// lastEp is the last endpoint an authenticated datagram came from.
 	lastEp string
 	// sessHello is the ClientHello the current session answered (zero if
@@ -347,6 +350,9 @@ func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 	}
 	s, err := p.newDatagramSession(c, role, saved)
 	p.use(c, s)
+	if saved != nil {
+		p.markResumption(outbound)
+	}
 	timeout := p.dev.cfg.HandshakeTimeout
 	if p.cfg.Transport == TransportAuto && outbound {
 		timeout = p.dev.cfg.UDPFallback
@@ -458,6 +464,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 		switch ev := ev.(type) {
 		case session.Established:
 			p.ctl.noteHandshake(p.now())
+			p.handshakeEstablished(p.now())
 			p.stats.handshakes.Add(1)
 			p.epoch.Store(ev.Epoch)
 			p.established.Store(true)
@@ -468,11 +475,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 				kind = "resumed session"
 				p.stats.resumed.Add(1)
 			}
-			transport := "tcp"
-			if p.conn.datagram() {
-				transport = "udp"
-			}
-			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transport, "remote", p.conn.remote())
+			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transportName(p.conn), "remote", p.conn.remote())
 			p.saveState()
 			// An authenticated record at once, over TCP too: it proves
 			// us to a responder that holds our session as a candidate
@@ -510,6 +513,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 // in the session's buffer, instead of keeping a copy for Packets.
 func (p *peer) use(c carrier, s *session.Session) {
 	p.conn, p.sess = c, s
+	p.beginHandshake(s, p.now())
 	if s != nil && !c.datagram() {
 		s.SetPacketSink(p.deliverCopy)
 	}
@@ -548,6 +552,7 @@ func (p *peer) dropConn(reason error) {
 	if p.conn == nil {
 		return
 	}
+	p.handshakeAbandoned(reason)
 	// Records sealed for this connection go to it, never to the next.
 	p.flushTx()
 	if p.sess != nil {

@@ -8,6 +8,8 @@ type deviceStats struct {
 	dropInvalid   atomic.Uint64 // not an IPv4/IPv6 packet
 	tunReadErrors atomic.Uint64
 	cookiesSent   atomic.Uint64 // CookieChallenges sent under load
+	// handshakeTimes: every peer's handshake durations (handshakes.go).
+	handshakeTimes durationHistogram
 	// The refusals of unauthenticated input are the guard's (guard.go).
 }
 
@@ -27,6 +29,7 @@ type peerStats struct {
 	keepalivesRx         atomic.Uint64
 	resumed              atomic.Uint64
 	silentSessions       atomic.Uint64 // dropped by liveness.go
+	hs                   handshakeCounters
 }
 
 // Stats is a snapshot of the counters, for logs, tests and later
@@ -49,6 +52,13 @@ type PeerStats struct {
 	// SilentSessions counts sessions dropped because the peer answered
 	// nothing to our traffic (liveness.go).
 	SilentSessions uint64
+}
+
+// Drops returns the device's own drop counters: outbound packets to no
+// peer's allowed IPs, and input that is neither IPv4 nor IPv6. Unlike
+// Stats it visits no peer, for status snapshots of large hubs.
+func (d *Device) Drops() (noPeer, invalid uint64) {
+	return d.stats.dropNoPeer.Load(), d.stats.dropInvalid.Load()
 }
 
 // Stats returns the current counters.

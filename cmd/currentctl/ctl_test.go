@@ -171,14 +171,19 @@ func TestShowJSONSchema(t *testing.T) {
 			t.Errorf("%s keys = %v, want %v", what, got, want)
 		}
 	}
-	check("status", keysOf(doc), []string{"time", "interface", "peers", "unauthenticated", "goroutines"})
+	check("status", keysOf(doc), []string{"time", "interface", "peers", "unauthenticated", "goroutines", "dropped", "handshake_durations"})
+	check("status dropped", keysOf(doc["dropped"]), []string{"no_peer", "invalid"})
+	check("handshake_durations", keysOf(doc["handshake_durations"]), []string{"bounds", "counts", "count", "sum"})
 	check("unauthenticated", keysOf(doc["unauthenticated"]), []string{"refused", "handshakes_responded", "cookies_sent", "held_bytes", "held_hellos", "half_open_connections"})
 	check("interface", keysOf(doc["interface"]), []string{"name", "public_key", "listen_port", "suite", "rekey_interval_seconds", "rekey_bytes"})
 	peers := doc["peers"].([]any)
 	check("peer", keysOf(peers[0]), []string{"name", "public_key", "endpoint", "remote_address", "allowed_ips", "transport",
 		"persistent_keepalive_seconds", "state", "epoch", "last_epoch_change", "last_handshake",
-		"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "dropped"})
+		"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "dropped",
+		"epoch_changes", "transport_in_use", "tcp_fallbacks", "handshakes", "resumptions"})
 	check("dropped", keysOf(peers[0].(map[string]any)["dropped"]), []string{"replay", "bad_source", "queue_full"})
+	check("handshakes", keysOf(peers[0].(map[string]any)["handshakes"]), []string{"established", "timeout", "failed"})
+	check("resumptions", keysOf(peers[0].(map[string]any)["resumptions"]), []string{"resumed", "failed"})
 	if peers[1].(map[string]any)["last_handshake"] != nil {
 		t.Error("never is not null")
 	}

@@ -143,6 +143,10 @@ func (b *backend) Status() ctl.Status {
 		HeldHellos:          g.HeldHellos,
 		HalfOpen:            g.HalfOpen,
 	}
+	noPeer, invalid := b.dev.Drops()
+	st.Dropped = ctl.DeviceDrops{NoPeer: noPeer, Invalid: invalid}
+	h := b.dev.HandshakeDurations()
+	st.HandshakeDurations = ctl.Histogram{Bounds: h.Bounds, Counts: h.Counts, Count: h.Count, Sum: h.Sum}
 	live := map[string]tunnel.PeerStatus{}
 	for _, ps := range b.dev.PeerStatus() {
 		live[string(ps.PublicKey)] = ps
@@ -166,6 +170,12 @@ func (b *backend) Status() ctl.Status {
 			ps.RxBytes, ps.TxBytes = rt.RxBytes, rt.TxBytes
 			ps.RxPackets, ps.TxPackets = rt.RxPackets, rt.TxPackets
 			ps.Dropped = ctl.DropCounters{Replay: rt.DropReplay, BadSource: rt.DropSource, QueueFull: rt.DropQueueFull}
+			ps.EpochChanges = rt.Epochs
+			ps.TransportInUse = rt.TransportInUse
+			ps.TCPFallbacks = rt.Fallbacks
+			hs := rt.Handshake
+			ps.Handshakes = ctl.HandshakeCounts{Established: hs.Established, Timeout: hs.TimedOut, Failed: hs.Failed}
+			ps.Resumptions = ctl.ResumptionCounts{Resumed: hs.Resumed, Failed: hs.ResumeFailed}
 		}
 		st.Peers = append(st.Peers, ps)
 	}

@@ -106,11 +106,10 @@ func startTestDevice(t *testing.T, cfg *config.Config, port int, log *slog.Logge
 	return dev, link
 }
 
-func TestControlSocket(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+// tcpPair starts device A, which waits for B, and device B, which dials
+// A over TCP on loopback, and returns A's configuration, device and link.
+func tcpPair(t *testing.T, log *slog.Logger) (*config.Config, *tunnel.Device, *memLink) {
+	t.Helper()
 	privA, pubA := newKey(t)
 	privB, pubB := newKey(t)
 
@@ -128,6 +127,15 @@ func TestControlSocket(t *testing.T) {
 	cfgB.Peers = []config.Peer{{Name: "a", PublicKey: pubA, Endpoint: ep, Transport: config.TransportTCP,
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}}
 	startTestDevice(t, cfgB, -1, log)
+	return cfgA, devA, linkA
+}
+
+func TestControlSocket(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cfgA, devA, linkA := tcpPair(t, log)
 
 	// The configuration file, for save; its mode must survive.
 	dir := t.TempDir()
@@ -183,7 +191,8 @@ func TestControlSocket(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	p := st.Peers[0]
-	if p.Name != "b" || !p.PublicKey.Equal(pubB) || st.Interface.Name != "ctla0" || !st.Interface.PublicKey.Equal(pubA) {
+	pubA, _ := cfgA.Interface.PrivateKey.Public()
+	if p.Name != "b" || !p.PublicKey.Equal(cfgA.Peers[0].PublicKey) || st.Interface.Name != "ctla0" || !st.Interface.PublicKey.Equal(pubA) {
 		t.Fatalf("status: %+v", st)
 	}
 	if p.LastHandshake == nil || p.LastEpochChange == nil || p.RemoteAddress == "" || p.Transport != "tcp" {

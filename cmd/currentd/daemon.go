@@ -61,6 +61,11 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 		return err
 	}
 	defer ctlc.Close()
+	me, err := listenMetrics(&cfg.Interface)
+	if err != nil {
+		return err
+	}
+	defer me.Close()
 	dev, link, err := start(ifc.Name, tcfg)
 	if err != nil {
 		return err
@@ -84,6 +89,7 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 			}
 		}
 		ctlc.Close()
+		me.Close()
 		return dev.Close()
 	}
 	if dns, err = applyDNS(cfg, link.Index(), log); err != nil {
@@ -108,6 +114,10 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 		}
 	}()
 	ctlc.serve(dev)
+	if err := me.serve(ctlc.b, log); err != nil {
+		stop()
+		return err
+	}
 	log.Info("running", "interface", ifc.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(ifc.Suite))
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("sd_notify READY", "err", err)
@@ -188,6 +198,7 @@ func interfaceChanged(a, b *config.Interface) bool {
 	pb, errb := b.PrivateKey.Public()
 	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
 		!slices.Equal(a.Addresses, b.Addresses) || a.ManualRoutes != b.ManualRoutes || a.Fwmark != b.Fwmark ||
+		a.MetricsListen != b.MetricsListen || a.MetricsListenPublic != b.MetricsListenPublic || a.MetricsAggregateOnly != b.MetricsAggregateOnly ||
 		!slices.Equal(a.DNS, b.DNS) || !slices.Equal(a.DNSSearch, b.DNSSearch) || !reflect.DeepEqual(a.Hooks, b.Hooks) || a.HookTimeout != b.HookTimeout ||
 		erra != nil || errb != nil || !pa.Equal(pb)
 }
