@@ -53,6 +53,17 @@ type PeerStatus struct {
 
 	RxBytes, TxBytes, RxPackets, TxPackets uint64
 	DropQueueFull, DropSource              uint64
+	// ActiveTransport is what the current connection runs over, "udp" or
+	// "tcp" ("" without one), and TransportReason why (the Reason
+	// constants). FallbackSince is when a transport=auto peer fell back
+	// to TCP (zero unless it is on TCP for that reason); meanwhile
+	// UDPProbing says a UDP probe is under way, and NextUDPProbe is when
+	// the next one starts (zero if none is scheduled).
+	ActiveTransport string
+	TransportReason string
+	FallbackSince   time.Time
+	UDPProbing      bool
+	NextUDPProbe    time.Time
 	// DropReplay counts protected datagrams the sessions' anti-replay
 	// windows rejected (record.ErrReplay or record.ErrTooOld), over every
 	// session the peer had. The window is checked before the AEAD, as in
@@ -60,6 +71,17 @@ type PeerStatus struct {
 	// too.
 	DropReplay uint64
 }
+
+// Why a peer's connection runs over its transport (PeerStatus).
+const (
+	// ReasonConfigured: the configured transport (auto's first choice,
+	// UDP, included).
+	ReasonConfigured = "configured"
+	// ReasonFallback: transport auto, on TCP because UDP got no answer.
+	ReasonFallback = "fallback"
+	// ReasonPeer: the peer chose it; it reached us over that transport.
+	ReasonPeer = "peer"
+)
 
 // peerControl is the owner's published snapshot, the bookkeeping that
 // decides when to publish a new one, and the times of the last handshake
@@ -80,6 +102,14 @@ type peerControl struct {
 type ownerSnapshot struct {
 	state  SessionState
 	remote string
+	transportStatus
+}
+
+// transportStatus is the owner's part of PeerStatus's transport fields.
+type transportStatus struct {
+	active, reason       string
+	fallbackSince, probe time.Time
+	probing              bool
 }
 
 // ownerKey is what publishStatus compares to see a change cheaply.
@@ -88,6 +118,38 @@ type ownerKey struct {
 	conn      carrier
 	hasRemote bool
 	roams     uint64
+	transportStatus
+}
+
+// transportStatus describes the transport the peer is on, and why.
+func (p *peer) transportStatus() transportStatus {
+	var t transportStatus
+	if p.probeWanted() {
+		t.fallbackSince = p.probe.since
+		t.probing = p.probing() || p.probe.resolving
+		if !t.probing {
+			t.probe = p.probe.at
+		}
+	}
+	if p.conn == nil {
+		return t
+	}
+	t.active = "tcp"
+	if p.conn.datagram() {
+		t.active = "udp"
+	}
+	wantUDP := p.cfg.Transport != TransportTCP
+	switch {
+	case p.cfg.Endpoint == "":
+		t.reason = ReasonPeer // we never dial: the peer picks
+	case t.active == "tcp" && p.cfg.Transport == TransportAuto && p.useTCP:
+		t.reason = ReasonFallback
+	case p.conn.datagram() == wantUDP:
+		t.reason = ReasonConfigured
+	default:
+		t.reason = ReasonPeer
+	}
+	return t
 }
 
 // noteHandshake records, before the counters move, that a session was
@@ -115,8 +177,9 @@ func unixNanoTime(n int64) time.Time {
 // allocates when something visible changed.
 func (p *peer) publishStatus() {
 	k := ownerKey{
-		conn:  p.conn,
-		roams: p.stats.roams.Load(),
+		conn:            p.conn,
+		roams:           p.stats.roams.Load(),
+		transportStatus: p.transportStatus(),
 	}
 	switch {
 	case p.conn != nil && p.sess != nil && p.sess.Established():
@@ -137,7 +200,7 @@ func (p *peer) publishStatus() {
 	if old != nil && k == p.ctl.last {
 		return
 	}
-	s := &ownerSnapshot{state: k.state}
+	s := &ownerSnapshot{state: k.state, transportStatus: k.transportStatus}
 	if p.conn != nil {
 		s.remote = p.conn.remote()
 	}
@@ -181,6 +244,8 @@ func (d *Device) PeerStatus() []PeerStatus {
 		if s := p.ctl.snap.Load(); s != nil {
 			st.State = s.state
 			st.RemoteAddress = s.remote
+			st.ActiveTransport, st.TransportReason = s.active, s.reason
+			st.FallbackSince, st.UDPProbing, st.NextUDPProbe = s.fallbackSince, s.probing, s.probe
 		}
 		if st.State == StateEstablished {
 			st.Epoch = epoch

@@ -47,6 +47,7 @@ func (p *peer) nextDeadline() time.Time {
 	if t := p.keepaliveAt(); !t.IsZero() {
 		earliest(t)
 	}
+	earliest(p.probeDue())
 	return next
 }
 
@@ -67,6 +68,7 @@ func (p *peer) onTimer() {
 			p.log.Info("no answer over UDP; falling back to TCP", "endpoint", p.cfg.Endpoint)
 			p.useTCP = true
 			p.stats.fallbacks.Add(1)
+			p.fellBack(now)
 			p.dropConn(errTimeout)
 			p.timers.redialAt = now
 		} else {
@@ -85,6 +87,9 @@ func (p *peer) onTimer() {
 	}
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" && !p.timers.redialAt.IsZero() && !now.Before(p.timers.redialAt) {
 		p.startDial()
+	}
+	if t := p.probeDue(); !t.IsZero() && !now.Before(t) {
+		p.startProbe()
 	}
 	if t := p.keepaliveAt(); !t.IsZero() && !now.Before(t) {
 		if err := p.sess.SendKeepalive(now); err != nil {

@@ -160,6 +160,8 @@ func (b *backend) Status() ctl.Status {
 		if rt, ok := live[string(p.PublicKey.Bytes())]; ok {
 			ps.State = ctl.SessionState(rt.State)
 			ps.RemoteAddress = rt.RemoteAddress
+			ps.ActiveTransport, ps.TransportReason = rt.ActiveTransport, rt.TransportReason
+			ps.FallbackSince, ps.UDPProbing, ps.NextUDPProbe = timePtr(rt.FallbackSince), rt.UDPProbing, timePtr(rt.NextUDPProbe)
 			ps.Epoch = rt.Epoch
 			ps.LastEpochChange = timePtr(rt.LastEpochChange)
 			ps.LastHandshake = timePtr(rt.LastHandshake)
