@@ -54,6 +54,8 @@ func WriteMetrics(w io.Writer, st Status, v VersionInfo) error {
 			}},
 		{"current_peer_last_handshake_seconds", "gauge", "Unix time the peer's session was last established (0 if never).",
 			func(p *PeerStatus) float64 { return unix(p, func(p *PeerStatus) *time.Time { return p.LastHandshake }) }},
+		{"current_peer_tcp_fallback_since_seconds", "gauge", "Unix time a transport=auto peer fell back from UDP to TCP, 0 unless it is on TCP by fallback now.",
+			func(p *PeerStatus) float64 { return unix(p, func(p *PeerStatus) *time.Time { return p.FallbackSince }) }},
 		{"current_peer_rx_bytes_total", "counter", "Bytes received from the peer (tunnel payload).",
 			func(p *PeerStatus) float64 { return float64(p.RxBytes) }},
 		{"current_peer_tx_bytes_total", "counter", "Bytes sent to the peer (tunnel payload).",
