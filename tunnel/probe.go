@@ -174,5 +174,9 @@ func (p *peer) probeOnUnderlayChange() {
 // the handshake initiated by the side with the lower key is kept, so true
 // means the peer's hello is ignored (otherwise our probe gives way to it).
 func (p *peer) keepProbe() bool {
-	return p.probing() && session.PreferOutgoing(p.dev.ownPub, p.cfg.PublicKey)
+	if !p.probing() || !session.PreferOutgoing(p.dev.ownPub, p.cfg.PublicKey) {
+		return false
+	}
+	p.log.Debug("UDP probes crossed: keeping ours")
+	return true
 }

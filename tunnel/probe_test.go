@@ -13,14 +13,16 @@ import (
 // udpGate stands between a transport=auto initiator and its responder on
 // one host:port, as the path through a network would: TCP connections
 // are passed on to the responder's listener, UDP datagrams to its UDP
-// port, both ways, unless UDP is blocked (a firewall that drops UDP).
+// port, both ways, unless UDP is blocked (a firewall that drops UDP); a
+// TCP connection made while TCP is blocked is closed at once.
 type udpGate struct {
-	front   *net.UDPConn
-	up      *net.UDPConn
-	ln      net.Listener
-	tcpTo   string
-	blocked atomic.Bool
-	client  atomic.Pointer[net.UDPAddr]
+	front      *net.UDPConn
+	up         *net.UDPConn
+	ln         net.Listener
+	tcpTo      string
+	blocked    atomic.Bool
+	tcpBlocked atomic.Bool
+	client     atomic.Pointer[net.UDPAddr]
 
 	mu    sync.Mutex
 	conns map[net.Conn]bool
@@ -101,6 +103,10 @@ func (g *udpGate) accept() {
 		c, err := g.ln.Accept()
 		if err != nil {
 			return
+		}
+		if g.tcpBlocked.Load() {
+			c.Close()
+			continue
 		}
 		u, err := net.Dial("tcp", g.tcpTo)
 		if err != nil {
@@ -250,5 +256,55 @@ func TestAutoProbesOnUnderlayChange(t *testing.T) {
 	waitFor(t, "B back on UDP", func() bool { return onUDP(t, b) })
 	if s := b.dev.Stats().Peers["a"]; s.UDPProbes != 2 || s.UDPReturns != 1 {
 		t.Errorf("B: %d probes, %d returns to UDP; want 2 and 1", s.UDPProbes, s.UDPReturns)
+	}
+}
+
+// TestAutoBothProbe: two auto peers, each the other's endpoint, that both
+// fell back probe at the same moment (an address change on both hosts
+// starts a probe at once); their probes cross, the side with the lower key
+// keeps its own and the other answers it, and both end on one UDP
+// session.
+func TestAutoBothProbe(t *testing.T) {
+	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
+	// No probe but those the address changes start.
+	timing := Config{ListenPort: 0, UDPFallback: 300 * time.Millisecond, UDPProbeMin: time.Hour, UDPProbeMax: time.Hour}
+	a, b := startNode(t, timing, ka), startNode(t, timing, kb)
+	ga, gb := newUDPGate(t, a), newUDPGate(t, b)
+	for _, g := range []*udpGate{ga, gb} {
+		g.blocked.Store(true)
+		g.tcpBlocked.Store(true)
+	}
+	if err := a.dev.Reconfigure([]PeerConfig{{Name: "b", PublicKey: kb.pub, Endpoint: gb.addr(), AllowedIPs: pfxs("10.0.0.2/32"), Transport: TransportAuto}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.dev.Reconfigure([]PeerConfig{{Name: "a", PublicKey: ka.pub, Endpoint: ga.addr(), AllowedIPs: pfxs("10.0.0.1/32"), Transport: TransportAuto}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both fallen back", func() bool {
+		return a.dev.Stats().Peers["b"].Fallbacks == 1 && b.dev.Stats().Peers["a"].Fallbacks == 1
+	})
+	ga.tcpBlocked.Store(false)
+	gb.tcpBlocked.Store(false)
+	p := ipPacket("10.0.0.2", "10.0.0.1", "via tcp")
+	b.tun.in <- p
+	a.tun.expect(t, p)
+	ga.blocked.Store(false)
+	gb.blocked.Store(false)
+	a.dev.UnderlayChanged()
+	b.dev.UnderlayChanged()
+	waitFor(t, "both on UDP", func() bool { return onUDP(t, a) && onUDP(t, b) })
+	// Usually both probes start before either hello arrives; a side
+	// whose hello came first answers it instead of probing.
+	pa, pb := a.dev.Stats().Peers["b"].UDPProbes, b.dev.Stats().Peers["a"].UDPProbes
+	if pa+pb == 0 || pa > 1 || pb > 1 {
+		t.Errorf("probes: A %d, B %d; want at most one each, at once", pa, pb)
+	}
+	t.Logf("probes: A %d, B %d", pa, pb)
+	q := ipPacket("10.0.0.1", "10.0.0.2", "over udp")
+	a.tun.in <- q
+	b.tun.expect(t, q)
+	ra, rb := a.dev.Stats().Peers["b"].UDPReturns, b.dev.Stats().Peers["a"].UDPReturns
+	if ra != 1 || rb != 1 {
+		t.Errorf("returns to UDP: A %d, B %d; want 1 each", ra, rb)
 	}
 }
