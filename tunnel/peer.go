@@ -234,6 +234,9 @@ func (p *peer) onDialed(r dialResult) {
 		return
 	}
 	p.dialing = false
+	if p.lateTCPDial(r) {
+		return
+	}
 	if r.err != nil {
 		p.log.Debug("dial failed", "endpoint", p.cfg.Endpoint, "err", r.err)
 		p.timers.scheduleRedial(p.now(), p.dev.cfg.RedialMin, p.dev.cfg.RedialMax)

@@ -118,6 +118,40 @@ func (p *peer) onProbeResolved(r dialResult) {
 	p.candidateProgress()
 }
 
+// lateTCPDial drops the TCP connection of a dial that completed only
+// after the peer got an established UDP session (the peer's TCP
+// connection was taken while ours was on its way, then a probe moved the
+// session to UDP): it would replace the session we just moved to.
+func (p *peer) lateTCPDial(r dialResult) bool {
+	if r.c == nil || p.conn == nil || !p.conn.datagram() || p.sess == nil || !p.sess.Established() {
+		return false
+	}
+	p.log.Debug("dropping a TCP connection made before UDP got through")
+	r.c.abort()
+	return true
+}
+
+// probeTimeout is when the probe's session wants HandleTimeout (its
+// ClientHello's retransmissions), zero if no probe runs. A responder's
+// candidate waits for the initiator's retransmissions instead.
+func (p *peer) probeTimeout() time.Time {
+	if !p.probing() {
+		return time.Time{}
+	}
+	return p.cand.s.NextTimeout()
+}
+
+// probeSessionTimeout fires the probe session's timers: a ClientHello lost
+// on its way (UDP let through again only after it was sent) is sent again.
+func (p *peer) probeSessionTimeout(now time.Time) {
+	if err := p.cand.s.HandleTimeout(now); err != nil {
+		p.log.Debug("UDP probe failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	p.candidateProgress()
+}
+
 // probeEstablished sends the first record of a probe whose handshake just
 // completed: it is what proves us to the peer's candidate.
 func (p *peer) probeEstablished(events []session.Event) {

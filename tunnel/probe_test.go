@@ -285,9 +285,27 @@ func TestAutoBothProbe(t *testing.T) {
 	})
 	ga.tcpBlocked.Store(false)
 	gb.tcpBlocked.Store(false)
+	// Both dial at once; a packet sent while the two connections are
+	// sorted out may go down the one that loses, so it is resent.
 	p := ipPacket("10.0.0.2", "10.0.0.1", "via tcp")
-	b.tun.in <- p
-	a.tun.expect(t, p)
+	deadline := time.Now().Add(10 * time.Second)
+	for got := false; !got; {
+		b.tun.in <- p
+		select {
+		case q := <-a.tun.out:
+			if string(q) != string(p) {
+				t.Fatalf("TUN got %x, want %x", q, p)
+			}
+			got = true
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no packet over TCP")
+			}
+		}
+	}
+	for len(a.tun.out) > 0 {
+		<-a.tun.out // resent copies
+	}
 	ga.blocked.Store(false)
 	gb.blocked.Store(false)
 	a.dev.UnderlayChanged()

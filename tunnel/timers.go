@@ -48,6 +48,7 @@ func (p *peer) nextDeadline() time.Time {
 		earliest(t)
 	}
 	earliest(p.probeDue())
+	earliest(p.probeTimeout())
 	return next
 }
 
@@ -90,6 +91,9 @@ func (p *peer) onTimer() {
 	}
 	if t := p.probeDue(); !t.IsZero() && !now.Before(t) {
 		p.startProbe()
+	}
+	if t := p.probeTimeout(); !t.IsZero() && !now.Before(t) {
+		p.probeSessionTimeout(now)
 	}
 	if t := p.keepaliveAt(); !t.IsZero() && !now.Before(t) {
 		if err := p.sess.SendKeepalive(now); err != nil {
