@@ -20,8 +20,9 @@ import (
 var autoProbeFlags = []string{"--udp-probe-min", "1s", "--udp-probe-max", "4s"}
 
 // autoReturnBound is how long after UDP is unblocked the daemons must be
-// back on it: a probe that started while UDP was blocked may have to run
-// out first (UDPFallback, 4 s), then the longest wait between probes
+// back on it. A probe under way when UDP is let through usually succeeds
+// with its next ClientHello retransmission; otherwise it runs out
+// (UDPFallback, 4 s) and the next comes after at most the longest wait
 // (4 s), then one handshake; the rest is slack for a loaded machine.
 const autoReturnBound = 15 * time.Second
 
@@ -203,9 +204,9 @@ func TestE2EAutoReturnsToUDP(t *testing.T) {
 // TestE2EAutoReturnsAfterAddressChange: a laptop (A, transport auto) and
 // its hub (B, no endpoint for A), UDP dropped, so they run over TCP. The
 // laptop's underlay address changes (192.0.2.1 → 192.0.2.4), which makes
-// it probe UDP at once; that probe fails (still blocked), and once UDP is
-// let through the next one succeeds within one probe interval (4 s here,
-// at most, after the change reset the wait to 1 s).
+// it probe UDP at once (the change also resets the wait to 1 s); UDP is
+// let through while that probe runs, and the laptop is back on UDP within
+// one probe interval (4 s here at most).
 func TestE2EAutoReturnsAfterAddressChange(t *testing.T) {
 	dir, bin, nsA, nsB, vA, vB := e2eSetup(t)
 	ctlBin := buildCurrentctl(t, dir)
