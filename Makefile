@@ -5,7 +5,7 @@ GO      ?= go
 # receivers) and every package listed in RACE_PKGS. The rest of session/mls
 # is single-goroutine by contract (a Group is owned by one state machine), and
 # the race detector would make its vector tests ten times slower.
-RACE_PKGS ?= ./session/record/... ./session/ ./routing/... ./tun/... ./tunnel/... ./cmd/...
+RACE_PKGS ?= ./session/record/... ./session/ ./routing/... ./tun/... ./tunnel/... ./cmd/... ./hostdns/...
 RACE_MLS_TESTS ?= SecretTree
 
 .PHONY: all build test vet fmt-check bench fuzz

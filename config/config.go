@@ -17,7 +17,9 @@ const (
 	DefaultStateDir      = "/var/lib/current"
 	DefaultRekeyInterval = 120 * time.Second
 	DefaultRekeyBytes    = 1 << 30
-	DefaultTransport     = TransportUDP
+	// DefaultDeadPeerTimeout is session.DefaultGiveUp.
+	DefaultDeadPeerTimeout = 60 * time.Second
+	DefaultTransport       = TransportUDP
 )
 
 // Limits the configuration enforces.
@@ -30,6 +32,10 @@ const (
 	// a stream of MLS commits, each of which costs a KEM and a signature
 	// per side.
 	MinRekeyInterval = 10 * time.Second
+	// A session whose epoch update goes unanswered is given up after the
+	// dead peer timeout; below a few retransmissions' worth (0.5 s
+	// doubling) a lossy link would lose sessions that are alive.
+	MinDeadPeerTimeout = 5 * time.Second
 	// Keepalives are for NAT and stateful firewall mappings, which live
 	// from tens of seconds to minutes; outside 1s..1h a value is a mistake.
 	MinKeepalive = time.Second
@@ -79,6 +85,20 @@ type Interface struct {
 	// RekeyInterval or after RekeyBytes of traffic, whichever comes first.
 	RekeyInterval time.Duration
 	RekeyBytes    uint64
+	// DeadPeerTimeout is how long an epoch update (or any other control
+	// message) the peer does not answer is retried before the session is
+	// dropped: the longest a hub keeps the session of a laptop that went
+	// to sleep. Zero means DefaultDeadPeerTimeout.
+	DeadPeerTimeout time.Duration
+
+	// DNS are the resolvers the host uses while the tunnel is up, and
+	// DNSSearch its search domains (see host.go and hostdns).
+	DNS       []netip.Addr
+	DNSSearch []string
+	// Hooks run around the tunnel's lifetime, each for at most
+	// HookTimeout.
+	Hooks       Hooks
+	HookTimeout time.Duration
 
 	// PrivateKey is the key read from PrivateKeyFile by Load. Parse leaves
 	// it zero; it is never written by Marshal.
@@ -389,9 +409,13 @@ func (ifc *Interface) validate(v *validator) {
 	if ifc.RekeyInterval < MinRekeyInterval {
 		v.add(p.key("rekey_interval"), "%s is too short: the minimum is %s", fmtDuration(ifc.RekeyInterval), fmtDuration(MinRekeyInterval))
 	}
+	if ifc.DeadPeerTimeout != 0 && ifc.DeadPeerTimeout < MinDeadPeerTimeout {
+		v.add(p.key("dead_peer_timeout"), "%s is too short: the minimum is %s", fmtDuration(ifc.DeadPeerTimeout), fmtDuration(MinDeadPeerTimeout))
+	}
 	if ifc.RekeyBytes == 0 {
 		v.add(p.key("rekey_bytes"), "must be more than 0")
 	}
+	ifc.validateHost(v, p)
 	if !ifc.PrivateKey.IsZero() && suiteOK && ifc.PrivateKey.Suite() != ifc.Suite {
 		v.add(p.key("private_key_file"), "key file %s holds a key for suite %s, but interface.suite is %s",
 			ifc.PrivateKeyFile, SuiteName(ifc.PrivateKey.Suite()), SuiteName(ifc.Suite))

@@ -122,6 +122,10 @@ func TestParseErrors(t *testing.T) {
 			"interface.rekey_interval", `"2 minutes" is not a duration`},
 		{"duration as integer", ifaceHead + "rekey_interval = 120 " + marker + "\n" + peerA,
 			"interface.rekey_interval", `such as "120s", not a bare number`},
+		{"dead peer timeout too short", ifaceHead + "dead_peer_timeout = \"2s\" " + marker + "\n" + peerA,
+			"interface.dead_peer_timeout", "2s is too short: the minimum is 5s"},
+		{"dead peer timeout not a duration", ifaceHead + "dead_peer_timeout = \"soon\" " + marker + "\n" + peerA,
+			"interface.dead_peer_timeout", `"soon" is not a duration`},
 		{"rekey interval too short", ifaceHead + "rekey_interval = \"5s\" " + marker + "\n" + peerA,
 			"interface.rekey_interval", "5s is too short: the minimum is 10s"},
 		{"bad size unit", ifaceHead + "rekey_bytes = \"1gigabyte\" " + marker + "\n" + peerA,
@@ -212,35 +216,41 @@ func TestParseErrors(t *testing.T) {
 			"", "has already been defined"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			text := doc(t, tc.text)
-			_, err := Parse([]byte(text), "current0.toml")
-			if err == nil {
-				t.Fatalf("Parse succeeded on\n%s", text)
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error %T is not an ErrorList: %v", err, err)
-			}
-			if len(list) != 1 {
-				t.Errorf("want exactly one error, got %d:\n%v", len(list), err)
-			}
-			line := markedLine(text)
-			prefix := fmt.Sprintf("current0.toml:%d: ", line)
-			if line == 0 {
-				prefix = "current0.toml: "
-			}
-			if tc.key != "" {
-				prefix += tc.key + ": "
-			}
-			e := list[0]
-			if !strings.HasPrefix(e.Error(), prefix) || !strings.Contains(e.Error(), tc.msg) {
-				t.Errorf("error\n  %v\nwant prefix %q and %q", e, prefix, tc.msg)
-			}
-			if e.Key != tc.key || e.File != "current0.toml" || e.Line != line {
-				t.Errorf("Error{File: %q, Line: %d, Key: %q}, want {current0.toml, %d, %q}", e.File, e.Line, e.Key, line, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParseError(t, tc.text, tc.key, tc.msg) })
+	}
+}
+
+// checkParseError parses text (with example keys expanded) and wants
+// exactly one error, about key, containing msg, located at the line marked
+// with the marker comment (or at no line when none is marked).
+func checkParseError(t *testing.T, text, key, msg string) {
+	t.Helper()
+	text = doc(t, text)
+	_, err := Parse([]byte(text), "current0.toml")
+	if err == nil {
+		t.Fatalf("Parse succeeded on\n%s", text)
+	}
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("error %T is not an ErrorList: %v", err, err)
+	}
+	if len(list) != 1 {
+		t.Errorf("want exactly one error, got %d:\n%v", len(list), err)
+	}
+	line := markedLine(text)
+	prefix := fmt.Sprintf("current0.toml:%d: ", line)
+	if line == 0 {
+		prefix = "current0.toml: "
+	}
+	if key != "" {
+		prefix += key + ": "
+	}
+	e := list[0]
+	if !strings.HasPrefix(e.Error(), prefix) || !strings.Contains(e.Error(), msg) {
+		t.Errorf("error\n  %v\nwant prefix %q and %q", e, prefix, msg)
+	}
+	if e.Key != key || e.File != "current0.toml" || e.Line != line {
+		t.Errorf("Error{File: %q, Line: %d, Key: %q}, want {current0.toml, %d, %q}", e.File, e.Line, e.Key, line, key)
 	}
 }
 
@@ -274,13 +284,15 @@ func TestParseDefaults(t *testing.T) {
 	}
 	want := Config{
 		Interface: Interface{
-			Name:           "current0",
-			PrivateKeyFile: "/etc/current/current0.key",
-			ListenPort:     51900,
-			Suite:          mls.MLS128MLKEM768X25519AES128GCMSHA256Ed25519,
-			StateDir:       "/var/lib/current",
-			RekeyInterval:  120 * time.Second,
-			RekeyBytes:     1 << 30,
+			Name:            "current0",
+			PrivateKeyFile:  "/etc/current/current0.key",
+			ListenPort:      51900,
+			Suite:           mls.MLS128MLKEM768X25519AES128GCMSHA256Ed25519,
+			StateDir:        "/var/lib/current",
+			RekeyInterval:   120 * time.Second,
+			RekeyBytes:      1 << 30,
+			DeadPeerTimeout: time.Minute,
+			HookTimeout:     30 * time.Second,
 		},
 		Peers: []Peer{{
 			Name:       "a",
@@ -574,6 +586,8 @@ state_dir = "/var/lib/current"
 routes = true
 rekey_interval = "2m"
 rekey_bytes = "1GiB"
+dead_peer_timeout = "1m"
+hook_timeout = "30s"
 
 [[peer]]
 name = "a"

@@ -14,17 +14,19 @@ type fileOut struct {
 }
 
 type ifaceOut struct {
-	Name           string   `toml:"name"`
-	PrivateKeyFile string   `toml:"private_key_file"`
-	ListenPort     int      `toml:"listen_port"`
-	Addresses      []string `toml:"addresses,omitempty"`
-	MTU            int      `toml:"mtu"`
-	Suite          string   `toml:"suite"`
-	StateDir       string   `toml:"state_dir"`
-	Routes         bool     `toml:"routes"`
-	Fwmark         uint32   `toml:"fwmark,omitzero"`
-	RekeyInterval  string   `toml:"rekey_interval"`
-	RekeyBytes     string   `toml:"rekey_bytes"`
+	Name            string   `toml:"name"`
+	PrivateKeyFile  string   `toml:"private_key_file"`
+	ListenPort      int      `toml:"listen_port"`
+	Addresses       []string `toml:"addresses,omitempty"`
+	MTU             int      `toml:"mtu"`
+	Suite           string   `toml:"suite"`
+	StateDir        string   `toml:"state_dir"`
+	Routes          bool     `toml:"routes"`
+	Fwmark          uint32   `toml:"fwmark,omitzero"`
+	RekeyInterval   string   `toml:"rekey_interval"`
+	RekeyBytes      string   `toml:"rekey_bytes"`
+	DeadPeerTimeout string   `toml:"dead_peer_timeout"`
+	hostOut
 }
 
 type peerOut struct {
@@ -47,16 +49,18 @@ func (c *Config) Marshal() ([]byte, error) {
 	}
 	ifc := &c.Interface
 	out := fileOut{Interface: ifaceOut{
-		Name:           ifc.Name,
-		PrivateKeyFile: ifc.PrivateKeyFile,
-		ListenPort:     int(ifc.ListenPort),
-		MTU:            ifc.MTU,
-		Suite:          SuiteName(ifc.Suite),
-		StateDir:       ifc.StateDir,
-		Routes:         !ifc.ManualRoutes,
-		Fwmark:         ifc.Fwmark,
-		RekeyInterval:  fmtDuration(ifc.RekeyInterval),
-		RekeyBytes:     FormatSize(ifc.RekeyBytes),
+		Name:            ifc.Name,
+		PrivateKeyFile:  ifc.PrivateKeyFile,
+		ListenPort:      int(ifc.ListenPort),
+		MTU:             ifc.MTU,
+		Suite:           SuiteName(ifc.Suite),
+		StateDir:        ifc.StateDir,
+		Routes:          !ifc.ManualRoutes,
+		Fwmark:          ifc.Fwmark,
+		RekeyInterval:   fmtDuration(ifc.RekeyInterval),
+		RekeyBytes:      FormatSize(ifc.RekeyBytes),
+		DeadPeerTimeout: fmtDuration(ifc.DeadPeerTimeout),
+		hostOut:         ifc.hostOut(),
 	}}
 	for _, a := range ifc.Addresses {
 		out.Interface.Addresses = append(out.Interface.Addresses, a.String())

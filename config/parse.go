@@ -192,12 +192,14 @@ func (d *decoder) unknown(at keyPath, k string, schema []field) {
 
 func (d *decoder) document(doc map[string]any) *Config {
 	c := &Config{Interface: Interface{
-		Name:          DefaultInterfaceName,
-		ListenPort:    DefaultListenPort,
-		Suite:         DefaultSuite,
-		StateDir:      DefaultStateDir,
-		RekeyInterval: DefaultRekeyInterval,
-		RekeyBytes:    DefaultRekeyBytes,
+		Name:            DefaultInterfaceName,
+		ListenPort:      DefaultListenPort,
+		Suite:           DefaultSuite,
+		StateDir:        DefaultStateDir,
+		RekeyInterval:   DefaultRekeyInterval,
+		RekeyBytes:      DefaultRekeyBytes,
+		DeadPeerTimeout: DefaultDeadPeerTimeout,
+		HookTimeout:     DefaultHookTimeout,
 	}}
 	d.fields(doc, nil, []field{
 		{"interface", func(v any, at keyPath) {
@@ -239,7 +241,7 @@ func (d *decoder) document(doc map[string]any) *Config {
 }
 
 func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
-	d.fields(m, at, []field{
+	d.fields(m, at, append([]field{
 		{"name", func(v any, at keyPath) { d.str(v, at, &ifc.Name) }},
 		{"private_key_file", func(v any, at keyPath) { d.str(v, at, &ifc.PrivateKeyFile) }},
 		{"listen_port", func(v any, at keyPath) {
@@ -296,6 +298,7 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 			}
 		}},
 		{"rekey_interval", func(v any, at keyPath) { d.duration(v, at, &ifc.RekeyInterval) }},
+		{"dead_peer_timeout", func(v any, at keyPath) { d.duration(v, at, &ifc.DeadPeerTimeout) }},
 		{"rekey_bytes", func(v any, at keyPath) {
 			switch x := v.(type) {
 			case int64:
@@ -315,7 +318,7 @@ func (d *decoder) iface(m map[string]any, at keyPath, ifc *Interface) {
 				d.fail(at, at, "must be a size such as \"1GiB\", not %s", typeName(v))
 			}
 		}},
-	})
+	}, d.hostFields(ifc)...))
 }
 
 func (d *decoder) peer(m map[string]any, at keyPath, p *Peer) {

@@ -30,6 +30,10 @@ type Config struct {
 	// session's default, negative disables.
 	RekeyInterval time.Duration
 	RekeyBytes    int64
+	// GiveUp is how long the sessions retry an unanswered control
+	// message (an epoch update) before they fail (session.Config.GiveUp;
+	// zero: its default).
+	GiveUp time.Duration
 
 	// StateDir, if set, is where each datagram-mode session's MLS group
 	// is saved after every epoch change and at shutdown (one file per

@@ -52,7 +52,7 @@ type Device struct {
 	wg      sync.WaitGroup
 	closing atomic.Bool
 	closed  sync.Once
-	// clock is time.Now except in tests.
+	// clock counts the time the machine was suspended (clock.go).
 	clock func() time.Time
 	// policy is the sessions' update schedule, cfg's until
 	// SetRekeyPolicy; owners read it whenever they create a session.
@@ -87,7 +87,9 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	if err := cfg.check(pub); err != nil {
 		return nil, err
 	}
-	d := &Device{cfg: cfg, log: cfg.Logger, ownPub: pub, tun: tun, byKey: map[string]*peer{}, clock: time.Now}
+	d := &Device{cfg: cfg, log: cfg.Logger, ownPub: pub, tun: tun, byKey: map[string]*peer{}}
+	sclock := newSuspendClock()
+	d.clock = sclock.now
 	d.policy.Store(&rekeyPolicy{interval: cfg.RekeyInterval, bytes: cfg.RekeyBytes})
 	d.dialer = net.Dialer{Timeout: dialTimeout, Control: markControl(cfg.Fwmark)}
 	d.resolver = markedResolver(cfg.Fwmark)
@@ -158,6 +160,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	d.startWriters()
 	d.startCrypto()
 	d.goFunc(d.reclaimLoop)
+	d.goFunc(func() { d.watchSuspend(sclock) })
 	d.goFunc(d.readTUN)
 	d.goFunc(d.sweepLoop)
 	if d.ln != nil {

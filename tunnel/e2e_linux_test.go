@@ -283,6 +283,12 @@ func requireE2E(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("end-to-end test needs /dev/net/tun")
 	}
+	if raceBuild() && !strings.Contains(os.Getenv("GOFLAGS"), "-race") {
+		// What is tested runs in the daemons, which buildDaemon builds
+		// with $GOFLAGS: under a plain -race test run they are not
+		// instrumented, and the test would repeat the plain run's.
+		t.Skip("end-to-end test skipped under -race: the daemons it starts would not be race-instrumented (it ran in the plain pass; GOFLAGS=-race races them too)")
+	}
 }
 
 // buildDaemon builds currentd into dir with the go tool (honouring

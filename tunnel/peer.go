@@ -82,6 +82,8 @@ type peer struct {
 	saved *savedState
 	// lastSent is when we last sent the peer anything (keepalives).
 	lastSent time.Time
+	// live detects a peer that forgot our UDP session (liveness.go).
+	live liveness
 	// lastEp is the last endpoint an authenticated datagram came from.
 	lastEp string
 	// sessHello is the ClientHello the current session answered (zero if
@@ -320,6 +322,8 @@ func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *sav
 		LocalIndex:      c.index,
 		UpdateInterval:  pol.interval,
 		UpdateBytes:     pol.bytes,
+		GiveUp:          p.dev.cfg.GiveUp,
+		RetransmitMax:   helloRetransmitMax,
 	}
 	if saved != nil {
 		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
@@ -567,6 +571,7 @@ func (p *peer) dropConn(reason error) {
 	}
 	p.conn.close()
 	p.conn, p.sess = nil, nil
+	p.live = liveness{}
 	p.sessHello = [32]byte{}
 	p.established.Store(false)
 	p.timers.handshakeDeadline = time.Time{}

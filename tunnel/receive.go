@@ -71,6 +71,7 @@ func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
 			pb.release()
 			continue
 		}
+		p.heard(now, rc.Data && len(rc.Packet) > 0)
 		// Roaming: every record that authenticated moves the endpoint.
 		if dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(pb.ep) {
 			if dc.ep != nil {
@@ -131,6 +132,9 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 	// authenticate; plaintext control datagrams only count when they
 	// moved the session (signed resumption or handshake messages).
 	authentic := info.Type == recordType || len(events) > 0
+	if info.Type == recordType {
+		p.heard(now, data && len(pkt) > 0)
+	}
 	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(b.ep)) {
 		if dc.ep != nil {
 			p.stats.roams.Add(1)

@@ -105,9 +105,13 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 	p.hold(b)
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" {
 		// A handshake starts on the first packet; a backoff in force
-		// still applies so a dead endpoint is not hammered.
+		// still applies so a dead endpoint is not hammered, but while
+		// traffic waits it is at most trafficRedialMax, so that a peer
+		// coming back (a rebooted hub) is found within that.
 		if !p.timers.redialAt.After(now) {
 			p.startDial()
+		} else if p.timers.redialAt.Sub(now) > trafficRedialMax {
+			p.timers.redialAt = now.Add(trafficRedialMax)
 		}
 	}
 }
@@ -164,6 +168,7 @@ func (p *peer) flushTx() {
 	dc.unstick()
 	b.c, b.ep = dc, dc.ep
 	p.lastSent = p.now()
+	p.sentData(p.lastSent)
 	p.dev.queue(p.dev.udpWriter(p), b)
 }
 

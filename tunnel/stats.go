@@ -28,6 +28,7 @@ type peerStats struct {
 	keepalivesTx         atomic.Uint64
 	keepalivesRx         atomic.Uint64
 	resumed              atomic.Uint64
+	silentSessions       atomic.Uint64 // dropped by liveness.go
 }
 
 // Stats is a snapshot of the counters, for logs, tests and later
@@ -48,6 +49,9 @@ type PeerStats struct {
 	Roams, Fallbacks, Resumed              uint64
 	UDPProbes, UDPReturns                  uint64
 	KeepalivesTx, KeepalivesRx             uint64
+	// SilentSessions counts sessions dropped because the peer answered
+	// nothing to our traffic (liveness.go).
+	SilentSessions uint64
 }
 
 // Stats returns the current counters.
@@ -66,25 +70,26 @@ func (d *Device) Stats() Stats {
 	defer d.mu.Unlock()
 	for _, p := range d.peers {
 		s.Peers[p.cfg.Name] = PeerStats{
-			TxPackets:     p.stats.txPackets.Load(),
-			RxPackets:     p.stats.rxPackets.Load(),
-			TxBytes:       p.stats.txBytes.Load(),
-			RxBytes:       p.stats.rxBytes.Load(),
-			DropQueueFull: p.stats.dropQueueFull.Load(),
-			DropSource:    p.stats.dropSource.Load(),
-			DropReplay:    p.stats.dropReplay.Load(),
-			Handshakes:    p.stats.handshakes.Load(),
-			Epochs:        p.stats.epochs.Load(),
-			Dials:         p.stats.dials.Load(),
-			Epoch:         p.epoch.Load(),
-			Established:   p.established.Load(),
-			Roams:         p.stats.roams.Load(),
-			Fallbacks:     p.stats.fallbacks.Load(),
-			UDPProbes:     p.stats.udpProbes.Load(),
-			UDPReturns:    p.stats.udpReturns.Load(),
-			Resumed:       p.stats.resumed.Load(),
-			KeepalivesTx:  p.stats.keepalivesTx.Load(),
-			KeepalivesRx:  p.stats.keepalivesRx.Load(),
+			TxPackets:      p.stats.txPackets.Load(),
+			RxPackets:      p.stats.rxPackets.Load(),
+			TxBytes:        p.stats.txBytes.Load(),
+			RxBytes:        p.stats.rxBytes.Load(),
+			DropQueueFull:  p.stats.dropQueueFull.Load(),
+			DropSource:     p.stats.dropSource.Load(),
+			DropReplay:     p.stats.dropReplay.Load(),
+			Handshakes:     p.stats.handshakes.Load(),
+			Epochs:         p.stats.epochs.Load(),
+			Dials:          p.stats.dials.Load(),
+			Epoch:          p.epoch.Load(),
+			Established:    p.established.Load(),
+			Roams:          p.stats.roams.Load(),
+			Fallbacks:      p.stats.fallbacks.Load(),
+			UDPProbes:      p.stats.udpProbes.Load(),
+			UDPReturns:     p.stats.udpReturns.Load(),
+			Resumed:        p.stats.resumed.Load(),
+			KeepalivesTx:   p.stats.keepalivesTx.Load(),
+			KeepalivesRx:   p.stats.keepalivesRx.Load(),
+			SilentSessions: p.stats.silentSessions.Load(),
 		}
 	}
 	return s

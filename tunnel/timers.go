@@ -49,6 +49,8 @@ func (p *peer) nextDeadline() time.Time {
 	}
 	earliest(p.probeDue())
 	earliest(p.probeTimeout())
+	earliest(p.passiveKeepaliveAt())
+	earliest(p.silentAt())
 	return next
 }
 
@@ -94,6 +96,9 @@ func (p *peer) onTimer() {
 	}
 	if t := p.probeTimeout(); !t.IsZero() && !now.Before(t) {
 		p.probeSessionTimeout(now)
+	}
+	if !p.checkLiveness(now) {
+		return
 	}
 	if t := p.keepaliveAt(); !t.IsZero() && !now.Before(t) {
 		if err := p.sess.SendKeepalive(now); err != nil {

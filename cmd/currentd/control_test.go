@@ -63,15 +63,16 @@ func (l *memLink) has(p netip.Prefix) bool { l.mu.Lock(); defer l.mu.Unlock(); r
 func testConfig(t *testing.T, name string, priv config.PrivateKey) *config.Config {
 	t.Helper()
 	return &config.Config{Interface: config.Interface{
-		Name:           name,
-		PrivateKeyFile: "/etc/current/" + name + ".key",
-		ListenPort:     config.DefaultListenPort,
-		MTU:            1400,
-		Suite:          config.DefaultSuite,
-		StateDir:       config.DefaultStateDir,
-		RekeyInterval:  config.DefaultRekeyInterval,
-		RekeyBytes:     config.DefaultRekeyBytes,
-		PrivateKey:     priv,
+		Name:            name,
+		PrivateKeyFile:  "/etc/current/" + name + ".key",
+		ListenPort:      config.DefaultListenPort,
+		MTU:             1400,
+		Suite:           config.DefaultSuite,
+		StateDir:        config.DefaultStateDir,
+		RekeyInterval:   config.DefaultRekeyInterval,
+		RekeyBytes:      config.DefaultRekeyBytes,
+		DeadPeerTimeout: config.DefaultDeadPeerTimeout,
+		PrivateKey:      priv,
 	}}
 }
 

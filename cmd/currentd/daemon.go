@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"syscall"
 	"time"
 
 	"github.com/current-vpn/current/config"
+	"github.com/current-vpn/current/hostdns"
 	"github.com/current-vpn/current/routing"
 	"github.com/current-vpn/current/session"
 	"github.com/current-vpn/current/tun"
@@ -42,13 +44,29 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 	defer cfg.Interface.PrivateKey.Zero()
 	tcfg := tunnelConfig(cfg, log)
 	tcfg.UDPProbeMin, tcfg.UDPProbeMax = probes.min, probes.max
+	ifc := &cfg.Interface
+	hooks := hookRunner{ifname: ifc.Name, timeout: ifc.HookTimeoutOrDefault(), log: log}
+
+	// What a killed predecessor left on the host goes first, so that a
+	// restart after SIGKILL starts from a clean resolver.
+	if rec, err := hostdns.Recover(ifc.StateDir, ifc.Name); err != nil {
+		log.Warn("removing DNS settings left by a previous run", "err", err)
+	} else if rec != nil {
+		log.Info("removed DNS settings left by a previous run", "backend", rec.Backend, "entry", rec.Entry)
+	}
+	if err := hooks.up("pre_up", ifc.Hooks.PreUp); err != nil {
+		return err
+	}
+	// From here on, every exit runs post_down, last: it undoes what
+	// pre_up did.
+	defer hooks.down("post_down", ifc.Hooks.PostDown)
 
 	ctlc, err := listenControl(ctlDir, cfg, path, log)
 	if err != nil {
 		return err
 	}
 	defer ctlc.Close()
-	dev, link, err := start(cfg.Interface.Name, tcfg)
+	dev, link, err := start(ifc.Name, tcfg)
 	if err != nil {
 		return err
 	}
@@ -60,6 +78,27 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 			log.Warn("removing the link configuration", "err", err)
 		}
 	}()
+	var dns *hostdns.Active
+	// stop takes the tunnel down; every path out after start goes
+	// through it.
+	stop := func() error {
+		hooks.down("pre_down", ifc.Hooks.PreDown)
+		if dns != nil {
+			if err := dns.Revert(); err != nil {
+				log.Error("removing the DNS settings", "err", err)
+			}
+		}
+		ctlc.Close()
+		return dev.Close()
+	}
+	if dns, err = applyDNS(cfg, link.Index(), log); err != nil {
+		stop()
+		return err
+	}
+	if err := hooks.up("post_up", ifc.Hooks.PostUp); err != nil {
+		stop()
+		return err
+	}
 	// A change of our own addresses (roaming) is passed on to the
 	// sessions at once.
 	stopWatch := make(chan struct{})
@@ -74,7 +113,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 		}
 	}()
 	ctlc.serve(dev)
-	log.Info("running", "interface", cfg.Interface.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(cfg.Interface.Suite))
+	log.Info("running", "interface", ifc.Name, "peers", len(cfg.Peers), "suite", config.SuiteName(ifc.Suite))
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("sd_notify READY", "err", err)
 	}
@@ -91,8 +130,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 			if err := sdNotify("STOPPING=1"); err != nil {
 				log.Warn("sd_notify STOPPING", "err", err)
 			}
-			ctlc.Close()
-			err := dev.Close()
+			err := stop()
 			if err == nil {
 				log.Info("stopped")
 			}
@@ -155,6 +193,7 @@ func interfaceChanged(a, b *config.Interface) bool {
 	pb, errb := b.PrivateKey.Public()
 	return a.Name != b.Name || a.ListenPort != b.ListenPort || a.MTU != b.MTU || a.Suite != b.Suite ||
 		!slices.Equal(a.Addresses, b.Addresses) || a.ManualRoutes != b.ManualRoutes || a.Fwmark != b.Fwmark ||
+		!slices.Equal(a.DNS, b.DNS) || !slices.Equal(a.DNSSearch, b.DNSSearch) || !reflect.DeepEqual(a.Hooks, b.Hooks) || a.HookTimeout != b.HookTimeout ||
 		erra != nil || errb != nil || !pa.Equal(pb)
 }
 
@@ -189,6 +228,7 @@ func tunnelConfig(cfg *config.Config, log *slog.Logger) tunnel.Config {
 	}
 	// The file's zero values are already its defaults.
 	t.RekeyInterval, t.RekeyBytes = tunnelRekeyPolicy(&ifc)
+	t.GiveUp = ifc.DeadPeerTimeout
 	for _, p := range cfg.Peers {
 		tr := tunnel.TransportUDP
 		switch p.Transport {

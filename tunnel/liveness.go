@@ -1,0 +1,116 @@
+package tunnel
+
+import (
+	"errors"
+	"time"
+)
+
+// Liveness of a UDP session (issue 16): noticing at once that the peer
+// forgot it. A hub that restarted without its state, or that gave our
+// session up while we were frozen or asleep, drops every record we send
+// without a word: nothing it could say would be authenticated. So the
+// silence itself is the signal, and two rules make it one:
+//
+//   - Passive keepalive: a side that received data and sent nothing
+//     within passiveKeepalive sends a keepalive, so a live peer answers
+//     traffic within passiveKeepalive plus a round trip even when the
+//     traffic is one-way (WireGuard's KEEPALIVE_TIMEOUT, 10 s there).
+//   - Dead session: an initiator (a peer with an endpoint) that sent data
+//     and heard nothing authenticated for silentAfter drops the session
+//     and handshakes afresh at once, instead of waiting for the update
+//     schedule to give up (WireGuard starts a handshake after 15 s).
+//
+// silentAfter leaves a round trip of 800 ms after the passive keepalive;
+// a link that loses everything for that long gets a new handshake, which
+// costs one round trip once the link is back. Over TCP a peer that forgot
+// us resets the connection, and a congested one can delay answers by
+// seconds without being dead, so both rules are for UDP only.
+const (
+	passiveKeepalive = 200 * time.Millisecond
+	silentAfter      = time.Second
+)
+
+// While traffic waits for a session, the peer is looked for at least every
+// two seconds: the UDP sessions retransmit control messages, ClientHellos
+// among them, at most helloRetransmitMax apart (the session's default is
+// 8 s), and a backoff between attempts is cut to trafficRedialMax. A peer that comes back after a long absence (a hub
+// that rebooted) then carries traffic within that of being up, at the
+// price of a hello every 2 s to a dead endpoint while the user keeps
+// sending (WireGuard sends one every 5 s).
+const (
+	helloRetransmitMax = 2 * time.Second
+	trafficRedialMax   = 2 * time.Second
+)
+
+// errPeerSilent: the peer answered nothing authenticated for silentAfter
+// while we sent it traffic.
+var errPeerSilent = errors.New("peer answered nothing authenticated to our traffic")
+
+// liveness is owner state, reset with each connection.
+type liveness struct {
+	// owed: data arrived at owedSince and we have sent nothing since
+	// (compared with peer.lastSent).
+	owedSince time.Time
+	// awaiting: we sent data at sentSince and heard nothing
+	// authenticated since.
+	awaiting  bool
+	sentSince time.Time
+}
+
+// heard records an authenticated record from the peer; data says it
+// carried a packet (not a keepalive or control message).
+func (p *peer) heard(now time.Time, data bool) {
+	p.live.awaiting = false
+	if data && !p.live.owedSince.After(p.lastSent) {
+		p.live.owedSince = now
+	}
+}
+
+// sentData records that data records went to the peer over UDP.
+func (p *peer) sentData(now time.Time) {
+	if !p.live.awaiting {
+		p.live.awaiting, p.live.sentSince = true, now
+	}
+}
+
+// passiveKeepaliveAt is when a keepalive is owed for data received, or
+// zero.
+func (p *peer) passiveKeepaliveAt() time.Time {
+	if !p.liveUDP() || !p.live.owedSince.After(p.lastSent) {
+		return time.Time{}
+	}
+	return p.live.owedSince.Add(passiveKeepalive)
+}
+
+// silentAt is when the session counts as forgotten by the peer, or zero.
+func (p *peer) silentAt() time.Time {
+	if !p.liveUDP() || !p.live.awaiting || p.cfg.Endpoint == "" {
+		return time.Time{}
+	}
+	return p.live.sentSince.Add(silentAfter)
+}
+
+func (p *peer) liveUDP() bool {
+	return p.sess != nil && p.sess.Established() && p.conn.datagram()
+}
+
+// checkLiveness acts on the two deadlines; it reports false if the
+// session was dropped.
+func (p *peer) checkLiveness(now time.Time) bool {
+	if t := p.silentAt(); !t.IsZero() && !now.Before(t) {
+		p.log.Info("no answer to our traffic; handshaking afresh", "silent", now.Sub(p.live.sentSince).Round(time.Millisecond))
+		p.stats.silentSessions.Add(1)
+		p.dropConn(errPeerSilent)
+		p.timers.redialAt = now
+		return false
+	}
+	if t := p.passiveKeepaliveAt(); !t.IsZero() && !now.Before(t) {
+		if err := p.sess.SendKeepalive(now); err != nil {
+			p.sessionFailed(err)
+			return false
+		}
+		p.stats.keepalivesTx.Add(1)
+		p.flush()
+	}
+	return true
+}
