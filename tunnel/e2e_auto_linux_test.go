@@ -260,3 +260,61 @@ func TestE2EAutoReturnsAfterAddressChange(t *testing.T) {
 		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
 	}
 }
+
+// waitTCP waits until show --json of every socket reports an established
+// session over TCP, and returns how long that took.
+func waitTCP(t *testing.T, ctlBin string, socks ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for _, sock := range socks {
+		ctlWaitShow(t, ctlBin, sock, autoReturnBound+10*time.Second, sock+" on TCP", func(st ctlStatus) bool {
+			return len(st.Peers) == 1 && st.Peers[0].State == "established" && st.Peers[0].ActiveTransport == "tcp"
+		})
+	}
+	return time.Since(start)
+}
+
+// TestE2EAutoBlackholeMidSession: the whole cycle from UDP. Two auto
+// daemons on UDP; while pings flow through the tunnel, UDP starts being
+// dropped: the silent session is given up (liveness.go), the new UDP
+// handshake gets no answer, and they go over TCP; UDP is let through
+// again and they come back to it. The pings lost on the way are
+// reported.
+func TestE2EAutoBlackholeMidSession(t *testing.T) {
+	dir, bin, nsA, nsB, vA, vB := e2eSetup(t)
+	ctlBin := buildCurrentctl(t, dir)
+	a, b := startPair(t, dir, bin, nsA, nsB, "auto", autoProbeFlags...)
+	e2ePing(t, nsA, "10.99.0.2")
+	sockA := filepath.Join(ctlDir(dir, nsA), "cur0.sock")
+	sockB := filepath.Join(ctlDir(dir, nsB), "cur0.sock")
+	waitUDP(t, ctlBin, sockA, sockB)
+	checkTransport(t, "start", nsA, ctlShowPeer(t, ctlBin, sockA), "udp", ReasonConfigured)
+
+	pinger := startAttack(t, nsA, attackSpec{Mode: "ping", Target: "10.99.0.2", Duration: 16 * time.Second, Rate: 20})
+	time.Sleep(time.Second)
+	blockUDP(t, nsA, vA)
+	blockUDP(t, nsB, vB)
+	took := waitTCP(t, ctlBin, sockA, sockB)
+	t.Logf("on TCP %s after UDP started being dropped", took.Round(time.Millisecond))
+	checkFallenBack(t, "UDP dropped mid-session", nsA, nsB, ctlShowPeer(t, ctlBin, sockA), ctlShowPeer(t, ctlBin, sockB))
+
+	unblockUDP(t, nsA)
+	unblockUDP(t, nsB)
+	took = waitUDP(t, ctlBin, sockA, sockB)
+	t.Logf("back on UDP %s after UDP was let through", took.Round(time.Millisecond))
+	checkTransport(t, "UDP let through", nsA, ctlShowPeer(t, ctlBin, sockA), "udp", ReasonConfigured)
+	waitNoTCP(t, nsA)
+	r := pinger.wait(t)
+	t.Logf("pings through the tunnel, UDP → TCP → UDP: %d sent, %d answered, %d lost (%d of them late), slowest %d ms",
+		r["sent"], r["answered"], r["lost"], r["late"], r["max_rtt_ms"])
+	if r["answered"] < r["sent"]/2 {
+		t.Errorf("only %d of %d pings answered", r["answered"], r["sent"])
+	}
+	e2ePing(t, nsB, "10.99.0.1")
+	stopDaemon(t, a)
+	stopDaemon(t, b)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("daemon A log:\n%s", lastLines(a.log.String(), 60))
+		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
+	}
+}
