@@ -88,6 +88,29 @@ func checkFallenBack(t *testing.T, stage, nsA, nsB string, pA, pB ctlPeer) {
 	}
 }
 
+// reportPings logs what the pinger counted (lost: unanswered within
+// attackPingTimeout), and fails t if the tunnel answered less than half.
+func reportPings(t *testing.T, what string, r attackResult) {
+	t.Helper()
+	t.Logf("pings through the tunnel, %s: %d sent, %d answered, %d lost (%d of them late), slowest %d ms",
+		what, r["sent"], r["answered"], r["lost"], r["late"], r["max_rtt_ms"])
+	if r["answered"] < r["sent"]/2 {
+		t.Errorf("only %d of %d pings answered", r["answered"], r["sent"])
+	}
+}
+
+// stopAutoPair stops both daemons, and shows the end of their logs if t
+// failed or runs verbose.
+func stopAutoPair(t *testing.T, a, b *daemon) {
+	t.Helper()
+	stopDaemon(t, a)
+	stopDaemon(t, b)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("daemon A log:\n%s", lastLines(a.log.String(), 60))
+		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
+	}
+}
+
 // waitUDP waits until show --json of every socket reports an established
 // session over UDP, and returns how long that took.
 func waitUDP(t *testing.T, ctlBin string, socks ...string) time.Duration {
@@ -183,22 +206,13 @@ func TestE2EAutoReturnsToUDP(t *testing.T) {
 	}
 	t.Logf("%d MiB through the tunnel across the switch, SHA-256 %s on both ends", size>>20, recvSum)
 	r := pinger.wait(t)
-	t.Logf("pings through the tunnel across the switch: %d sent, %d answered, %d lost (%d of them late), slowest %d ms",
-		r["sent"], r["answered"], r["lost"], r["late"], r["max_rtt_ms"])
-	if r["answered"] < r["sent"]/2 {
-		t.Errorf("only %d of %d pings answered", r["answered"], r["sent"])
-	}
+	reportPings(t, "across the switch", r)
 	checkTransport(t, "after the transfer", nsA, ctlShowPeer(t, ctlBin, sockA), "udp", ReasonConfigured)
 	if !strings.Contains(a.log.String()+b.log.String(), `msg="back on UDP"`) {
 		t.Errorf("neither daemon logged its return to UDP")
 	}
 	e2ePing(t, nsB, "10.99.0.1")
-	stopDaemon(t, a)
-	stopDaemon(t, b)
-	if t.Failed() || testing.Verbose() {
-		t.Logf("daemon A log:\n%s", lastLines(a.log.String(), 60))
-		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
-	}
+	stopAutoPair(t, a, b)
 }
 
 // TestE2EAutoReturnsAfterAddressChange: a laptop (A, transport auto) and
@@ -253,12 +267,7 @@ func TestE2EAutoReturnsAfterAddressChange(t *testing.T) {
 	waitNoTCP(t, nsB)
 	e2ePing(t, nsA, "10.99.0.2")
 	e2ePing(t, nsB, "10.99.0.1")
-	stopDaemon(t, a)
-	stopDaemon(t, b)
-	if t.Failed() || testing.Verbose() {
-		t.Logf("daemon A log:\n%s", lastLines(a.log.String(), 60))
-		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
-	}
+	stopAutoPair(t, a, b)
 }
 
 // waitTCP waits until show --json of every socket reports an established
@@ -305,16 +314,7 @@ func TestE2EAutoBlackholeMidSession(t *testing.T) {
 	checkTransport(t, "UDP let through", nsA, ctlShowPeer(t, ctlBin, sockA), "udp", ReasonConfigured)
 	waitNoTCP(t, nsA)
 	r := pinger.wait(t)
-	t.Logf("pings through the tunnel, UDP → TCP → UDP: %d sent, %d answered, %d lost (%d of them late), slowest %d ms",
-		r["sent"], r["answered"], r["lost"], r["late"], r["max_rtt_ms"])
-	if r["answered"] < r["sent"]/2 {
-		t.Errorf("only %d of %d pings answered", r["answered"], r["sent"])
-	}
+	reportPings(t, "UDP → TCP → UDP", r)
 	e2ePing(t, nsB, "10.99.0.1")
-	stopDaemon(t, a)
-	stopDaemon(t, b)
-	if t.Failed() || testing.Verbose() {
-		t.Logf("daemon A log:\n%s", lastLines(a.log.String(), 60))
-		t.Logf("daemon B log:\n%s", lastLines(b.log.String(), 60))
-	}
+	stopAutoPair(t, a, b)
 }
