@@ -59,6 +59,9 @@ const PrivateKeyPrefix = "current-private-key:"
 // b64 is strict so that every key has exactly one text form: keys are
 // compared and looked up as identities, and a second spelling of the same
 // key would slip past duplicate checks done on text by other tools.
+//
+// Strict still skips CR and LF inside the text, so the parsers refuse
+// those themselves.
 var b64 = base64.StdEncoding.Strict()
 
 // sigAlg describes one signature algorithm's key encodings.
@@ -192,7 +195,7 @@ func parsePrivateKey(text []byte) (PrivateKey, error) {
 	}
 	raw := make([]byte, b64.DecodedLen(len(enc)))
 	n, err := b64.Decode(raw, enc)
-	if err != nil {
+	if err != nil || bytes.ContainsAny(enc, "\r\n") {
 		clear(raw)
 		return PrivateKey{}, errors.New("malformed private key: invalid base64")
 	}
@@ -290,7 +293,7 @@ func ParsePublicKey(text string) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("malformed public key: unknown algorithm %q (want one of %s)", name, strings.Join(names, ", "))
 	}
 	raw, err := b64.DecodeString(enc)
-	if err != nil {
+	if err != nil || strings.ContainsAny(enc, "\r\n") {
 		return PublicKey{}, fmt.Errorf("malformed %s public key: invalid base64", a.name)
 	}
 	return newPublicKey(a, raw)

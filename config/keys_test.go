@@ -150,6 +150,7 @@ func TestParsePrivateKeyRejects(t *testing.T) {
 		{"short", PrivateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 31)), "must be 32 bytes, got 31"},
 		{"long", PrivateKeyPrefix + "mls-xwing-ed25519:" + b64std.EncodeToString(make([]byte, 33)), "must be 32 bytes, got 33"},
 		{"two lines", good + "\n" + good, "invalid base64"},
+		{"line break inside", PrivateKeyPrefix + "mls-xwing-ed25519:" + enc[:10] + "\n" + enc[10:], "invalid base64"},
 		{"trailing garbage", good + " x", "invalid base64"},
 		{"ECDSA scalar out of range", PrivateKeyPrefix + "mls-p256-aes128-p256:" + p256Order, "invalid private key"},
 		{"ECDSA short scalar", PrivateKeyPrefix + "mls-p256-aes128-p256:" + b64std.EncodeToString([]byte{1}), "must be 32 bytes"},
@@ -189,6 +190,10 @@ func TestParsePublicKeyRejects(t *testing.T) {
 		{"bad base64", "ed25519:" + enc[:5] + "!" + enc[6:], "invalid base64"},
 		{"non-canonical base64", "ed25519:" + enc[:len(enc)-2] + "d=", "invalid base64"},
 		{"short", "ed25519:" + enc[:40] + "==", "invalid base64"},
+		// encoding/base64 skips line breaks even in strict mode, which
+		// would give a key a second text form (docs/protocol.md 7.3.1).
+		{"line break", "ed25519:" + enc[:20] + "\n" + enc[20:], "invalid base64"},
+		{"carriage return", "ed25519:" + enc[:20] + "\r" + enc[20:], "invalid base64"},
 		{"wrong length", "ed25519:" + base64.StdEncoding.EncodeToString(make([]byte, 57)), "57 bytes, want 32"},
 		{"ed448 length", "ed448:" + enc, "32 bytes, want 57"},
 		{"ECDSA off curve", "p384:" + base64.StdEncoding.EncodeToString(p384raw), "invalid p384 public key"},

@@ -96,7 +96,7 @@ func writeGuardMetrics(m *metricWriter, st Status) {
 	ifl := []label{{"interface", st.Interface.Name}}
 	g := st.Unauthenticated
 	const refused = "current_unauthenticated_refused_total"
-	m.family(refused, "counter", "Unauthenticated input refused, by reason: bad_datagram, unknown_index, bad_hello, unknown_peer, hello_budget, rate_host, rate_global, rate_peer, tcp_busy, hello_replay, candidate_busy.")
+	m.family(refused, "counter", "Unauthenticated input refused, by reason: bad_datagram, unknown_index, bad_hello, unknown_peer, hello_budget, rate_host, rate_global, rate_peer, tcp_busy, hello_replay, candidate_busy, bad_key_package.")
 	for _, r := range slices.Sorted(maps.Keys(g.Refused)) {
 		m.sample(refused, append(slices.Clone(ifl), label{"reason", r}), float64(g.Refused[r]))
 	}

@@ -29,7 +29,7 @@ type Status struct {
 type GuardStatus struct {
 	// Refused counts refusals by reason: bad_datagram, unknown_index,
 	// bad_hello, unknown_peer, hello_budget, rate_host, rate_global,
-	// rate_peer, tcp_busy, hello_replay, candidate_busy.
+	// rate_peer, tcp_busy, hello_replay, candidate_busy, bad_key_package.
 	Refused map[string]uint64 `json:"refused"`
 	// HandshakesResponded counts new ClientHellos admitted to responder
 	// work.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -69,12 +70,21 @@ func checkBinding(ctx *mls.GroupContext) error {
 // commit cannot swap either member's key for one we never agreed to.
 type pinnedCredentials struct{ own, peer []byte }
 
+// ErrCredentialIdentity: a basic credential whose identity is not its
+// leaf's signature key (docs/protocol.md 7.3). The pin authenticates the
+// key, so an identity that says something else would be a claim nobody
+// checked; such a credential is refused rather than trusted.
+var ErrCredentialIdentity = errors.New("session: basic credential identity is not the leaf's signature key")
+
 func (p pinnedCredentials) ValidateCredential(s *mls.CipherSuite, cred *mls.Credential, key []byte) error {
 	if err := (mls.BasicCredentials{}).ValidateCredential(s, cred, key); err != nil {
 		return err
 	}
 	if !sameKey(key, p.own) && !sameKey(key, p.peer) {
 		return ErrUnknownPeer
+	}
+	if !bytes.Equal(cred.Identity, key) {
+		return ErrCredentialIdentity
 	}
 	return nil
 }

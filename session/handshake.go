@@ -15,6 +15,11 @@ func (s *Session) groupConfig() mls.GroupConfig {
 	return mls.GroupConfig{
 		Credentials: pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey},
 		Now:         s.clock,
+		// Any lifetime that covers now (docs/protocol.md 7.3): a
+		// KeyPackage here is made for one ClientHello and never stored,
+		// so a bound on its span protects nothing, and common MLS stacks
+		// default to spans far beyond any bound we could pick.
+		MaxLeafLifetime: anyLifetime,
 		// Both leaves list the CURRENT extension: the creator's here, the
 		// joiner's in its KeyPackage (sendClientHello).
 		LeafCapabilities: leafCapabilities(),
@@ -53,11 +58,18 @@ func (s *Session) checkClientHello(m *ClientHello) error {
 		return ErrUnknownPeer
 	}
 	if kp.CipherSuite != s.suite.ID {
-		return fmt.Errorf("%w: offered %#04x", ErrSuiteMismatch, uint16(kp.CipherSuite))
+		return fmt.Errorf("%w: %w: offered %#04x", ErrBadKeyPackage, ErrSuiteMismatch, uint16(kp.CipherSuite))
 	}
 	cfg := s.groupConfig()
-	return kp.Validate(s.suite, s.now, cfg.Credentials)
+	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: cfg.MaxLeafLifetime, Credentials: cfg.Credentials}
+	if err := kp.ValidateWith(&check); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
+	}
+	return nil
 }
+
+// anyLifetime accepts a KeyPackage lifetime of any span (mls.LeafNodeCheck).
+const anyLifetime = -1
 
 // answerClientHello creates the group with the checked KeyPackage of m
 // and answers ServerHello.

@@ -124,6 +124,9 @@ const (
 	AlertDecodeError       AlertCode = 2
 	AlertBadUpdate         AlertCode = 3
 	AlertInternalError     AlertCode = 4
+	// AlertBadRecordMAC: a protected stream record failed authentication
+	// (TLS's bad_record_mac). Sent under our own keys, which still work.
+	AlertBadRecordMAC AlertCode = 5
 )
 
 func (*ClientHello) Type() MsgType        { return MsgClientHello }

@@ -164,7 +164,13 @@ var (
 	ErrLocalClose        = errors.New("session: closed locally")
 	ErrPacketSize        = errors.New("session: packet size out of range")
 	ErrSuiteMismatch     = errors.New("session: cipher suite mismatch")
-	ErrBadConfig         = errors.New("session: invalid configuration")
+	// ErrBadKeyPackage: the pinned peer's ClientHello carries a KeyPackage
+	// that fails validation (lifetime not covering now, signature,
+	// credential, capabilities). It wraps the reason. The responder sends
+	// nothing before keys exist, so the caller should count and log it:
+	// it is the only trace the peer's operator will find.
+	ErrBadKeyPackage = errors.New("session: KeyPackage refused")
+	ErrBadConfig     = errors.New("session: invalid configuration")
 	// ErrTimeout: a control message went unanswered for Config.GiveUp.
 	ErrTimeout = errors.New("session: peer did not answer")
 	// ErrDropped wraps the reason a datagram was dropped. A dropped
@@ -544,14 +550,25 @@ func (s *Session) fail(err error) error {
 	return err
 }
 
+// alertFor names a fatal error's Alert code (docs/protocol.md 7.12). The
+// record layer's failures keep their TLS meaning: record_overflow and a
+// malformed header are decoding errors, bad_record_mac has its own code,
+// and an invalid inner plaintext or a content type other than handshake
+// and application_data is TLS's unexpected_message, our
+// protocol_violation. internal_error is for our own failures only.
 func alertFor(err error) AlertCode {
 	switch {
+	case errors.Is(err, record.ErrBadRecordMAC):
+		return AlertBadRecordMAC
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownMessage),
-		errors.Is(err, ErrUnsupportedVersion), errors.Is(err, ErrWrongWireFormat):
+		errors.Is(err, ErrUnsupportedVersion), errors.Is(err, ErrWrongWireFormat),
+		errors.Is(err, ErrTooLarge),
+		errors.Is(err, record.ErrRecordOverflow), errors.Is(err, record.ErrMalformed):
 		return AlertDecodeError
 	case errors.Is(err, errBadUpdate):
 		return AlertBadUpdate
-	case errors.Is(err, ErrUnexpectedMessage):
+	case errors.Is(err, ErrUnexpectedMessage), errors.Is(err, ErrBadRecord),
+		errors.Is(err, record.ErrUnexpectedMessage):
 		return AlertProtocolViolation
 	}
 	return AlertInternalError

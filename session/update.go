@@ -84,6 +84,12 @@ func (s *Session) onConnectionUpdate(m *ConnectionUpdate) error {
 
 func (s *Session) onEpochKeyUpdate(m *EpochKeyUpdate) error {
 	epoch := s.group.Epoch()
+	// The marker ends its record (docs/protocol.md 7.7.1): whatever
+	// followed it in the record was sealed under the keys it retires, and
+	// would otherwise be taken as sent under the new ones.
+	if s.hs.pending() {
+		return fmt.Errorf("%w: bytes after EpochKeyUpdate in its record", errBadUpdate)
+	}
 	switch {
 	case s.nextRecv != nil && m.Epoch == s.nextRecv.Epoch():
 		// The peer marks the switch that follows our confirmation.

@@ -41,8 +41,7 @@ func (p *peer) startCandidate(c *streamConn) {
 	s, err := p.startSession(c)
 	p.cand = candidate{c: c, s: s, deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: c.helloHash}
 	if err != nil {
-		p.log.Debug("replacement connection failed", "err", err)
-		p.dropCandidate()
+		p.candidateFailed(err)
 		return
 	}
 	p.log.Debug("replacement connection pending proof")
@@ -69,8 +68,7 @@ func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 		err = feedAll(p.now(), s, in.frags)
 	}
 	if err != nil {
-		p.log.Debug("replacement session failed", "err", err)
-		p.dropCandidate()
+		p.candidateFailed(err)
 		return
 	}
 	p.log.Debug("replacement session pending proof")
@@ -81,8 +79,7 @@ func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 // which its session answers from its cache.
 func (p *peer) feedCandidate(in *packetBuf) {
 	if err := feedAll(p.now(), p.cand.s, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
-		p.log.Debug("replacement session failed", "err", err)
-		p.dropCandidate()
+		p.candidateFailed(err)
 		return
 	}
 	p.candidateProgress()
@@ -94,8 +91,7 @@ func (p *peer) onCandidateEvent(ev connEvent) {
 		return
 	}
 	if err := p.cand.s.HandleStream(p.now(), ev.data); err != nil {
-		p.log.Debug("replacement connection failed", "err", err)
-		p.dropCandidate()
+		p.candidateFailed(err)
 		return
 	}
 	p.candidateProgress()
@@ -108,8 +104,7 @@ func (p *peer) onCandidateDatagram(in *packetBuf) {
 		return
 	}
 	if err != nil {
-		p.log.Debug("replacement session failed", "err", err)
-		p.dropCandidate()
+		p.candidateFailed(err)
 		return
 	}
 	if dc := p.cand.c.(*dgramCarrier); in.pkt[0] == recordType {
@@ -164,6 +159,16 @@ func (p *peer) promote() {
 	if p.sess != nil {
 		p.process()
 	}
+}
+
+// candidateFailed drops a candidate whose session failed. A refused
+// KeyPackage is counted and logged as such; anything else is the noise a
+// replayed hello makes, logged at debug level.
+func (p *peer) candidateFailed(err error) {
+	if !p.dev.guard.refusedKeyPackage(p.now(), p.cand.c, err) {
+		p.log.Debug("replacement session failed", "err", err)
+	}
+	p.dropCandidate()
 }
 
 func (p *peer) dropCandidate() {

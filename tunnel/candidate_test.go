@@ -90,3 +90,21 @@ func TestProvenReplacementTakesOver(t *testing.T) {
 	// The old connection was closed: B's daemon notices.
 	waitFor(t, "B notices", func() bool { return !b.dev.Stats().Peers["a"].Established })
 }
+
+// TestReconnectProvesAtOnce: a daemon that reconnects over TCP while the
+// listener still holds its old connection proves its new one with a
+// keepalive sent as soon as it is established (docs/protocol.md 7.5.2), so
+// the replacement takes over without waiting for traffic, well within the
+// listener's handshake timeout.
+func TestReconnectProvesAtOnce(t *testing.T) {
+	a, b := replayPair(t)
+	// A second daemon with B's key, as B restarted would be, with nothing
+	// to send.
+	b2 := startNode(t, Config{ListenPort: -1,
+		Peers: []PeerConfig{{Name: "a", PublicKey: a.keys.pub, Endpoint: a.dev.ListenAddr().String(), AllowedIPs: pfxs("10.0.0.1/32")}}}, b.keys)
+	waitFor(t, "the new connection established", func() bool { return b2.dev.Stats().Peers["a"].Established })
+	waitFor(t, "the old connection replaced", func() bool { return !b.dev.Stats().Peers["a"].Established })
+	if h := a.dev.Stats().Peers["b"].Handshakes; h < 2 {
+		t.Fatalf("A did %d handshakes, want the replacement's too", h)
+	}
+}

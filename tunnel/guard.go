@@ -1,12 +1,15 @@
 package tunnel
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/current-vpn/current/session"
 )
 
 // guard is the device's defence against unauthenticated input: what
@@ -38,17 +41,18 @@ type guard struct {
 type refusal uint8
 
 const (
-	refBadDatagram  refusal = iota // no protocol datagram
-	refUnknownIndex                // record or control datagram for no session
-	refBadHello                    // malformed ClientHello, or no hello on a connection
-	refUnknownPeer                 // ClientHello signed by a key no peer has
-	refHelloBudget                 // reassembly budget of unidentified hellos full
-	refRateHost                    // host over its handshake rate
-	refRateGlobal                  // device over its handshake ceiling
-	refRatePeer                    // peer over its handshake rate
-	refTCPBusy                     // too many half-open connections (host or total)
-	refHelloReplay                 // a ClientHello already answered
-	refCandidates                  // too many unproven replacement sessions
+	refBadDatagram   refusal = iota // no protocol datagram
+	refUnknownIndex                 // record or control datagram for no session
+	refBadHello                     // malformed ClientHello, or no hello on a connection
+	refUnknownPeer                  // ClientHello signed by a key no peer has
+	refHelloBudget                  // reassembly budget of unidentified hellos full
+	refRateHost                     // host over its handshake rate
+	refRateGlobal                   // device over its handshake ceiling
+	refRatePeer                     // peer over its handshake rate
+	refTCPBusy                      // too many half-open connections (host or total)
+	refHelloReplay                  // a ClientHello already answered
+	refCandidates                   // too many unproven replacement sessions
+	refBadKeyPackage                // a pinned peer's KeyPackage that fails validation
 	numRefusals
 )
 
@@ -56,11 +60,15 @@ const (
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
 	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
+	"bad_key_package",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
 // mean the device is under load at info.
-var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true}
+// A refused KeyPackage is loud too: the responder answers nothing before
+// keys exist, so this line is all a peer's operator can find about a
+// misconfigured clock or MLS stack.
+var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true}
 
 // refusalLogEvery is how often each kind of refusal may be logged; the
 // line says how many were refused since the last one.
@@ -95,7 +103,11 @@ func newGuard(log *slog.Logger) *guard {
 
 // refuse counts a refusal and logs it, at most once per refusalLogEvery
 // for each kind. from is the source, if known.
-func (g *guard) refuse(now time.Time, r refusal, from string) {
+func (g *guard) refuse(now time.Time, r refusal, from string) { g.refuseErr(now, r, from, nil) }
+
+// refuseErr is refuse with the error that explains the refusal, logged
+// with it when the line is not suppressed.
+func (g *guard) refuseErr(now time.Time, r refusal, from string, err error) {
 	g.refused[r].Add(1)
 	g.logMu.Lock()
 	l := &g.logs[r]
@@ -115,7 +127,24 @@ func (g *guard) refuse(now time.Time, r refusal, from string) {
 	if from != "" {
 		attrs = append(attrs, "remote", from)
 	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
 	g.log.Log(nil, level, "refused unauthenticated input", attrs...)
+}
+
+// refusedKeyPackage counts and logs a session error that is a refused
+// KeyPackage (session.ErrBadKeyPackage) and reports whether it was one.
+func (g *guard) refusedKeyPackage(now time.Time, c carrier, err error) bool {
+	if !errors.Is(err, session.ErrBadKeyPackage) {
+		return false
+	}
+	from := ""
+	if c != nil {
+		from = c.remote()
+	}
+	g.refuseErr(now, refBadKeyPackage, from, err)
+	return true
 }
 
 // admitHandshake decides whether a ClientHello from host may start

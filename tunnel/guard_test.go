@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/current-vpn/current/session"
+	"github.com/current-vpn/current/session/mls"
 )
 
 func TestHostOf(t *testing.T) {
@@ -372,4 +374,52 @@ func TestOneChallengePerHello(t *testing.T) {
 		t.Fatalf("%d CookieChallenges for %d hellos of 3 fragments", challenges, hellos)
 	}
 	t.Logf("%d CookieChallenges for %d hellos", challenges, hellos)
+}
+
+// TestRefusedKeyPackageCounted: a pinned peer's ClientHello whose
+// KeyPackage the responder refuses (here: its lifetime ended, as from a
+// peer whose clock is months behind) gets no answer, so the refusal must
+// show in current_unauthenticated_refused_total{reason="bad_key_package"}
+// (docs/protocol.md 7.3) over both transports.
+func TestRefusedKeyPackageCounted(t *testing.T) {
+	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
+	a := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32")}}}, ka)
+	past := time.Now().Add(-mls.DefaultKeyPackageLifetime - 24*time.Hour)
+	hello := func(tr session.Transport) [][]byte {
+		s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: tr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(past); err != nil {
+			t.Fatal(err)
+		}
+		return s.Outgoing()
+	}
+	refused := func() uint64 { return a.dev.GuardStats().Refused["bad_key_package"] }
+
+	c, err := net.Dial("tcp", a.dev.ListenAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(bytes.Join(hello(session.Stream), nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the TCP refusal counted", func() bool { return refused() == 1 })
+
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.dev.UDPPort()}
+	for _, d := range hello(session.Datagram) {
+		if _, err := u.WriteToUDP(d, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the UDP refusal counted", func() bool { return refused() == 2 })
+	if p := a.dev.Stats().Peers["b"]; p.Established {
+		t.Fatal("a refused KeyPackage established a session")
+	}
 }

@@ -482,13 +482,12 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 			}
 			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transport, "remote", p.conn.remote())
 			p.saveState()
-			if p.conn.datagram() {
-				// An authenticated record at once: it proves us to a
-				// responder that holds our session as a candidate, and
-				// shows it where we are.
-				if err := p.sess.SendKeepalive(p.now()); err == nil {
-					p.flush()
-				}
+			// An authenticated record at once, over TCP too: it proves
+			// us to a responder that holds our session as a candidate
+			// (docs/protocol.md 7.5.2), and over UDP shows it where we
+			// are.
+			if err := p.sess.SendKeepalive(p.now()); err == nil {
+				p.flush()
 			}
 			p.flushPending()
 		case session.EpochChanged:
@@ -544,8 +543,10 @@ func (p *peer) update() {
 // sessionFailed handles a fatal session error: the session is closed and
 // may have queued a final Alert, which is flushed before the close.
 func (p *peer) sessionFailed(err error) {
-	p.stats.sessionErrors.Add(1)
-	p.log.Warn("session failed", "err", err)
+	if !p.dev.guard.refusedKeyPackage(p.now(), p.conn, err) {
+		p.stats.sessionErrors.Add(1)
+		p.log.Warn("session failed", "err", err)
+	}
 	p.dropConn(err)
 }
 

@@ -75,7 +75,13 @@ func (p *peer) onTimer() {
 			p.dropConn(errTimeout)
 			p.timers.redialAt = now
 		} else {
-			p.log.Info("handshake timed out")
+			var hint []any
+			if p.conn.isOutbound() {
+				// A responder answers a refused ClientHello with silence
+				// (docs/protocol.md 7.3), so the reason is only in its log.
+				hint = []any{"hint", "no answer; if the peer is up, its log says why it refused our hello (unknown_peer, bad_key_package: e.g. a clock far off)"}
+			}
+			p.log.Info("handshake timed out", hint...)
 			p.dropConn(errTimeout)
 		}
 	}

@@ -78,11 +78,12 @@ func (s *CipherSuite) WelcomeSecret(joinerSecret, pskSecret []byte) ([]byte, err
 // WelcomeKeyNonce derives the AEAD key and nonce that protect a Welcome's
 // GroupInfo from the welcome secret (section 12.4.3.1).
 func (s *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
-	key, err = s.ExpandWithLabel(welcomeSecret, "key", nil, s.KeySize)
+	e := s.newExpander(welcomeSecret)
+	key, err = e.expandWithLabel("key", nil, s.KeySize)
 	if err != nil {
 		return nil, nil, err
 	}
-	nonce, err = s.ExpandWithLabel(welcomeSecret, "nonce", nil, s.NonceSize)
+	nonce, err = e.expandWithLabel("nonce", nil, s.NonceSize)
 	if err != nil {
 		zero(key)
 		return nil, nil, err
@@ -105,26 +106,17 @@ func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupC
 	}
 	defer zero(epochSecret)
 
-	e := &EpochSecrets{suite: s}
-	for _, d := range []struct {
-		label string
-		dst   *[]byte
-	}{
-		{labelSenderData, &e.SenderDataSecret},
-		{labelEncryption, &e.EncryptionSecret},
-		{labelExporter, &e.ExporterSecret},
-		{labelExternal, &e.ExternalSecret},
-		{labelConfirm, &e.ConfirmationKey},
-		{labelMembership, &e.MembershipKey},
-		{labelResumption, &e.ResumptionPSK},
-		{labelAuthentication, &e.EpochAuthenticator},
-		{labelInit, &e.InitSecret},
-	} {
-		if *d.dst, err = s.DeriveSecret(epochSecret, d.label); err != nil {
-			e.Wipe()
-			return nil, fmt.Errorf("mls: deriving %s secret: %w", d.label, err)
-		}
+	ex := s.newExpander(epochSecret)
+	// One allocation for the nine secrets; Wipe zeroes each of them.
+	out, err := ex.deriveSecrets(labelSenderData, labelEncryption, labelExporter, labelExternal,
+		labelConfirm, labelMembership, labelResumption, labelAuthentication, labelInit)
+	if err != nil {
+		return nil, fmt.Errorf("mls: deriving epoch secrets: %w", err)
 	}
+	e := &EpochSecrets{suite: s,
+		SenderDataSecret: out[0], EncryptionSecret: out[1], ExporterSecret: out[2], ExternalSecret: out[3],
+		ConfirmationKey: out[4], MembershipKey: out[5], ResumptionPSK: out[6], EpochAuthenticator: out[7],
+		InitSecret: out[8]}
 	return e, nil
 }
 

@@ -1,9 +1,7 @@
 package mls
 
 import (
-	"crypto/hkdf"
 	"encoding/binary"
-	"fmt"
 
 	"github.com/current-vpn/current/session/mls/wire"
 )
@@ -15,22 +13,8 @@ const labelPrefix = "MLS 1.0 "
 // ExpandWithLabel is KDF.Expand(secret, KDFLabel, length) with
 // KDFLabel = {uint16 length, "MLS 1.0 "+label, context}.
 func (s *CipherSuite) ExpandWithLabel(secret []byte, label string, context []byte, length int) ([]byte, error) {
-	if length < 0 || length > 0xffff {
-		return nil, fmt.Errorf("mls: ExpandWithLabel length %d out of range", length)
-	}
-	// KDFLabel is built in one buffer, on the stack when it is short: the
-	// key schedule, the secret tree and TreeKEM call this dozens of times
-	// per epoch.
-	var stack [128]byte
-	info := binary.BigEndian.AppendUint16(stack[:0], uint16(length))
-	info, ok1 := wire.AppendVarint(info, uint64(len(labelPrefix)+len(label)))
-	info = append(append(info, labelPrefix...), label...)
-	info, ok2 := wire.AppendVarint(info, uint64(len(context)))
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("mls: ExpandWithLabel: %w", wire.ErrTooLong)
-	}
-	info = append(info, context...)
-	return hkdf.Expand(hashFunc(s.Hash), secret, string(info), length)
+	e := s.newExpander(secret)
+	return e.expandWithLabel(label, context, length)
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", Nh).

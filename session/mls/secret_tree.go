@@ -226,11 +226,12 @@ func (t *SecretTree) initLeaf(leaf LeafIndex) (*leafRatchets, error) {
 	}
 	s := t.suite
 	leafSecret := t.nodes[target]
-	hs, err := s.ExpandWithLabel(leafSecret, "handshake", nil, s.Nh())
+	e := s.newExpander(leafSecret)
+	hs, err := e.deriveSecret("handshake")
 	if err != nil {
 		return nil, err
 	}
-	as, err := s.ExpandWithLabel(leafSecret, "application", nil, s.Nh())
+	as, err := e.deriveSecret("application")
 	if err != nil {
 		zero(hs)
 		return nil, err
@@ -243,11 +244,11 @@ func (t *SecretTree) initLeaf(leaf LeafIndex) (*leafRatchets, error) {
 }
 
 func (t *SecretTree) expandNode(secret []byte) (left, right []byte, err error) {
-	s := t.suite
-	if left, err = s.ExpandWithLabel(secret, "tree", []byte("left"), s.Nh()); err != nil {
+	e := t.suite.newExpander(secret)
+	if left, err = e.expandWithLabel("tree", []byte("left"), t.suite.Nh()); err != nil {
 		return nil, nil, err
 	}
-	if right, err = s.ExpandWithLabel(secret, "tree", []byte("right"), s.Nh()); err != nil {
+	if right, err = e.expandWithLabel("tree", []byte("right"), t.suite.Nh()); err != nil {
 		zero(left)
 		return nil, nil, err
 	}
@@ -262,10 +263,11 @@ func SenderDataKeyNonce(s *CipherSuite, senderDataSecret, ciphertext []byte) (ke
 		return nil, nil, errors.New("mls: sender data key needs a cipher suite")
 	}
 	sample := ciphertext[:min(len(ciphertext), s.Nh())]
-	if key, err = s.ExpandWithLabel(senderDataSecret, "key", sample, s.KeySize); err != nil {
+	e := s.newExpander(senderDataSecret)
+	if key, err = e.expandWithLabel("key", sample, s.KeySize); err != nil {
 		return nil, nil, err
 	}
-	if nonce, err = s.ExpandWithLabel(senderDataSecret, "nonce", sample, s.NonceSize); err != nil {
+	if nonce, err = e.expandWithLabel("nonce", sample, s.NonceSize); err != nil {
 		zero(key)
 		return nil, nil, err
 	}

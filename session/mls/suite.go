@@ -155,8 +155,21 @@ func newSHA256() hash.Hash { return sha256.New() }
 func newSHA384() hash.Hash { return sha512.New384() }
 func newSHA512() hash.Hash { return sha512.New() }
 
-// Digest hashes data with the suite's hash.
+// Digest hashes data with the suite's hash. The one-shot functions keep
+// the hash state on the stack: the tree hash, the transcript hashes and
+// the reference hashes call this dozens of times per handshake.
 func (s *CipherSuite) Digest(data []byte) []byte {
+	switch s.Hash {
+	case crypto.SHA256:
+		d := sha256.Sum256(data)
+		return d[:]
+	case crypto.SHA384:
+		d := sha512.Sum384(data)
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512(data)
+		return d[:]
+	}
 	h := s.newHash()
 	h.Write(data)
 	return h.Sum(nil)
@@ -173,7 +186,8 @@ func (s *CipherSuite) Extract(salt, ikm []byte) []byte {
 
 // Expand is KDF.Expand(prk, info, length).
 func (s *CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
-	return hkdf.Expand(hashFunc(s.Hash), prk, string(info), length)
+	e := s.newExpander(prk)
+	return e.expand(info, length)
 }
 
 // MAC computes the suite's HMAC of data under key.

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Writer appends encoded values to a buffer. Like Reader its error is sticky:
@@ -60,12 +61,32 @@ func (w *Writer) Varint(v uint64) {
 }
 
 // Raw appends b without a length prefix (fixed-size fields).
-func (w *Writer) Raw(b []byte) { w.buf = append(w.buf, b...) }
+func (w *Writer) Raw(b []byte) {
+	w.reserve(len(b))
+	w.buf = append(w.buf, b...)
+}
 
 // Opaque appends an opaque<V>: varint length then the bytes.
 func (w *Writer) Opaque(b []byte) {
+	w.reserve(4 + len(b)) // the longest varint header is 4 bytes
 	w.Varint(uint64(len(b)))
 	w.buf = append(w.buf, b...)
+}
+
+// writerSlack is what reserve adds beyond the bytes asked for. Encodings
+// are built field by field into one buffer; append would grow it in small
+// steps from empty (8, 16, 32, ... bytes), copying a KeyPackage's 1,216-byte
+// X-Wing key several times on the way, while a structure's small fields
+// after its first large one usually fit into the slack.
+const writerSlack = 256
+
+// reserve makes room for n more bytes, growing the buffer at least
+// twofold.
+func (w *Writer) reserve(n int) {
+	if cap(w.buf)-len(w.buf) >= n {
+		return
+	}
+	w.buf = slices.Grow(w.buf, max(n+writerSlack, len(w.buf)))
 }
 
 // Vector appends a vector<V> whose contents body writes. The body is written
