@@ -153,7 +153,6 @@ func (p *peer) promote() {
 		// still establish in time.
 		p.timers.handshakeDeadline = c.deadline
 	}
-	p.promotedTransport()
 	p.log.Debug("replacement connection took over")
 	p.handle(c.pkts, c.events)
 	if p.sess != nil {

@@ -481,6 +481,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 				transport = "udp"
 			}
 			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transport, "remote", p.conn.remote())
+			p.establishedTransport()
 			p.saveState()
 			// An authenticated record at once, over TCP too: it proves
 			// us to a responder that holds our session as a candidate

@@ -175,9 +175,10 @@ func (p *peer) probeFailed() {
 	p.log.Debug("UDP probe failed", "next_in", p.probe.backoff)
 }
 
-// promotedTransport follows a promotion: a datagram session that took
-// over ends the fallback (whichever side probed).
-func (p *peer) promotedTransport() {
+// establishedTransport follows a session established over UDP: it ends
+// the fallback, whether our probe took over, the peer's did, or the peer
+// reached us over UDP while we had no connection.
+func (p *peer) establishedTransport() {
 	if !p.conn.datagram() || p.cfg.Transport != TransportAuto {
 		return
 	}
