@@ -295,7 +295,8 @@ func (s *Session) onFragment(key reasmKey, frag []byte) error {
 // datagrams. Everything else travels only in protected records.
 func isPlainType(t MsgType) bool {
 	switch t {
-	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse, MsgResumptionReject:
+	case MsgClientHello, MsgServerHello, MsgResumptionRequest, MsgResumptionResponse, MsgResumptionReject,
+		MsgHelloKeyRequest, MsgHelloKeyAnswer, MsgSealedHello, MsgSealedAnswer:
 		return true
 	}
 	return false
@@ -308,6 +309,12 @@ func isPlainType(t MsgType) bool {
 func (s *Session) dgHandle(m Message, env []byte, plain bool, sender uint32) error {
 	if plain != isPlainType(m.Type()) {
 		return drop("%s in the wrong framing", m.Type())
+	}
+	if s.plainRefused(m.Type()) {
+		return fmt.Errorf("%w: %w: %s", ErrDropped, ErrPlaintextHello, m.Type())
+	}
+	if ok, err := s.hidingMessage(m, env, sender); ok {
+		return err
 	}
 	switch m := m.(type) {
 	case *ClientHello:
@@ -428,7 +435,10 @@ func (s *Session) dgServerHello(m *ServerHello, sender uint32) error {
 func (s *Session) dgSendControl(t MsgType, env []byte) error {
 	m := &ctlMsg{id: s.dg.nextID, env: env, plain: isPlainType(t), receiver: s.dg.peer}
 	s.dg.nextID++
-	if t == MsgClientHello {
+	switch t {
+	case MsgClientHello, MsgHelloKeyRequest, MsgSealedHello:
+		// Unaddressed: a sealed resumption must not name the index of
+		// the session it resumes, which would link the two.
 		m.receiver = 0
 	}
 	s.dg.last = m
@@ -441,19 +451,7 @@ func (s *Session) emit(m *ctlMsg) error { return s.emitVia(m, s.dg.send) }
 func (s *Session) emitVia(m *ctlMsg, snd *record.DatagramSender) error {
 	env := m.env
 	if m.plain {
-		hdr := plainHeaderMin + len(s.dg.cookie) + fragHeaderLen
-		chunk := s.cfg.MaxDatagramSize - hdr
-		for off := 0; off < len(env); off += chunk {
-			end := min(off+chunk, len(env))
-			d := make([]byte, 0, hdr+end-off)
-			d = append(d, DatagramHandshake)
-			d = binary.BigEndian.AppendUint32(d, s.dg.local)
-			d = binary.BigEndian.AppendUint32(d, m.receiver)
-			d = append(d, byte(len(s.dg.cookie)))
-			d = append(d, s.dg.cookie...)
-			d = appendFragHeader(d, m.id, len(env), off)
-			s.out = append(s.out, append(d, env[off:end]...))
-		}
+		s.out = appendPlainDatagrams(s.out, env, s.dg.local, m.receiver, m.id, s.dg.cookie, s.cfg.MaxDatagramSize)
 		return nil
 	}
 	chunk := s.cfg.MaxDatagramSize - record.DatagramOverhead - fragHeaderLen
@@ -469,6 +467,25 @@ func (s *Session) emitVia(m *ctlMsg, snd *record.DatagramSender) error {
 		s.out = append(s.out, rec)
 	}
 	return nil
+}
+
+// appendPlainDatagrams appends the DatagramHandshake datagrams that carry
+// env as message id from sender to receiver, at most maxSize bytes each.
+func appendPlainDatagrams(out [][]byte, env []byte, sender, receiver, id uint32, cookie []byte, maxSize int) [][]byte {
+	hdr := plainHeaderMin + len(cookie) + fragHeaderLen
+	chunk := maxSize - hdr
+	for off := 0; off < len(env); off += chunk {
+		end := min(off+chunk, len(env))
+		d := make([]byte, 0, hdr+end-off)
+		d = append(d, DatagramHandshake)
+		d = binary.BigEndian.AppendUint32(d, sender)
+		d = binary.BigEndian.AppendUint32(d, receiver)
+		d = append(d, byte(len(cookie)))
+		d = append(d, cookie...)
+		d = appendFragHeader(d, id, len(env), off)
+		out = append(out, append(d, env[off:end]...))
+	}
+	return out
 }
 
 func appendFragHeader(b []byte, id uint32, total, off int) []byte {

@@ -386,13 +386,17 @@ func TestCookie(t *testing.T) {
 func TestBindingVersionRefused(t *testing.T) {
 	id := testSuites[0]
 	ik, rk := newKeys(t, id), newKeys(t, id)
-	i, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
-	r.groupExtensions = func() mls.Extensions {
-		return mls.Extensions{{Type: ExtCurrentSession, Data: []byte{0, 2}}}
-	}
-	mustStart(t, r, i)
-	if err := exchange(r, i); !errors.Is(err, ErrNotCurrentGroup) {
-		t.Fatalf("got %v, want ErrNotCurrentGroup", err)
+	// Another version, and protocol 1.0's (1): a group of 1.0 is not
+	// passed off as a 1.1 session, which would undo identity hiding.
+	for _, v := range []byte{3, 1} {
+		i, r := newSessions(t, id, ik, rk, rk.pub, ik.pub)
+		r.groupExtensions = func() mls.Extensions {
+			return mls.Extensions{{Type: ExtCurrentSession, Data: []byte{0, v}}}
+		}
+		mustStart(t, r, i)
+		if err := exchange(r, i); !errors.Is(err, ErrNotCurrentGroup) {
+			t.Fatalf("version %d: got %v, want ErrNotCurrentGroup", v, err)
+		}
 	}
 }
 

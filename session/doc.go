@@ -28,6 +28,16 @@
 // section 7 specifies the wire format and the rules, section 8 the
 // security considerations.
 //
+// Identity hiding (protocol 1.1; hellokey.go, keyring.go, sealed.go,
+// hiding.go): with Config.HideIdentity an initiator seals its ClientHello
+// or ResumptionRequest to the responder's hello key, an HPKE key of the
+// suite's KEM signed by the responder's pinned key, asked for once and
+// cached; the answer comes back sealed. A HelloKeyring, shared by a
+// listener's sessions, holds the responder's current and previous hello
+// keys and a bounded set of the sealed hellos it opened, and a per-peer
+// hello timestamp (Config.HelloFloor) refuses older hellos, so a replay
+// costs no asymmetric work while remembered and one HPKE open otherwise.
+//
 // Peers are authenticated by pinning: each side is configured with the
 // other's MLS signature public key and accepts no other, in the KeyPackage,
 // the Welcome's tree, or any later commit. A responder checks the pin before

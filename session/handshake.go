@@ -33,7 +33,11 @@ func (s *Session) sendClientHello() error {
 	}
 	s.kp = kp
 	s.kpSecrets = &mls.KeyPackageSecrets{InitPriv: initPriv, EncryptionPriv: encPriv, SignaturePriv: append([]byte(nil), s.cfg.SigningKey...)}
-	if err := s.sendControl(&ClientHello{KeyPackage: &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}}); err != nil {
+	env, err := EncodeControl(&ClientHello{KeyPackage: &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}})
+	if err != nil {
+		return err
+	}
+	if err := s.sendHello(MsgClientHello, env); err != nil {
 		return err
 	}
 	s.arm(false)

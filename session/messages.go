@@ -10,8 +10,10 @@ import (
 
 // ProtocolVersion is the version of the session protocol carried in every
 // control envelope and bound into the MLS group (see binding.go). A peer
-// speaking another version is refused rather than guessed at.
-const ProtocolVersion uint16 = 1
+// speaking another version is refused rather than guessed at. Version 2 is
+// protocol 1.1, which adds identity hiding (hello keys and sealed hellos,
+// docs/protocol.md 7.14); a version-1 envelope is refused.
+const ProtocolVersion uint16 = 2
 
 // MsgType is the msg_type of a control envelope.
 type MsgType uint8
@@ -29,6 +31,12 @@ const (
 	MsgResumptionRequest  MsgType = 7
 	MsgResumptionResponse MsgType = 8
 	MsgResumptionReject   MsgType = 9
+	// Identity hiding (sealed.go): the responder's hello key on request,
+	// and the hellos and their answers sealed under it.
+	MsgHelloKeyRequest MsgType = 10
+	MsgHelloKeyAnswer  MsgType = 11
+	MsgSealedHello     MsgType = 12
+	MsgSealedAnswer    MsgType = 13
 )
 
 func (t MsgType) String() string {
@@ -51,6 +59,14 @@ func (t MsgType) String() string {
 		return "ResumptionResponse"
 	case MsgResumptionReject:
 		return "ResumptionReject"
+	case MsgHelloKeyRequest:
+		return "HelloKeyRequest"
+	case MsgHelloKeyAnswer:
+		return "HelloKeyAnswer"
+	case MsgSealedHello:
+		return "SealedHello"
+	case MsgSealedAnswer:
+		return "SealedAnswer"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -72,7 +88,8 @@ var (
 
 // Message is one control message: ClientHello, ServerHello,
 // ConnectionUpdate, EpochKeyUpdate, Alert, Close, ResumptionRequest,
-// ResumptionResponse or ResumptionReject.
+// ResumptionResponse, ResumptionReject, HelloKeyRequest, HelloKeyAnswer,
+// SealedHello or SealedAnswer.
 type Message interface {
 	Type() MsgType
 	marshalBody(w *wire.Writer)
@@ -224,6 +241,14 @@ func newMessage(t MsgType) Message {
 		return new(ResumptionResponse)
 	case MsgResumptionReject:
 		return new(ResumptionReject)
+	case MsgHelloKeyRequest:
+		return new(HelloKeyRequest)
+	case MsgHelloKeyAnswer:
+		return new(HelloKeyAnswer)
+	case MsgSealedHello:
+		return new(SealedHello)
+	case MsgSealedAnswer:
+		return new(SealedAnswer)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/current-vpn/current/session/mls"
 )
@@ -19,6 +20,15 @@ func testKeyPackageMessage(t testing.TB) *mls.MLSMessage {
 	return &mls.MLSMessage{Version: mls.ProtocolMLS10, WireFormat: mls.WireFormatKeyPackage, KeyPackage: kp}
 }
 
+// testHelloKey is a real signed hello key of the first test suite.
+func testHelloKey(t testing.TB) HelloKey {
+	k, err := NewHelloKey(testSuites[0], newKeys(t, testSuites[0]).priv, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public
+}
+
 func controlSeeds(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, m := range []Message{
@@ -27,6 +37,10 @@ func controlSeeds(t testing.TB) [][]byte {
 		&Alert{Code: AlertBadUpdate, Reason: []byte("x")},
 		&Close{},
 		&ResumptionReject{RequestHash: [32]byte{1, 2, 3, 31: 9}},
+		&HelloKeyRequest{Padding: make([]byte, 40)},
+		&HelloKeyAnswer{Key: testHelloKey(t)},
+		&SealedHello{KeyID: [HelloKeyIDLen]byte{1, 2}, Enc: []byte{3, 4}, Ciphertext: []byte{5, 6, 7}},
+		&SealedAnswer{Ciphertext: []byte{8, 9}},
 	} {
 		b, err := EncodeControl(m)
 		if err != nil {
@@ -59,19 +73,25 @@ func TestControlStrict(t *testing.T) {
 		in   []byte
 		want error
 	}{
-		{"version", mod(eku, func(b []byte) []byte { b[1] = 2; return b }), ErrUnsupportedVersion},
+		{"version", mod(eku, func(b []byte) []byte { b[1] = 3; return b }), ErrUnsupportedVersion},
+		// Protocol 1.0 (version 1) is refused: 1.1 hides identities.
+		{"version 1.0", mod(eku, func(b []byte) []byte { b[1] = 1; return b }), ErrUnsupportedVersion},
+		// A sealed hello's key id is exactly 8 bytes, and nothing follows.
+		{"short sealed", []byte{0, 2, byte(MsgSealedHello), 7, 1, 2, 3, 4, 5, 6, 7}, ErrMalformed},
+		{"sealed trailing", append([]byte{0, 2, byte(MsgSealedHello), 11}, make([]byte, 11)...), ErrMalformed},
+		{"hello key version", append([]byte{0, 2, byte(MsgHelloKeyAnswer), 30, 0, 1}, make([]byte, 28)...), ErrMalformed},
 		{"type", mod(eku, func(b []byte) []byte { b[2] = 99; return b }), ErrUnknownMessage},
 		{"trailing", append(bytes.Clone(eku), 0), ErrMalformed},
 		{"truncated", eku[:len(eku)-1], ErrMalformed},
-		{"inner trailing", []byte{0, 1, byte(MsgEpochKeyUpdate), 9, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ErrMalformed},
+		{"inner trailing", []byte{0, 2, byte(MsgEpochKeyUpdate), 9, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ErrMalformed},
 		{"empty", nil, ErrMalformed},
 		// A KeyPackage where a Welcome belongs.
 		{"wire format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgServerHello); return b }), ErrWrongWireFormat},
 		{"commit format", mod(hello, func(b []byte) []byte { b[2] = byte(MsgConnectionUpdate); return b }), ErrWrongWireFormat},
-		{"too large", []byte{0, 1, 1, 0xbf, 0xff, 0xff, 0xff}, ErrTooLarge},
+		{"too large", []byte{0, 2, 1, 0xbf, 0xff, 0xff, 0xff}, ErrTooLarge},
 		// The reject's hash is exactly 32 bytes.
-		{"short reject", append([]byte{0, 1, byte(MsgResumptionReject), 31}, make([]byte, 31)...), ErrMalformed},
-		{"long reject", append([]byte{0, 1, byte(MsgResumptionReject), 33}, make([]byte, 33)...), ErrMalformed},
+		{"short reject", append([]byte{0, 2, byte(MsgResumptionReject), 31}, make([]byte, 31)...), ErrMalformed},
+		{"long reject", append([]byte{0, 2, byte(MsgResumptionReject), 33}, make([]byte, 33)...), ErrMalformed},
 	}
 	for _, c := range cases {
 		if _, err := DecodeControl(c.in); !errors.Is(err, c.want) {
@@ -84,10 +104,10 @@ func FuzzDecodeControl(f *testing.F) {
 	for _, b := range controlSeeds(f) {
 		f.Add(b)
 	}
-	f.Add([]byte{0, 1, byte(MsgConnectionUpdate), 0})
-	f.Add([]byte{0, 1, byte(MsgServerHello), 4, 0, 1, 0, 3})
-	f.Add([]byte{0, 1, byte(MsgResumptionRequest), 4, 0, 1, 0, 1})
-	f.Add([]byte{0, 1, byte(MsgResumptionResponse), 4, 0, 1, 0, 1})
+	f.Add([]byte{0, 2, byte(MsgConnectionUpdate), 0})
+	f.Add([]byte{0, 2, byte(MsgServerHello), 4, 0, 1, 0, 3})
+	f.Add([]byte{0, 2, byte(MsgResumptionRequest), 4, 0, 1, 0, 1})
+	f.Add([]byte{0, 2, byte(MsgResumptionResponse), 4, 0, 1, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeControl(b)
 		if err != nil {

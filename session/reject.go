@@ -99,12 +99,18 @@ func (s *Session) reject(h [32]byte, sender uint32) error {
 	if err != nil {
 		return err
 	}
+	return s.sendUncached(env, sender)
+}
+
+// sendUncached sends the plaintext envelope env to sender, as a stateless
+// answer: a reject or a HelloKeyAnswer.
+func (s *Session) sendUncached(env []byte, sender uint32) error {
 	if s.cfg.Transport == Stream {
 		s.out = appendPlainRecords(s.out, env)
 		return nil
 	}
-	// Not s.dg.last: a reject is neither retransmitted nor a cached
-	// answer, and it goes to whoever sent the request, whatever peer
+	// Not s.dg.last: a stateless answer is neither retransmitted nor
+	// cached, and it goes to whoever sent the request, whatever peer
 	// index we hold.
 	m := &ctlMsg{id: s.dg.nextID, env: env, plain: true, receiver: sender}
 	s.dg.nextID++

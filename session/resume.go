@@ -80,9 +80,12 @@ func (s *Session) startResume() error {
 	if err != nil {
 		return err
 	}
-	// A reject must name exactly this request (reject.go).
-	s.res.ours, s.res.sent = sha256.Sum256(env), true
-	if err := s.sendEnvelope(MsgResumptionRequest, env); err != nil {
+	if !s.cfg.HideIdentity {
+		// A reject must name exactly this request (reject.go); a sealed
+		// one's is named when it is sealed (sendSealed).
+		s.res.ours, s.res.sent = sha256.Sum256(env), true
+	}
+	if err := s.sendHello(MsgResumptionRequest, env); err != nil {
 		return err
 	}
 	s.arm(true)

@@ -113,6 +113,25 @@ type Config struct {
 	Resume        []byte
 	ResumeTimeout time.Duration
 
+	// Identity hiding (docs/protocol.md 7.14). HideIdentity makes an
+	// initiator seal its ClientHello and ResumptionRequest to the
+	// responder's hello key and take only sealed answers: PeerHelloKey
+	// if it is set and still verifies against PeerPublicKey (an encoded
+	// HelloKey the caller cached from an earlier session's PeerHelloKey
+	// method), else a key it first asks for with a HelloKeyRequest. It
+	// never sends a plaintext hello.
+	HideIdentity bool
+	PeerHelloKey []byte
+	// HelloKeys, shared by a listener's sessions, answers HelloKeyRequests
+	// and opens sealed hellos (a responder, or an initiator whose peer
+	// may initiate too). A session with HelloKeys refuses plaintext hellos.
+	HelloKeys *HelloKeyring
+	// HelloFloor is the latest hello timestamp of this peer's that an
+	// earlier session accepted or sent (Session.HelloTime): a sealed hello
+	// not later than it is refused as a replay, and an initiator's next
+	// hello is stamped later than it.
+	HelloFloor time.Time
+
 	// Record tunes the record layer's limits and grace period.
 	Record record.Config
 }
@@ -246,6 +265,9 @@ type Session struct {
 	// Resumption (resume.go, reject.go).
 	res resumeState
 
+	// Identity hiding (hiding.go).
+	hide hideState
+
 	// waiting: our ConnectionUpdate awaits the peer's EpochKeyUpdate.
 	waiting bool
 	// resumed: established by resumption (Resumed).
@@ -297,12 +319,16 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MaxDatagramSize < minDatagramSize {
 		return nil, fmt.Errorf("%w: MaxDatagramSize %d", ErrBadConfig, cfg.MaxDatagramSize)
 	}
+	if cfg.HelloKeys != nil && cfg.HelloKeys.suite.ID != s.ID {
+		return nil, fmt.Errorf("%w: hello keys of another suite", ErrBadConfig)
+	}
 	if cfg.Resume != nil && cfg.Transport == Datagram && cfg.Role == Initiator && cfg.PeerIndex == 0 {
 		return nil, fmt.Errorf("%w: resumption needs the peer's index", ErrBadConfig)
 	}
 	cfg.SigningKey = bytes.Clone(cfg.SigningKey)
 	cfg.PeerPublicKey = bytes.Clone(cfg.PeerPublicKey)
 	cfg.Resume = bytes.Clone(cfg.Resume)
+	cfg.PeerHelloKey = bytes.Clone(cfg.PeerHelloKey)
 	sess := &Session{
 		cfg:             cfg,
 		suite:           s,
@@ -329,6 +355,7 @@ func (s *Session) Start(now time.Time) error {
 		return s.phaseError()
 	}
 	s.phase = phaseWaitHello
+	s.hideStart()
 	if s.cfg.Resume != nil {
 		return s.fail(s.startResume())
 	}
@@ -593,6 +620,7 @@ func (s *Session) shutdown(reason error) {
 	}
 	clear(s.cfg.SigningKey)
 	clear(s.cfg.Resume)
+	s.hide.wipe()
 	s.plain, s.hs.buf = nil, nil
 	s.nextUpdate, s.resumeDeadline = time.Time{}, time.Time{}
 	s.events = append(s.events, Closed{Reason: reason})

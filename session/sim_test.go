@@ -34,6 +34,14 @@ import (
 //     most once (which also means nothing was opened under a wrong key:
 //     the AEAD would have produced garbage or failed);
 //   - no session closed.
+//
+// With identity hiding (every seed of TestSimulatedNetwork), both sides
+// hold hello keys and seal their hellos; each side rotates its key now
+// and then, forgets its replay set when it restarts, and learns the
+// peer's key on first contact or from the last session's cache. An
+// observer on the wire reads every byte and checks at the end that no
+// signature key (which is also the credential), group ID or KeyPackage
+// of either side's ever appeared in it.
 
 const simMTU = 1280 - 48
 
@@ -53,6 +61,13 @@ type simEnd struct {
 	// saved is what the side persisted at its last restart (datagram
 	// mode), old a stale copy of some earlier state (snapshot).
 	saved, old *simSaved
+
+	// Identity hiding: our hello keys, the peer's hello key as we last
+	// verified it, and the latest hello timestamp of the peer's we
+	// accepted (kept while the process lives, lost when it crashes).
+	ring      *HelloKeyring
+	peerKey   []byte
+	helloSeen time.Time
 }
 
 // simSaved is a persisted datagram session, as currentd's state file.
@@ -87,14 +102,27 @@ type simNet struct {
 	seed      uint64
 	mode      Transport
 	lastAt    [2]time.Time // stream mode: in-order delivery per direction
+
+	hide bool
+	// The observer of every byte that goes on the wire (sim_hiding_test.go).
+	obs       observer
+	rotations int
+	// asm holds the fragments of sealed hellos the listener reads.
+	asm     reassembler
+	asmRaw  map[reasmKey][][]byte
+	learned int // hello keys learned by a HelloKeyAnswer
 }
 
 func (n *simNet) config(e *simEnd) Config {
-	return Config{
+	c := Config{
 		Role: e.role, Suite: n.suite, SigningKey: e.keys.priv, PeerPublicKey: e.pin,
 		Rand: n.sessionRand(), Transport: n.mode, MaxDatagramSize: simMTU,
 		UpdateInterval: 8 * time.Second,
 	}
+	if n.hide {
+		c.HideIdentity, c.HelloKeys, c.PeerHelloKey, c.HelloFloor = true, e.ring, e.peerKey, e.helloSeen
+	}
+	return c
 }
 
 // sessionRand seeds a session's randomness from the network's: 256 seeds
@@ -108,15 +136,23 @@ func (n *simNet) sessionRand() io.Reader {
 	return seeded{rand.NewChaCha8(seed)}
 }
 
-func newSimNet(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair) *simNet {
+func newSimNet(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair, hide bool) *simNet {
 	rng := rand.New(rand.NewPCG(seed, 0xc0ffee+uint64(mode)))
-	n := &simNet{tb: tb, rng: rng, now: t0, suite: suite, seed: seed, mode: mode,
+	n := &simNet{tb: tb, rng: rng, now: t0, suite: suite, seed: seed, mode: mode, hide: hide,
 		loss: 0.2 * rng.Float64(), dup: 0.1 * rng.Float64(),
 		maxDelay: time.Duration(1+rng.IntN(200)) * time.Millisecond}
 	n.ends[0] = &simEnd{name: "initiator", keys: ik, pin: rk.pub, role: Initiator, sent: map[uint64][]byte{}, seen: map[uint64]bool{}}
 	n.ends[1] = &simEnd{name: "responder", keys: rk, pin: ik.pub, role: Responder, tag: 1 << 63, sent: map[uint64][]byte{}, seen: map[uint64]bool{}}
 	if mode == Stream {
 		n.loss, n.dup = 0, 0
+	}
+	n.obs.note(ik.pub, "initiator signature key")
+	n.obs.note(rk.pub, "responder signature key")
+	if hide {
+		n.asmRaw = map[reasmKey][][]byte{}
+		for _, e := range n.ends {
+			e.ring = newKeyring(tb, suite, e.keys, t0)
+		}
 	}
 	for _, e := range n.ends {
 		s, err := New(n.config(e))
@@ -139,12 +175,16 @@ func (n *simNet) must(err error) {
 
 // collect moves every side's outgoing datagrams or bytes into the network.
 func (n *simNet) collect() {
+	for _, e := range n.ends {
+		n.watch(e)
+	}
 	if n.mode == Stream {
 		n.collectStream()
 		return
 	}
 	for i, e := range n.ends {
 		for _, d := range e.s.Outgoing() {
+			n.obs.scan(-1, d)
 			if len(d) > simMTU {
 				n.tb.Fatalf("%s sent a %d-byte datagram", e.name, len(d))
 			}
@@ -170,6 +210,7 @@ func (n *simNet) collectStream() {
 	for i, e := range n.ends {
 		var b []byte
 		for _, o := range e.s.Outgoing() {
+			n.obs.scan(i, o)
 			b = append(b, o...)
 		}
 		for len(b) > 0 {
@@ -294,6 +335,9 @@ func (n *simNet) listen(f flight) bool {
 		info.Sender == r.s.PeerIndex() || info.Sender != n.ends[1-f.to].s.LocalIndex() {
 		return false
 	}
+	if n.hide {
+		return n.listenSealed(r, f, info.Sender)
+	}
 	cfg := n.config(r)
 	cfg.Role = Responder
 	s, err := New(cfg)
@@ -311,6 +355,7 @@ func (n *simNet) listen(f flight) bool {
 // check verifies the packets e received and watches its events.
 func (n *simNet) check(e *simEnd) {
 	n.tb.Helper()
+	n.watch(e)
 	from := n.ends[0]
 	if e == from {
 		from = n.ends[1]
@@ -466,6 +511,13 @@ func (n *simNet) persist(e *simEnd) *simSaved {
 // crash ends e's session: nothing the old session would still send
 // leaves.
 func (n *simNet) crash(e *simEnd) {
+	n.watch(e)
+	if n.hide {
+		// The process dies: the keys are on disk, the replay set and
+		// the peer's hello timestamp were in memory.
+		e.ring = reloadKeyring(n.tb, e.ring)
+		e.helloSeen = time.Time{}
+	}
 	e.s.Close(n.now)
 	e.s.Outgoing()
 	e.s.Events()
@@ -479,6 +531,11 @@ func (n *simNet) resumeFrom(e *simEnd, sv *simSaved) {
 	cfg.Role = Initiator
 	if sv != nil {
 		cfg.Resume, cfg.LocalIndex, cfg.PeerIndex = sv.state, sv.local, sv.peer
+		if n.hide {
+			// A sealed resumption comes from a fresh index: the old one
+			// would link it to the session it resumes.
+			cfg.LocalIndex = 0
+		}
 	}
 	s, err := New(cfg)
 	n.must(err)
@@ -519,8 +576,8 @@ func (n *simNet) reconnect(stale *simEnd) {
 }
 
 // runSim plays one seed's script.
-func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair, updates, packets int) *simNet {
-	n := newSimNet(tb, mode, seed, suite, ik, rk)
+func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID, ik, rk keyPair, updates, packets int, hide bool) *simNet {
+	n := newSimNet(tb, mode, seed, suite, ik, rk, hide)
 	type action struct {
 		at time.Duration
 		f  func()
@@ -554,6 +611,11 @@ func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID,
 		later := at + time.Duration(n.rng.Int64N(int64(span-at)+1))
 		script = append(script, action{at, n.snapshot}, action{later, n.restartStale})
 	}
+	if hide {
+		for range n.rng.IntN(3) {
+			script = append(script, action{time.Duration(n.rng.Int64N(int64(span))), n.rotate})
+		}
+	}
 	slices.SortStableFunc(script, func(a, b action) int { return int(a.at - b.at) })
 	for _, a := range script {
 		n.advance(t0.Add(a.at))
@@ -583,6 +645,9 @@ func runSim(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuiteID,
 	n.advance(n.now.Add(time.Second))
 	if n.delivered != before+6 {
 		tb.Fatalf("seed %d: %d of 6 packets delivered after convergence", seed, n.delivered-before)
+	}
+	if hide {
+		n.audit()
 	}
 	return n
 }
@@ -630,11 +695,11 @@ func TestSimulatedNetwork(t *testing.T) {
 		name := map[Transport]string{Datagram: "datagram", Stream: "stream"}[mode]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			var delivered, restarts, both, stale, resumed, started, epochs atomic.Int64
+			var delivered, restarts, both, stale, resumed, started, epochs, rotations, learned atomic.Int64
 			for seed := range uint64(seeds) {
 				id := simSuite(seed)
 				k := keys[id]
-				n := runSim(t, mode, seed, id, k[0], k[1], updates, packets)
+				n := runSim(t, mode, seed, id, k[0], k[1], updates, packets, true)
 				delivered.Add(int64(n.delivered))
 				restarts.Add(int64(n.restarts))
 				both.Add(int64(n.both))
@@ -642,9 +707,11 @@ func TestSimulatedNetwork(t *testing.T) {
 				resumed.Add(int64(n.resumed))
 				started.Add(int64(n.updates))
 				epochs.Add(int64(n.ends[0].s.Epoch()))
+				rotations.Add(int64(n.rotations))
+				learned.Add(int64(n.learned))
 			}
-			t.Logf("%s: %d seeds, %d updates started, %d packets delivered, %d restarts (%d of both sides, %d from a stale state), %d resumptions, %d final epochs in all",
-				name, seeds, started.Load(), delivered.Load(), restarts.Load(), both.Load(), stale.Load(), resumed.Load(), epochs.Load())
+			t.Logf("%s: %d seeds, %d updates started, %d packets delivered, %d restarts (%d of both sides, %d from a stale state), %d resumptions, %d final epochs in all; identity hiding: %d hello key rotations, %d hello keys learned, observer clean",
+				name, seeds, started.Load(), delivered.Load(), restarts.Load(), both.Load(), stale.Load(), resumed.Load(), epochs.Load(), rotations.Load(), learned.Load())
 		})
 	}
 }
@@ -653,13 +720,15 @@ func TestSimulatedNetworkSeed(t *testing.T) {
 	for _, mode := range []Transport{Datagram, Stream} {
 		if simDebugSeed != 0 {
 			id := simSuite(simDebugSeed)
-			runSim(t, mode, simDebugSeed, id, newKeys(t, id), newKeys(t, id), simUpdates, simPackets)
+			runSim(t, mode, simDebugSeed, id, newKeys(t, id), newKeys(t, id), simUpdates, simPackets, true)
 			continue
 		}
 		for _, id := range testSuites {
-			t.Run(fmt.Sprintf("%d/%#04x", mode, uint16(id)), func(t *testing.T) {
-				runSim(t, mode, 12345, id, newKeys(t, id), newKeys(t, id), 200, 200)
-			})
+			for _, hide := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%d/%#04x/hide=%v", mode, uint16(id), hide), func(t *testing.T) {
+					runSim(t, mode, 12345, id, newKeys(t, id), newKeys(t, id), 200, 200, hide)
+				})
+			}
 		}
 	}
 }

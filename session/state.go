@@ -20,6 +20,16 @@ const (
 // handle dispatches one decoded control message by phase and role; env is
 // its envelope.
 func (s *Session) handle(m Message, env []byte) error {
+	if s.plainRefused(m.Type()) {
+		return fmt.Errorf("%w: %s", ErrPlaintextHello, m.Type())
+	}
+	if ok, err := s.hidingMessage(m, env, 0); ok {
+		if errors.Is(err, ErrDropped) && !s.hide.inner {
+			// On a reliable stream nothing is stale or duplicated.
+			return fmt.Errorf("%w: %v", ErrUnexpectedMessage, err)
+		}
+		return err
+	}
 	switch m := m.(type) {
 	case *ClientHello:
 		if s.cfg.Role == Responder && s.phase == phaseWaitHello {

@@ -115,6 +115,10 @@ func (s *Session) sendControl(m Message) error {
 
 // sendEnvelope is sendControl for a message already encoded as b.
 func (s *Session) sendEnvelope(t MsgType, b []byte) error {
+	t, b, err := s.sealAnswerEnvelope(t, b)
+	if err != nil {
+		return err
+	}
 	if s.cfg.Transport == Datagram {
 		return s.dgSendControl(t, b)
 	}
@@ -122,7 +126,6 @@ func (s *Session) sendEnvelope(t MsgType, b []byte) error {
 		s.out = appendPlainRecords(s.out, b)
 		return nil
 	}
-	var err error
 	s.out, err = appendProtected(s.out, s.writer, record.ContentHandshake, b)
 	return err
 }
