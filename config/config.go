@@ -143,7 +143,8 @@ const (
 	// TransportTCP carries stream records over TCP, for networks that
 	// block or throttle UDP.
 	TransportTCP
-	// TransportAuto tries UDP and falls back to TCP.
+	// TransportAuto tries UDP, falls back to TCP, and returns to UDP
+	// when a background probe gets through.
 	TransportAuto
 )
 

@@ -147,6 +147,8 @@ func peerFamilies(st Status) []Family {
 			func(p *PeerStatus) float64 { return unix(p.LastEpochChange) }, false},
 		{"current_peer_last_handshake_seconds", GaugeType, Max, "Unix time the peer's session was last established (0 if never).",
 			func(p *PeerStatus) float64 { return unix(p.LastHandshake) }, false},
+		{"current_peer_tcp_fallback_since_seconds", GaugeType, Max, "Unix time a transport=auto peer fell back from UDP to TCP, 0 unless it is on TCP by fallback now.",
+			func(p *PeerStatus) float64 { return unix(p.FallbackSince) }, false},
 		{"current_peer_rx_bytes_total", CounterType, Sum, "Bytes received from the peer (tunnel payload).",
 			func(p *PeerStatus) float64 { return float64(p.RxBytes) }, false},
 		{"current_peer_tx_bytes_total", CounterType, Sum, "Bytes sent to the peer (tunnel payload).",
@@ -205,8 +207,8 @@ func peerFamilies(st Status) []Family {
 	transport := Family{Name: "current_peer_transport", Type: GaugeType, Aggregate: Sum,
 		Help: "1 for the transport (udp or tcp) of the peer's current connection; no sample without one."}
 	for i := range st.Peers {
-		if p := &st.Peers[i]; p.TransportInUse != "" {
-			transport.Samples = append(transport.Samples, Sample{Labels: withLabel(peerLabels(st, p), "transport", p.TransportInUse), Value: 1})
+		if p := &st.Peers[i]; p.ActiveTransport != "" {
+			transport.Samples = append(transport.Samples, Sample{Labels: withLabel(peerLabels(st, p), "transport", p.ActiveTransport), Value: 1})
 		}
 	}
 	return append(fams, transport)

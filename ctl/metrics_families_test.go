@@ -17,10 +17,10 @@ func richStatus(t *testing.T) (ctl.Status, ctl.VersionInfo) {
 	fake, _ := newFake(t)
 	st := fake.Status()
 	alice, bob := &st.Peers[0], &st.Peers[1]
-	alice.TransportInUse, alice.EpochChanges = "udp", 7
+	alice.ActiveTransport, alice.EpochChanges = "udp", 7
 	alice.Handshakes = ctl.HandshakeCounts{Established: 2, Timeout: 1}
 	alice.Resumptions = ctl.ResumptionCounts{Resumed: 3, Failed: 1}
-	bob.TransportInUse, bob.TCPFallbacks = "tcp", 1
+	bob.ActiveTransport, bob.TCPFallbacks = "tcp", 1
 	bob.Handshakes = ctl.HandshakeCounts{Established: 1, Failed: 4}
 	bob.RxBytes, bob.Dropped.Replay = 10, 2
 	st.Dropped = ctl.DeviceDrops{NoPeer: 5, Invalid: 6}

@@ -3,6 +3,7 @@ package ctl_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -14,6 +15,8 @@ import (
 func TestWriteMetricsParses(t *testing.T) {
 	fake, keys := newFake(t)
 	st := fake.Status()
+	fellBack := st.Time.Add(-time.Hour)
+	st.Peers[0].FallbackSince = &fellBack
 	// Label values that need escaping (names cannot hold these, but the
 	// writer must not trust that).
 	st.Interface.Name = "cur\"r\\ent\n0"
@@ -27,15 +30,16 @@ func TestWriteMetricsParses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	want := map[string]dto.MetricType{
-		"current_build_info":                     dto.MetricType_GAUGE,
-		"current_peers":                          dto.MetricType_GAUGE,
-		"current_peer_up":                        dto.MetricType_GAUGE,
-		"current_peer_epoch":                     dto.MetricType_GAUGE,
-		"current_peer_last_epoch_change_seconds": dto.MetricType_GAUGE,
-		"current_peer_last_handshake_seconds":    dto.MetricType_GAUGE,
-		"current_peer_rx_bytes_total":            dto.MetricType_COUNTER,
-		"current_peer_tx_bytes_total":            dto.MetricType_COUNTER,
-		"current_peer_dropped_packets_total":     dto.MetricType_COUNTER,
+		"current_build_info":                      dto.MetricType_GAUGE,
+		"current_peers":                           dto.MetricType_GAUGE,
+		"current_peer_up":                         dto.MetricType_GAUGE,
+		"current_peer_epoch":                      dto.MetricType_GAUGE,
+		"current_peer_last_epoch_change_seconds":  dto.MetricType_GAUGE,
+		"current_peer_last_handshake_seconds":     dto.MetricType_GAUGE,
+		"current_peer_tcp_fallback_since_seconds": dto.MetricType_GAUGE,
+		"current_peer_rx_bytes_total":             dto.MetricType_COUNTER,
+		"current_peer_tx_bytes_total":             dto.MetricType_COUNTER,
+		"current_peer_dropped_packets_total":      dto.MetricType_COUNTER,
 	}
 	for name, typ := range want {
 		f, ok := fams[name]
@@ -79,6 +83,12 @@ func TestWriteMetricsParses(t *testing.T) {
 	}
 	if v := value("current_peer_last_handshake_seconds", alice); v != float64(st.Peers[0].LastHandshake.Unix()) {
 		t.Errorf("last handshake %v", v)
+	}
+	if v := value("current_peer_tcp_fallback_since_seconds", alice); v != float64(fellBack.UnixNano())/1e9 {
+		t.Errorf("fallback since %v, want %v", v, float64(fellBack.UnixNano())/1e9)
+	}
+	if v := value("current_peer_tcp_fallback_since_seconds", map[string]string{"peer": "bob"}); v != 0 {
+		t.Errorf("bob's fallback since %v, want 0", v)
 	}
 	if v := value("current_peer_last_handshake_seconds", map[string]string{"peer": "bob"}); v != 0 {
 		t.Errorf("bob's never-handshake %v", v)

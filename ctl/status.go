@@ -125,6 +125,19 @@ type PeerStatus struct {
 	Transport           string         `json:"transport"` // configured: udp, tcp or auto
 	PersistentKeepalive Seconds        `json:"persistent_keepalive_seconds"`
 
+	// ActiveTransport is what the current connection runs over, "udp" or
+	// "tcp" ("" without a connection); TransportReason is why:
+	// "configured", "fallback" (transport auto, on TCP because UDP got no
+	// answer) or "peer" (the peer reached us over it). FallbackSince is
+	// when that fallback happened (null unless on TCP by fallback);
+	// meanwhile UDPProbing says a UDP probe is under way, and NextUDPProbe
+	// is when the next one starts (null if none is scheduled).
+	ActiveTransport string     `json:"active_transport"`
+	TransportReason string     `json:"transport_reason"`
+	FallbackSince   *time.Time `json:"fallback_since"`
+	UDPProbing      bool       `json:"udp_probing"`
+	NextUDPProbe    *time.Time `json:"next_udp_probe"`
+
 	State SessionState `json:"state"`
 	// Epoch is the MLS epoch of the current session, 0 without one.
 	Epoch uint64 `json:"epoch"`
@@ -133,13 +146,10 @@ type PeerStatus struct {
 	LastEpochChange *time.Time `json:"last_epoch_change"`
 	LastHandshake   *time.Time `json:"last_handshake"`
 	// EpochChanges counts epoch changes since the peer was added.
-	EpochChanges uint64 `json:"epoch_changes"`
-	// TransportInUse is the current connection's transport, udp or tcp,
-	// "" without one.
-	TransportInUse string           `json:"transport_in_use"`
-	TCPFallbacks   uint64           `json:"tcp_fallbacks"`
-	Handshakes     HandshakeCounts  `json:"handshakes"`
-	Resumptions    ResumptionCounts `json:"resumptions"`
+	EpochChanges uint64           `json:"epoch_changes"`
+	TCPFallbacks uint64           `json:"tcp_fallbacks"`
+	Handshakes   HandshakeCounts  `json:"handshakes"`
+	Resumptions  ResumptionCounts `json:"resumptions"`
 
 	RxBytes   uint64       `json:"rx_bytes"`
 	TxBytes   uint64       `json:"tx_bytes"`

@@ -30,7 +30,7 @@ func hubStatus(n int) ctl.Status {
 		HandshakeDurations: ctl.Histogram{Bounds: []float64{0.01, 0.1, 1}, Counts: []uint64{1, 2, 3}, Count: 3, Sum: 1}}
 	for i := range n {
 		st.Peers = append(st.Peers, ctl.PeerStatus{Name: fmt.Sprintf("laptop-%05d", i), State: ctl.StateEstablished,
-			LastEpochChange: &now, LastHandshake: &now, TransportInUse: "udp", RxBytes: uint64(i)})
+			LastEpochChange: &now, LastHandshake: &now, ActiveTransport: "udp", RxBytes: uint64(i)})
 	}
 	return st
 }

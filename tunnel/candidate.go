@@ -54,6 +54,9 @@ func (p *peer) startCandidate(c *streamConn) {
 // startDatagramCandidate answers a new ClientHello over UDP while a
 // session is established.
 func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
+	if p.keepProbe() {
+		return
+	}
 	p.dropCandidate()
 	if !p.dev.guard.takeCandidate() {
 		p.dev.guard.refuse(p.now(), refCandidates, endpointAddr(in.ep).String())
@@ -117,6 +120,7 @@ func (p *peer) candidateProgress() {
 	s := p.cand.s
 	p.transmit(p.cand.c, s.Outgoing())
 	pkts, events := s.Packets(), s.Events()
+	p.probeEstablished(events)
 	p.cand.pkts = append(p.cand.pkts, pkts...)
 	p.cand.events = append(p.cand.events, events...)
 	// Bytes accepted are no proof (a record header is buffered before it
@@ -146,6 +150,11 @@ func (p *peer) promote() {
 	p.attempt.start = c.started
 	p.sessHello = c.hello
 	p.timers.handshakeDeadline = time.Time{}
+	if !c.s.Established() {
+		// Promoted because the old connection died: the candidate must
+		// still establish in time.
+		p.timers.handshakeDeadline = c.deadline
+	}
 	p.log.Debug("replacement connection took over")
 	p.handle(c.pkts, c.events)
 	if p.sess != nil {
@@ -167,6 +176,7 @@ func (p *peer) dropCandidate() {
 	if p.cand.c == nil {
 		return
 	}
+	probe := p.probing()
 	if p.cand.s != nil {
 		p.cand.s.Close(p.now())
 		p.transmit(p.cand.c, p.cand.s.Outgoing())
@@ -174,4 +184,7 @@ func (p *peer) dropCandidate() {
 	p.cand.c.close()
 	p.cand = candidate{}
 	p.dev.guard.candidates.Add(-1)
+	if probe && p.probeWanted() {
+		p.probeFailed()
+	}
 }

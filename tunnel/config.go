@@ -57,6 +57,13 @@ type Config struct {
 	UDPFallback time.Duration
 	RedialMin   time.Duration
 	RedialMax   time.Duration
+	// UDPProbeMin and UDPProbeMax bound the wait between UDP probes of a
+	// transport=auto peer that fell back to TCP (probe.go): the first
+	// comes UDPProbeMin after the fallback, each failed one doubles the
+	// wait up to UDPProbeMax, and a change of our addresses probes at
+	// once and starts again from UDPProbeMin.
+	UDPProbeMin time.Duration
+	UDPProbeMax time.Duration
 }
 
 // PeerConfig is one peer.
@@ -81,8 +88,9 @@ const (
 	TransportTCP Transport = iota
 	TransportUDP
 	// TransportAuto tries UDP first and switches to TCP if the handshake
-	// gets no answer within Config.UDPFallback; it then stays on TCP
-	// until the daemon restarts or the peer reaches us over UDP.
+	// gets no answer within Config.UDPFallback; while on TCP it probes
+	// UDP in the background and returns to it once a probe's session
+	// carried records both ways (probe.go).
 	TransportAuto
 )
 
@@ -103,6 +111,8 @@ const (
 	defaultRedialMin        = 500 * time.Millisecond
 	defaultRedialMax        = 30 * time.Second
 	defaultUDPFallback      = 4 * time.Second
+	defaultUDPProbeMin      = 30 * time.Second
+	defaultUDPProbeMax      = 5 * time.Minute
 )
 
 func (c *Config) setDefaults() {
@@ -120,6 +130,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RedialMax == 0 {
 		c.RedialMax = defaultRedialMax
+	}
+	if c.UDPProbeMin <= 0 {
+		c.UDPProbeMin = defaultUDPProbeMin
+	}
+	if c.UDPProbeMax < c.UDPProbeMin {
+		c.UDPProbeMax = max(defaultUDPProbeMax, c.UDPProbeMin)
 	}
 }
 

@@ -53,6 +53,17 @@ type PeerStatus struct {
 
 	RxBytes, TxBytes, RxPackets, TxPackets uint64
 	DropQueueFull, DropSource              uint64
+	// ActiveTransport is what the current connection runs over, "udp" or
+	// "tcp" ("" without one), and TransportReason why (the Reason
+	// constants). FallbackSince is when a transport=auto peer fell back
+	// to TCP (zero unless it is on TCP for that reason); meanwhile
+	// UDPProbing says a UDP probe is under way, and NextUDPProbe is when
+	// the next one starts (zero if none is scheduled).
+	ActiveTransport string
+	TransportReason string
+	FallbackSince   time.Time
+	UDPProbing      bool
+	NextUDPProbe    time.Time
 	// DropReplay counts protected datagrams the sessions' anti-replay
 	// windows rejected (record.ErrReplay or record.ErrTooOld), over every
 	// session the peer had. The window is checked before the AEAD, as in
@@ -60,13 +71,21 @@ type PeerStatus struct {
 	// too.
 	DropReplay uint64
 
-	// TransportInUse is the current connection's transport ("udp" or
-	// "tcp"), "" without one; Transport is what is configured.
-	TransportInUse string
 	// Fallbacks counts switches from UDP to TCP (transport auto).
 	Fallbacks uint64
 	Handshake HandshakeOutcomes
 }
+
+// Why a peer's connection runs over its transport (PeerStatus).
+const (
+	// ReasonConfigured: the configured transport (auto's first choice,
+	// UDP, included).
+	ReasonConfigured = "configured"
+	// ReasonFallback: transport auto, on TCP because UDP got no answer.
+	ReasonFallback = "fallback"
+	// ReasonPeer: the peer chose it; it reached us over that transport.
+	ReasonPeer = "peer"
+)
 
 // peerControl is the owner's published snapshot, the bookkeeping that
 // decides when to publish a new one, and the times of the last handshake
@@ -85,9 +104,16 @@ type peerControl struct {
 
 // ownerSnapshot is the part of PeerStatus only the owner knows.
 type ownerSnapshot struct {
-	state     SessionState
-	remote    string
-	transport string
+	state  SessionState
+	remote string
+	transportStatus
+}
+
+// transportStatus is the owner's part of PeerStatus's transport fields.
+type transportStatus struct {
+	active, reason       string
+	fallbackSince, probe time.Time
+	probing              bool
 }
 
 // ownerKey is what publishStatus compares to see a change cheaply.
@@ -96,6 +122,35 @@ type ownerKey struct {
 	conn      carrier
 	hasRemote bool
 	roams     uint64
+	transportStatus
+}
+
+// transportStatus describes the transport the peer is on, and why.
+func (p *peer) transportStatus() transportStatus {
+	var t transportStatus
+	if p.probeWanted() {
+		t.fallbackSince = p.probe.since
+		t.probing = p.probing() || p.probe.resolving
+		if !t.probing {
+			t.probe = p.probe.at
+		}
+	}
+	if p.conn == nil {
+		return t
+	}
+	t.active = transportName(p.conn)
+	wantUDP := p.cfg.Transport != TransportTCP
+	switch {
+	case p.cfg.Endpoint == "":
+		t.reason = ReasonPeer // we never dial: the peer picks
+	case t.active == "tcp" && p.cfg.Transport == TransportAuto && p.useTCP:
+		t.reason = ReasonFallback
+	case p.conn.datagram() == wantUDP:
+		t.reason = ReasonConfigured
+	default:
+		t.reason = ReasonPeer
+	}
+	return t
 }
 
 // noteHandshake records, before the counters move, that a session was
@@ -123,8 +178,9 @@ func unixNanoTime(n int64) time.Time {
 // allocates when something visible changed.
 func (p *peer) publishStatus() {
 	k := ownerKey{
-		conn:  p.conn,
-		roams: p.stats.roams.Load(),
+		conn:            p.conn,
+		roams:           p.stats.roams.Load(),
+		transportStatus: p.transportStatus(),
 	}
 	switch {
 	case p.conn != nil && p.sess != nil && p.sess.Established():
@@ -145,10 +201,9 @@ func (p *peer) publishStatus() {
 	if old != nil && k == p.ctl.last {
 		return
 	}
-	s := &ownerSnapshot{state: k.state}
+	s := &ownerSnapshot{state: k.state, transportStatus: k.transportStatus}
 	if p.conn != nil {
 		s.remote = p.conn.remote()
-		s.transport = transportName(p.conn)
 	}
 	p.ctl.last = k
 	p.ctl.snap.Store(s)
@@ -201,7 +256,8 @@ func (d *Device) PeerStatus() []PeerStatus {
 		if s := p.ctl.snap.Load(); s != nil {
 			st.State = s.state
 			st.RemoteAddress = s.remote
-			st.TransportInUse = s.transport
+			st.ActiveTransport, st.TransportReason = s.active, s.reason
+			st.FallbackSince, st.UDPProbing, st.NextUDPProbe = s.fallbackSince, s.probing, s.probe
 		}
 		if st.State == StateEstablished {
 			st.Epoch = epoch

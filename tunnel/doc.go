@@ -72,5 +72,6 @@
 // forgets its source address and announces us with a keepalive when our
 // own addresses change (Device.UnderlayChanged). Datagram
 // sessions are persisted in StateDir and resumed after a restart
-// (state.go); transport auto falls back to TCP and stays there.
+// (state.go); transport auto falls back to TCP and, while there, probes
+// UDP next to the TCP session and returns to it (probe.go).
 package tunnel

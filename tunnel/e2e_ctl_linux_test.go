@@ -114,6 +114,11 @@ type ctlPeer struct {
 	RemoteAddress   string     `json:"remote_address"`
 	AllowedIPs      []string   `json:"allowed_ips"`
 	Transport       string     `json:"transport"`
+	ActiveTransport string     `json:"active_transport"`
+	TransportReason string     `json:"transport_reason"`
+	FallbackSince   *time.Time `json:"fallback_since"`
+	UDPProbing      bool       `json:"udp_probing"`
+	NextUDPProbe    *time.Time `json:"next_udp_probe"`
 	Keepalive       float64    `json:"persistent_keepalive_seconds"`
 	State           string     `json:"state"`
 	Epoch           uint64     `json:"epoch"`
@@ -136,6 +141,7 @@ var (
 	ctlStatusFields    = []string{"time", "interface", "peers"}
 	ctlInterfaceFields = []string{"name", "public_key", "listen_port", "suite", "rekey_interval_seconds", "rekey_bytes"}
 	ctlPeerFields      = []string{"name", "public_key", "endpoint", "remote_address", "allowed_ips", "transport",
+		"active_transport", "transport_reason", "fallback_since", "udp_probing", "next_udp_probe",
 		"persistent_keepalive_seconds", "state", "epoch", "last_epoch_change", "last_handshake",
 		"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "dropped"}
 	ctlDroppedFields = []string{"replay", "bad_source", "queue_full"}

@@ -310,7 +310,7 @@ type daemon struct {
 	done   chan error
 }
 
-func startDaemon(t *testing.T, dir, ns, bin, cfg string) *daemon {
+func startDaemon(t *testing.T, dir, ns, bin, cfg string, flags ...string) *daemon {
 	t.Helper()
 	sock := filepath.Join(dir, ns+".notify")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -323,7 +323,8 @@ func startDaemon(t *testing.T, dir, ns, bin, cfg string) *daemon {
 	// and signals reach it directly.
 	// Each daemon gets its own control socket directory: the namespaces
 	// share /run, and both interfaces are called cur0.
-	d.cmd = exec.Command("ip", "netns", "exec", ns, bin, "-c", cfg, "--log-level", "debug", "--ctl-dir", ctlDir(dir, ns))
+	args := append([]string{"netns", "exec", ns, bin, "-c", cfg, "--log-level", "debug", "--ctl-dir", ctlDir(dir, ns)}, flags...)
+	d.cmd = exec.Command("ip", args...)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

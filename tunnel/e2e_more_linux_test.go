@@ -192,14 +192,15 @@ allowed_ips = ["10.98.0.3/32"]
 }
 
 // startPair starts two daemons with transport transport between the
-// namespaces of e2eSetup and waits until A reaches B through the tunnel.
-func startPair(t *testing.T, dir, bin, nsA, nsB, transport string) (a, b *daemon) {
+// namespaces of e2eSetup and waits until A reaches B through the tunnel;
+// flags go to both daemons.
+func startPair(t *testing.T, dir, bin, nsA, nsB, transport string, flags ...string) (a, b *daemon) {
 	t.Helper()
 	ka, kb := writeKey(t, dir, "a"), writeKey(t, dir, "b")
 	cfgA := writeConfigT(t, dir, "a", "10.99.0.1/24", "fd99::1/64", kb, "192.0.2.2:51900", "10.99.0.2/32", "fd99::2/128", transport)
 	cfgB := writeConfigT(t, dir, "b", "10.99.0.2/24", "fd99::2/64", ka, "192.0.2.1:51900", "10.99.0.1/32", "fd99::1/128", transport)
-	a = startDaemon(t, dir, nsA, bin, cfgA)
-	b = startDaemon(t, dir, nsB, bin, cfgB)
+	a = startDaemon(t, dir, nsA, bin, cfgA, flags...)
+	b = startDaemon(t, dir, nsB, bin, cfgB, flags...)
 	a.waitNotify(t, "READY=1")
 	b.waitNotify(t, "READY=1")
 	return a, b

@@ -57,8 +57,8 @@ func TestHandshakeOutcomes(t *testing.T) {
 			t.Errorf("handshake durations %+v", h)
 		}
 	}
-	if st := peerStatus(t, b.dev, "a"); st.TransportInUse != "tcp" || st.Handshake != (HandshakeOutcomes{Established: 1}) {
-		t.Errorf("B: transport %q, outcomes %+v", st.TransportInUse, st.Handshake)
+	if st := peerStatus(t, b.dev, "a"); st.ActiveTransport != "tcp" || st.Handshake != (HandshakeOutcomes{Established: 1}) {
+		t.Errorf("B: transport %q, outcomes %+v", st.ActiveTransport, st.Handshake)
 	}
 
 	dirB := t.TempDir()
@@ -73,8 +73,8 @@ func TestHandshakeOutcomes(t *testing.T) {
 	b2.tun.in <- p
 	a.tun.expect(t, p)
 	waitFor(t, "resumed", func() bool { return peerStatus(t, b2.dev, "a").Handshake.Resumed == 1 })
-	if st := peerStatus(t, b2.dev, "a"); st.Handshake != (HandshakeOutcomes{Resumed: 1}) || st.TransportInUse != "udp" {
-		t.Errorf("B after the restart: transport %q, outcomes %+v", st.TransportInUse, st.Handshake)
+	if st := peerStatus(t, b2.dev, "a"); st.Handshake != (HandshakeOutcomes{Resumed: 1}) || st.ActiveTransport != "udp" {
+		t.Errorf("B after the restart: transport %q, outcomes %+v", st.ActiveTransport, st.Handshake)
 	}
 	if h := b2.dev.HandshakeDurations(); h.Count != 1 {
 		t.Errorf("resumption not timed: %+v", h)

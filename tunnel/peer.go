@@ -75,8 +75,9 @@ type peer struct {
 	timers   peerTimers
 	cand     candidate
 	// useTCP: initiate over TCP (transport tcp, or auto after UDP got no
-	// answer).
+	// answer, until a probe brings the peer back: probe.go).
 	useTCP bool
+	probe  udpProbe
 	// saved is the persisted state to resume from, used once.
 	saved *savedState
 	// lastSent is when we last sent the peer anything (keepalives).
@@ -228,12 +229,19 @@ func (p *peer) startDial() {
 	if p.useTCP || p.dev.udp.bind == nil {
 		p.dev.goFunc(func() { p.dev.dial(p, endpoint) })
 	} else {
-		p.dev.goFunc(func() { p.dev.resolveUDP(p, endpoint) })
+		p.dev.goFunc(func() { p.dev.resolveUDP(p, endpoint, false) })
 	}
 }
 
 func (p *peer) onDialed(r dialResult) {
+	if r.probe {
+		p.onProbeResolved(r)
+		return
+	}
 	p.dialing = false
+	if p.lateTCPDial(r) {
+		return
+	}
 	if r.err != nil {
 		p.log.Debug("dial failed", "endpoint", p.cfg.Endpoint, "err", r.err)
 		p.timers.scheduleRedial(p.now(), p.dev.cfg.RedialMin, p.dev.cfg.RedialMax)
@@ -476,6 +484,7 @@ func (p *peer) handle(pkts [][]byte, events []session.Event) {
 				p.stats.resumed.Add(1)
 			}
 			p.log.Info("session established", "kind", kind, "epoch", ev.Epoch, "transport", transportName(p.conn), "remote", p.conn.remote())
+			p.establishedTransport()
 			p.saveState()
 			// An authenticated record at once, over TCP too: it proves
 			// us to a responder that holds our session as a candidate
@@ -634,6 +643,7 @@ func (sc *batchScratch) put() {
 // new one from a datagram of ours, so it gets a keepalive now rather than
 // whenever we next have something to send.
 func (p *peer) onUnderlayChange() {
+	p.probeOnUnderlayChange()
 	dc, ok := p.conn.(*dgramCarrier)
 	if !ok || dc.ep == nil {
 		return

@@ -100,6 +100,7 @@ func (p *peer) reconfigure(c PeerConfig) {
 	if c.Transport != p.cfg.Transport {
 		p.cfg.Transport = c.Transport
 		p.useTCP = c.Transport == TransportTCP
+		p.probe = udpProbe{}
 	}
 	if !had && p.cfg.Endpoint != "" && p.conn == nil && !p.dialing {
 		p.startDial()

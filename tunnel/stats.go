@@ -25,6 +25,8 @@ type peerStats struct {
 	sessionErrors        atomic.Uint64
 	dropSendError        atomic.Uint64 // UDP send failed
 	roams, fallbacks     atomic.Uint64
+	udpProbes            atomic.Uint64 // UDP probes started while fallen back
+	udpReturns           atomic.Uint64 // probes that brought the peer back to UDP
 	keepalivesTx         atomic.Uint64
 	keepalivesRx         atomic.Uint64
 	resumed              atomic.Uint64
@@ -48,6 +50,7 @@ type PeerStats struct {
 	Epoch                                  uint64
 	Established                            bool
 	Roams, Fallbacks, Resumed              uint64
+	UDPProbes, UDPReturns                  uint64
 	KeepalivesTx, KeepalivesRx             uint64
 	// SilentSessions counts sessions dropped because the peer answered
 	// nothing to our traffic (liveness.go).
@@ -91,6 +94,8 @@ func (d *Device) Stats() Stats {
 			Established:    p.established.Load(),
 			Roams:          p.stats.roams.Load(),
 			Fallbacks:      p.stats.fallbacks.Load(),
+			UDPProbes:      p.stats.udpProbes.Load(),
+			UDPReturns:     p.stats.udpReturns.Load(),
 			Resumed:        p.stats.resumed.Load(),
 			KeepalivesTx:   p.stats.keepalivesTx.Load(),
 			KeepalivesRx:   p.stats.keepalivesRx.Load(),

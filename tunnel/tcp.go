@@ -130,9 +130,10 @@ func (d *Device) dial(p *peer, endpoint string) {
 }
 
 // resolveUDP resolves a peer's endpoint for UDP and reports it to the
-// owner, which starts a datagram session.
-func (d *Device) resolveUDP(p *peer, endpoint string) {
-	var res dialResult
+// owner, which starts a datagram session (or, with probe, a UDP probe:
+// probe.go).
+func (d *Device) resolveUDP(p *peer, endpoint string, probe bool) {
+	res := dialResult{probe: probe}
 	ap, err := netip.ParseAddrPort(endpoint)
 	if err != nil {
 		ap, err = d.resolveEndpoint(p.ctx, endpoint)
@@ -152,4 +153,6 @@ type dialResult struct {
 	c   *streamConn
 	ep  conn.Endpoint // a resolved UDP endpoint
 	err error
+	// probe: ep is for a UDP probe, not for a new connection.
+	probe bool
 }

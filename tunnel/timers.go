@@ -47,6 +47,8 @@ func (p *peer) nextDeadline() time.Time {
 	if t := p.keepaliveAt(); !t.IsZero() {
 		earliest(t)
 	}
+	earliest(p.probeDue())
+	earliest(p.probeTimeout())
 	earliest(p.passiveKeepaliveAt())
 	earliest(p.silentAt())
 	return next
@@ -69,6 +71,7 @@ func (p *peer) onTimer() {
 			p.log.Info("no answer over UDP; falling back to TCP", "endpoint", p.cfg.Endpoint)
 			p.useTCP = true
 			p.stats.fallbacks.Add(1)
+			p.fellBack(now)
 			p.dropConn(errTimeout)
 			p.timers.redialAt = now
 		} else {
@@ -93,6 +96,12 @@ func (p *peer) onTimer() {
 	}
 	if p.conn == nil && !p.dialing && p.cfg.Endpoint != "" && !p.timers.redialAt.IsZero() && !now.Before(p.timers.redialAt) {
 		p.startDial()
+	}
+	if t := p.probeDue(); !t.IsZero() && !now.Before(t) {
+		p.startProbe()
+	}
+	if t := p.probeTimeout(); !t.IsZero() && !now.Before(t) {
+		p.probeSessionTimeout(now)
 	}
 	if !p.checkLiveness(now) {
 		return

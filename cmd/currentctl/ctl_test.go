@@ -102,6 +102,7 @@ func TestShowGolden(t *testing.T) {
 	}
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	hs, ep := now.Add(-(90*time.Minute + 4*time.Second)), now.Add(-75*time.Second)
+	fellBack, probe := now.Add(-(2*time.Hour + 3*time.Minute)), now.Add(28*time.Second)
 	st := &ctl.Status{
 		Time: now,
 		Interface: ctl.InterfaceStatus{Name: "current0", PublicKey: key('i'), ListenPort: 51900, Suite: "mls-xwing-ed25519",
@@ -109,7 +110,8 @@ func TestShowGolden(t *testing.T) {
 		Peers: []ctl.PeerStatus{{
 			Name: "alice", PublicKey: key('a'), Endpoint: "vpn.example.net:51900", RemoteAddress: "192.0.2.1:51900",
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32"), netip.MustParsePrefix("fd00::/64")},
-			Transport:  "auto", PersistentKeepalive: ctl.Seconds(25 * time.Second), State: ctl.StateEstablished,
+			Transport:  "auto", ActiveTransport: "tcp", TransportReason: "fallback", FallbackSince: &fellBack, NextUDPProbe: &probe,
+			PersistentKeepalive: ctl.Seconds(25 * time.Second), State: ctl.StateEstablished,
 			Epoch: 42, LastEpochChange: &ep, LastHandshake: &hs, RxBytes: 1234567, TxBytes: 987654321, RxPackets: 1000, TxPackets: 2000,
 			Dropped: ctl.DropCounters{Replay: 3, BadSource: 1},
 		}, {
@@ -178,9 +180,10 @@ func TestShowJSONSchema(t *testing.T) {
 	check("interface", keysOf(doc["interface"]), []string{"name", "public_key", "listen_port", "suite", "rekey_interval_seconds", "rekey_bytes"})
 	peers := doc["peers"].([]any)
 	check("peer", keysOf(peers[0]), []string{"name", "public_key", "endpoint", "remote_address", "allowed_ips", "transport",
+		"active_transport", "transport_reason", "fallback_since", "udp_probing", "next_udp_probe",
 		"persistent_keepalive_seconds", "state", "epoch", "last_epoch_change", "last_handshake",
 		"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "dropped",
-		"epoch_changes", "transport_in_use", "tcp_fallbacks", "handshakes", "resumptions"})
+		"epoch_changes", "tcp_fallbacks", "handshakes", "resumptions"})
 	check("dropped", keysOf(peers[0].(map[string]any)["dropped"]), []string{"replay", "bad_source", "queue_full"})
 	check("handshakes", keysOf(peers[0].(map[string]any)["handshakes"]), []string{"established", "timeout", "failed"})
 	check("resumptions", keysOf(peers[0].(map[string]any)["resumptions"]), []string{"resumed", "failed"})

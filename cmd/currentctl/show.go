@@ -88,7 +88,7 @@ func formatPeer(w io.Writer, now time.Time, p *ctl.PeerStatus) {
 		ips[i] = a.String()
 	}
 	fmt.Fprintf(w, "  allowed ips: %s\n", orNone(strings.Join(ips, ", ")))
-	fmt.Fprintf(w, "  transport: %s\n", p.Transport)
+	fmt.Fprintf(w, "  transport: %s\n", transportText(now, p))
 	fmt.Fprintf(w, "  session: %s\n", p.State)
 	if p.Epoch != 0 || p.LastEpochChange != nil {
 		fmt.Fprintf(w, "  epoch: %d, updated %s\n", p.Epoch, ago(now, p.LastEpochChange))
@@ -159,4 +159,32 @@ func bytesText(n uint64) string {
 		return fmt.Sprintf("%.2f GiB", float64(n)/(k*k*k))
 	}
 	return fmt.Sprintf("%.2f TiB", float64(n)/(k*k*k*k))
+}
+
+// transportText is the configured transport, and the one in use with why
+// when there is a connection: "auto, on tcp (fallback 2 minutes ago, next
+// UDP probe in 28 seconds)".
+func transportText(now time.Time, p *ctl.PeerStatus) string {
+	if p.ActiveTransport == "" {
+		return p.Transport
+	}
+	why := p.TransportReason
+	if p.FallbackSince != nil {
+		why += " " + ago(now, p.FallbackSince)
+	}
+	switch {
+	case p.UDPProbing:
+		why += ", probing UDP"
+	case p.NextUDPProbe != nil:
+		why += ", next UDP probe " + inTime(now, *p.NextUDPProbe)
+	}
+	return fmt.Sprintf("%s, on %s (%s)", p.Transport, p.ActiveTransport, why)
+}
+
+// inTime says how long after now t is: "in 3 seconds", or "now".
+func inTime(now, t time.Time) string {
+	if d := t.Sub(now); d >= time.Second {
+		return "in " + durationText(d)
+	}
+	return "now"
 }

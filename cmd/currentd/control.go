@@ -164,6 +164,8 @@ func (b *backend) Status() ctl.Status {
 		if rt, ok := live[string(p.PublicKey.Bytes())]; ok {
 			ps.State = ctl.SessionState(rt.State)
 			ps.RemoteAddress = rt.RemoteAddress
+			ps.ActiveTransport, ps.TransportReason = rt.ActiveTransport, rt.TransportReason
+			ps.FallbackSince, ps.UDPProbing, ps.NextUDPProbe = timePtr(rt.FallbackSince), rt.UDPProbing, timePtr(rt.NextUDPProbe)
 			ps.Epoch = rt.Epoch
 			ps.LastEpochChange = timePtr(rt.LastEpochChange)
 			ps.LastHandshake = timePtr(rt.LastHandshake)
@@ -171,7 +173,6 @@ func (b *backend) Status() ctl.Status {
 			ps.RxPackets, ps.TxPackets = rt.RxPackets, rt.TxPackets
 			ps.Dropped = ctl.DropCounters{Replay: rt.DropReplay, BadSource: rt.DropSource, QueueFull: rt.DropQueueFull}
 			ps.EpochChanges = rt.Epochs
-			ps.TransportInUse = rt.TransportInUse
 			ps.TCPFallbacks = rt.Fallbacks
 			hs := rt.Handshake
 			ps.Handshakes = ctl.HandshakeCounts{Established: hs.Established, Timeout: hs.TimedOut, Failed: hs.Failed}

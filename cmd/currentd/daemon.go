@@ -24,9 +24,13 @@ import (
 // IPv6, UDP and our 32 bytes of datagram overhead.
 const defaultMTU = 1420
 
+// probeTiming bounds the wait between UDP probes of a transport=auto
+// peer that fell back to TCP.
+type probeTiming struct{ min, max time.Duration }
+
 // daemon runs the tunnel of the configuration file path, with its control
 // socket in ctlDir, until a signal ends it.
-func daemon(path, ctlDir string, log *slog.Logger) error {
+func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 	// Signals are caught before anything is installed, so that a SIGTERM
 	// during start-up still goes through the clean shutdown.
 	sigs := make(chan os.Signal, 4)
@@ -39,6 +43,7 @@ func daemon(path, ctlDir string, log *slog.Logger) error {
 	}
 	defer cfg.Interface.PrivateKey.Zero()
 	tcfg := tunnelConfig(cfg, log)
+	tcfg.UDPProbeMin, tcfg.UDPProbeMax = probes.min, probes.max
 	ifc := &cfg.Interface
 	hooks := hookRunner{ifname: ifc.Name, timeout: ifc.HookTimeoutOrDefault(), log: log}
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -86,6 +87,10 @@ func app(stdout, stderr io.Writer) *cli.App {
 			&cli.PathFlag{Name: "ctl-dir", Value: ctl.DefaultDir, Usage: "directory `DIR` of the control socket"},
 			&cli.PathFlag{Name: "cpuprofile", Usage: "write a CPU profile (pprof) to `FILE` until exit, for performance work"},
 			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
+			// Test knobs: how long a transport=auto peer on TCP waits
+			// between UDP probes (tunnel.Config.UDPProbeMin/Max).
+			&cli.DurationFlag{Name: "udp-probe-min", Value: 30 * time.Second, Hidden: true},
+			&cli.DurationFlag{Name: "udp-probe-max", Value: 5 * time.Minute, Hidden: true},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{err.Error()}
@@ -120,7 +125,11 @@ func runDaemon(c *cli.Context) error {
 		}
 		defer stop()
 	}
-	if err := daemon(cfgPath, c.Path("ctl-dir"), log); err != nil {
+	probes := probeTiming{min: c.Duration("udp-probe-min"), max: c.Duration("udp-probe-max")}
+	if probes.min <= 0 || probes.max < probes.min {
+		return &usageError{"--udp-probe-min must be positive and at most --udp-probe-max"}
+	}
+	if err := daemon(cfgPath, c.Path("ctl-dir"), probes, log); err != nil {
 		log.Error("fatal", "err", err)
 		return &fatalError{err}
 	}
