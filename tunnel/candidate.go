@@ -27,6 +27,9 @@ type candidate struct {
 	started  time.Time // for the handshake duration
 	// hello is the ClientHello the candidate answers.
 	hello [32]byte
+	// rescue: a handshake of ours to a peer that went silent
+	// (liveness.go); its own handshake proves it.
+	rescue bool
 	// What the session produced before promotion, handled after it.
 	pkts   [][]byte
 	events []session.Event
@@ -128,7 +131,10 @@ func (p *peer) candidateProgress() {
 	// came out of a record that authenticated under the new keys.
 	proven := len(pkts) > 0
 	for _, e := range events {
-		if _, ok := e.(session.Established); !ok {
+		if _, ok := e.(session.Established); !ok || p.cand.rescue {
+			// A rescue is our own handshake: the peer's answer to our
+			// fresh KeyPackage, signed by its pinned key, is the proof
+			// (no replay can produce it).
 			proven = true
 		}
 	}
@@ -177,6 +183,7 @@ func (p *peer) dropCandidate() {
 		return
 	}
 	probe := p.probing()
+	rescueFailed := p.cand.rescue && (p.cand.s == nil || !p.cand.s.Established())
 	if p.cand.s != nil {
 		p.cand.s.Close(p.now())
 		p.transmit(p.cand.c, p.cand.s.Outgoing())
@@ -186,5 +193,10 @@ func (p *peer) dropCandidate() {
 	p.dev.guard.candidates.Add(-1)
 	if probe && p.probeWanted() {
 		p.probeFailed()
+	}
+	if rescueFailed && p.cfg.Transport == TransportAuto && p.live.awaiting && p.conn != nil && p.conn.datagram() {
+		// UDP went silent both ways: neither the session nor a fresh
+		// handshake got an answer.
+		p.fallBackToTCP(p.now())
 	}
 }

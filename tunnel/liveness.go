@@ -1,8 +1,9 @@
 package tunnel
 
 import (
-	"errors"
 	"time"
+
+	"github.com/current-vpn/current/session"
 )
 
 // Liveness of a UDP session (issue 16): noticing at once that the peer
@@ -16,9 +17,9 @@ import (
 //     traffic within passiveKeepalive plus a round trip even when the
 //     traffic is one-way (WireGuard's KEEPALIVE_TIMEOUT, 10 s there).
 //   - Dead session: an initiator (a peer with an endpoint) that sent data
-//     and heard nothing authenticated for silentAfter drops the session
-//     and handshakes afresh at once, instead of waiting for the update
-//     schedule to give up (WireGuard starts a handshake after 15 s).
+//     and heard nothing authenticated for silentAfter handshakes afresh
+//     at once (checkLiveness), instead of waiting for the update schedule
+//     to give up (WireGuard starts a handshake after 15 s).
 //
 // silentAfter leaves a round trip of 800 ms after the passive keepalive;
 // a link that loses everything for that long gets a new handshake, which
@@ -41,10 +42,6 @@ const (
 	helloRetransmitMax = 2 * time.Second
 	trafficRedialMax   = 2 * time.Second
 )
-
-// errPeerSilent: the peer answered nothing authenticated for silentAfter
-// while we sent it traffic.
-var errPeerSilent = errors.New("peer answered nothing authenticated to our traffic")
 
 // liveness is owner state, reset with each connection.
 type liveness struct {
@@ -96,13 +93,16 @@ func (p *peer) liveUDP() bool {
 
 // checkLiveness acts on the two deadlines; it reports false if the
 // session was dropped.
+//
+// A silent peer gets a rescue: a fresh handshake of ours to its endpoint,
+// run as a candidate next to the silent session (make-before-break). If
+// the peer forgot us, the rescue's handshake establishes and takes over
+// at once; if the peer is only slow (a loaded hub, a hello flood at it),
+// the old session goes on carrying whatever still gets through, and the
+// rescue replaces it when it completes, which costs nothing.
 func (p *peer) checkLiveness(now time.Time) bool {
 	if t := p.silentAt(); !t.IsZero() && !now.Before(t) {
-		p.log.Info("no answer to our traffic; handshaking afresh", "silent", now.Sub(p.live.sentSince).Round(time.Millisecond))
-		p.stats.silentSessions.Add(1)
-		p.dropConn(errPeerSilent)
-		p.timers.redialAt = now
-		return false
+		p.rescue(now)
 	}
 	if t := p.passiveKeepaliveAt(); !t.IsZero() && !now.Before(t) {
 		if err := p.sess.SendKeepalive(now); err != nil {
@@ -113,4 +113,35 @@ func (p *peer) checkLiveness(now time.Time) bool {
 		p.flush()
 	}
 	return true
+}
+
+// rescue starts the rescue handshake, unless a candidate is already
+// under way; the silence is measured afresh from now either way, so a
+// peer that stays away gets one attempt per candidate lifetime.
+func (p *peer) rescue(now time.Time) {
+	p.live.sentSince = now
+	if p.cand.c != nil {
+		return
+	}
+	dc := p.conn.(*dgramCarrier)
+	if dc.ep == nil || !p.dev.guard.takeCandidate() {
+		return
+	}
+	p.log.Info("no answer to our traffic; handshaking afresh", "silent", silentAfter)
+	p.stats.silentSessions.Add(1)
+	c := &dgramCarrier{p: p, outbound: true, ep: dc.ep, index: p.dev.allocIndex(p, 0)}
+	s, err := p.newDatagramSession(c, session.Initiator, nil)
+	deadline := now.Add(p.dev.cfg.HandshakeTimeout)
+	if p.cfg.Transport == TransportAuto {
+		// Auto falls back to TCP when the rescue gets no answer either
+		// (dropCandidate): as soon as a first handshake would.
+		deadline = now.Add(p.dev.cfg.UDPFallback)
+	}
+	p.cand = candidate{c: c, s: s, deadline: deadline, started: now, rescue: true}
+	if err != nil {
+		p.log.Warn("rescue handshake failed", "err", err)
+		p.dropCandidate()
+		return
+	}
+	p.candidateProgress()
 }

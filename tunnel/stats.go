@@ -30,7 +30,7 @@ type peerStats struct {
 	keepalivesTx         atomic.Uint64
 	keepalivesRx         atomic.Uint64
 	resumed              atomic.Uint64
-	silentSessions       atomic.Uint64 // dropped by liveness.go
+	silentSessions       atomic.Uint64 // rescues started by liveness.go
 	hs                   handshakeCounters
 }
 
@@ -52,8 +52,8 @@ type PeerStats struct {
 	Roams, Fallbacks, Resumed              uint64
 	UDPProbes, UDPReturns                  uint64
 	KeepalivesTx, KeepalivesRx             uint64
-	// SilentSessions counts sessions dropped because the peer answered
-	// nothing to our traffic (liveness.go).
+	// SilentSessions counts rescue handshakes started because the peer
+	// answered nothing to our traffic (liveness.go).
 	SilentSessions uint64
 }
 

@@ -68,12 +68,7 @@ func (p *peer) onTimer() {
 	now := p.now()
 	if p.conn != nil && !p.timers.handshakeDeadline.IsZero() && !now.Before(p.timers.handshakeDeadline) {
 		if p.conn.datagram() && p.cfg.Transport == TransportAuto && !p.useTCP {
-			p.log.Info("no answer over UDP; falling back to TCP", "endpoint", p.cfg.Endpoint)
-			p.useTCP = true
-			p.stats.fallbacks.Add(1)
-			p.fellBack(now)
-			p.dropConn(errTimeout)
-			p.timers.redialAt = now
+			p.fallBackToTCP(now)
 		} else {
 			var hint []any
 			if p.conn.isOutbound() {
@@ -133,4 +128,15 @@ func (p *peer) sessionTimeout(now time.Time) {
 		return
 	}
 	p.process()
+}
+
+// fallBackToTCP gives UDP up for a transport=auto peer: no answer over it
+// (a handshake, or a rescue of a silent session, liveness.go).
+func (p *peer) fallBackToTCP(now time.Time) {
+	p.log.Info("no answer over UDP; falling back to TCP", "endpoint", p.cfg.Endpoint)
+	p.useTCP = true
+	p.stats.fallbacks.Add(1)
+	p.fellBack(now)
+	p.dropConn(errTimeout)
+	p.timers.redialAt = now
 }
