@@ -138,6 +138,8 @@ func (m *transcriptMachine) perform(st *transcriptStep, in []byte) (*stepResult,
 	case "restart":
 		err = m.restart(st, s, now)
 	case "receive":
+		// A datagram is opened in place: the recorded bytes must stay.
+		in = bytes.Clone(in)
 		if m.mode == Datagram {
 			err = s.HandleDatagram(now, in)
 		} else {
