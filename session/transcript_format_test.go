@@ -92,7 +92,11 @@ type transcriptKeys struct {
 // traffic secrets exported from the MLS epoch and the TLS 1.3 write key
 // and IV expanded from each.
 type epochKeys struct {
-	Epoch               uint64   `json:"epoch"`
+	Epoch uint64 `json:"epoch"`
+	// The MLS epoch's exporter secret (RFC 9420 section 8.5), whence the
+	// traffic secrets, and its epoch authenticator (section 8.7).
+	ExporterSecret      hexBytes `json:"exporter_secret"`
+	EpochAuthenticator  hexBytes `json:"epoch_authenticator"`
 	ClientTrafficSecret hexBytes `json:"initiator_traffic_secret"`
 	ClientKey           hexBytes `json:"initiator_write_key"`
 	ClientIV            hexBytes `json:"initiator_write_iv"`

@@ -17,7 +17,8 @@ import (
 // epoch, as record.DeriveEpochKeys does, and expands the write key and IV
 // of each (RFC 8446 section 7.3).
 func (s *Session) epochRecordKeys() (epochKeys, error) {
-	k := epochKeys{Epoch: s.group.Epoch()}
+	es := s.group.EpochSecrets()
+	k := epochKeys{Epoch: s.group.Epoch(), ExporterSecret: bytes.Clone(es.ExporterSecret), EpochAuthenticator: bytes.Clone(es.EpochAuthenticator)}
 	var err error
 	for _, d := range []struct {
 		label           string

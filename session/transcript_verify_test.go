@@ -116,7 +116,7 @@ func checkStep(tr *transcript, st *transcriptStep, r *stepResult, epochs map[uin
 }
 
 func sameEpochKeys(a, b epochKeys) bool {
-	return a.Epoch == b.Epoch &&
+	return a.Epoch == b.Epoch && bytes.Equal(a.ExporterSecret, b.ExporterSecret) && bytes.Equal(a.EpochAuthenticator, b.EpochAuthenticator) &&
 		bytes.Equal(a.ClientTrafficSecret, b.ClientTrafficSecret) && bytes.Equal(a.ClientKey, b.ClientKey) && bytes.Equal(a.ClientIV, b.ClientIV) &&
 		bytes.Equal(a.ServerTrafficSecret, b.ServerTrafficSecret) && bytes.Equal(a.ServerKey, b.ServerKey) && bytes.Equal(a.ServerIV, b.ServerIV)
 }
