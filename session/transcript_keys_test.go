@@ -15,7 +15,7 @@ import (
 
 // epochRecordKeys exports both traffic secrets of the session's current
 // epoch, as record.DeriveEpochKeys does, and expands the write key and IV
-// of each (RFC 8446 section 7.3).
+// of each (RFC 9846 sections 7.1 and 7.3).
 func (s *Session) epochRecordKeys() (epochKeys, error) {
 	es := s.group.EpochSecrets()
 	k := epochKeys{Epoch: s.group.Epoch(), ExporterSecret: bytes.Clone(es.ExporterSecret), EpochAuthenticator: bytes.Clone(es.EpochAuthenticator)}
@@ -42,7 +42,7 @@ func (s *Session) epochRecordKeys() (epochKeys, error) {
 }
 
 // tls13ExpandLabel is HKDF-Expand-Label with an empty context, written
-// out here from RFC 8446 rather than reached into package record, so that
+// out here from RFC 9846 rather than reached into package record, so that
 // the published keys are an independent check of that package.
 func tls13ExpandLabel(s record.Suite, secret []byte, label string, n int) ([]byte, error) {
 	full := "tls13 " + label
