@@ -108,11 +108,14 @@ type epochKeys struct {
 // transcriptMessage is one unit on the wire: one element of Outgoing, so
 // one datagram in datagram mode and one write in stream mode.
 type transcriptMessage struct {
-	Index int      `json:"index"`
-	Step  int      `json:"step"`
-	From  string   `json:"from"`
-	Label string   `json:"label"`
-	Bytes hexBytes `json:"bytes"`
+	Index int `json:"index"`
+	// Step emitted it; ReceivedIn is the step in which the other side
+	// received it, whose fields say what it derived.
+	Step       int      `json:"step"`
+	ReceivedIn int      `json:"received_in_step"`
+	From       string   `json:"from"`
+	Label      string   `json:"label"`
+	Bytes      hexBytes `json:"bytes"`
 }
 
 // transcriptStep is one call into one side's state machine.

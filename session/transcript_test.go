@@ -77,6 +77,7 @@ func (g *generator) deliver(from, label string) {
 	msgs := g.pending[from]
 	g.pending[from] = nil
 	for _, idx := range msgs {
+		g.tr.Messages[idx].ReceivedIn = len(g.tr.Steps)
 		g.step(other(from), "receive", &idx, nil, label)
 	}
 }

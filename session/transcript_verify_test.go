@@ -28,6 +28,11 @@ func verifySide(t *testing.T, tr *transcript, side string) error {
 	for _, k := range tr.Epochs {
 		epochs[k.Epoch] = k
 	}
+	for i, msg := range tr.Messages {
+		if msg.Index != i || msg.Step < 0 || msg.Step >= len(tr.Steps) {
+			return fmt.Errorf("message %d: index %d, step %d", i, msg.Index, msg.Step)
+		}
+	}
 	fed := 0
 	for i := range tr.Steps {
 		st := tr.Steps[i]
@@ -40,8 +45,8 @@ func verifySide(t *testing.T, tr *transcript, side string) error {
 				return fmt.Errorf("step %d: no valid input", st.Index)
 			}
 			msg := tr.Messages[*st.Input]
-			if msg.From != other(side) {
-				return fmt.Errorf("step %d: message %d is from the %s", st.Index, msg.Index, msg.From)
+			if msg.From != other(side) || msg.ReceivedIn != st.Index {
+				return fmt.Errorf("step %d: message %d is from the %s, received in step %d", st.Index, msg.Index, msg.From, msg.ReceivedIn)
 			}
 			in = msg.Bytes
 			fed++
@@ -240,6 +245,9 @@ func checkRecordsWithListedKeys(tr *transcript) error {
 	}
 	checked := 0
 	for _, msg := range tr.Messages {
+		if msg.Step < 0 || msg.Step >= len(tr.Steps) {
+			return fmt.Errorf("message %d: step %d out of range", msg.Index, msg.Step)
+		}
 		st := tr.Steps[msg.Step]
 		if st.Action != "send_packet" {
 			continue
