@@ -451,19 +451,7 @@ func (s *Session) emit(m *ctlMsg) error { return s.emitVia(m, s.dg.send) }
 func (s *Session) emitVia(m *ctlMsg, snd *record.DatagramSender) error {
 	env := m.env
 	if m.plain {
-		hdr := plainHeaderMin + len(s.dg.cookie) + fragHeaderLen
-		chunk := s.cfg.MaxDatagramSize - hdr
-		for off := 0; off < len(env); off += chunk {
-			end := min(off+chunk, len(env))
-			d := make([]byte, 0, hdr+end-off)
-			d = append(d, DatagramHandshake)
-			d = binary.BigEndian.AppendUint32(d, s.dg.local)
-			d = binary.BigEndian.AppendUint32(d, m.receiver)
-			d = append(d, byte(len(s.dg.cookie)))
-			d = append(d, s.dg.cookie...)
-			d = appendFragHeader(d, m.id, len(env), off)
-			s.out = append(s.out, append(d, env[off:end]...))
-		}
+		s.out = appendPlainDatagrams(s.out, env, s.dg.local, m.receiver, m.id, s.dg.cookie, s.cfg.MaxDatagramSize)
 		return nil
 	}
 	chunk := s.cfg.MaxDatagramSize - record.DatagramOverhead - fragHeaderLen
@@ -479,6 +467,25 @@ func (s *Session) emitVia(m *ctlMsg, snd *record.DatagramSender) error {
 		s.out = append(s.out, rec)
 	}
 	return nil
+}
+
+// appendPlainDatagrams appends the DatagramHandshake datagrams that carry
+// env as message id from sender to receiver, at most maxSize bytes each.
+func appendPlainDatagrams(out [][]byte, env []byte, sender, receiver, id uint32, cookie []byte, maxSize int) [][]byte {
+	hdr := plainHeaderMin + len(cookie) + fragHeaderLen
+	chunk := maxSize - hdr
+	for off := 0; off < len(env); off += chunk {
+		end := min(off+chunk, len(env))
+		d := make([]byte, 0, hdr+end-off)
+		d = append(d, DatagramHandshake)
+		d = binary.BigEndian.AppendUint32(d, sender)
+		d = binary.BigEndian.AppendUint32(d, receiver)
+		d = append(d, byte(len(cookie)))
+		d = append(d, cookie...)
+		d = appendFragHeader(d, id, len(env), off)
+		out = append(out, append(d, env[off:end]...))
+	}
+	return out
 }
 
 func appendFragHeader(b []byte, id uint32, total, off int) []byte {

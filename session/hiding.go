@@ -110,7 +110,12 @@ func (s *Session) sendHello(t MsgType, env []byte) error {
 	clear(s.hide.pending)
 	s.hide.pending, s.hide.pendingType = env, t
 	if s.hide.peerKey == nil {
-		return s.sendControl(&HelloKeyRequest{Padding: make([]byte, requestPadding(s.suite))})
+		var pad []byte
+		if s.cfg.Transport == Datagram {
+			// A stream's handshake proved the address: nothing to amplify.
+			pad = make([]byte, requestPadding(s.suite))
+		}
+		return s.sendControl(&HelloKeyRequest{Padding: pad})
 	}
 	return s.sendSealed()
 }

@@ -78,6 +78,10 @@ func FuzzOpenHello(f *testing.F) {
 		if err := r.Install(&HelloKeyPair{Public: k.Public, Private: bytes.Clone(k.Private)}); err != nil {
 			t.Fatal(err)
 		}
+		// The stateless answer never amplifies beyond 3x (datagrams).
+		if out, err := r.AnswerRequest(env, 1, 0); err == nil && len(bytes.Join(out, nil)) > 3*(len(env)+plainHeaderMin+fragHeaderLen)*len(out) {
+			t.Fatal("answer more than three times the request")
+		}
 		oh, err := r.OpenHello(t0, env)
 		if err != nil {
 			return

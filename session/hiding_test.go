@@ -138,6 +138,16 @@ func converge(tb testing.TB, i, r *Session, now time.Time) []MsgType {
 	return nil
 }
 
+// eachModeAndSuite runs f as a subtest per transport and hiding suite.
+func eachModeAndSuite(t *testing.T, f func(t *testing.T, mode Transport, id mls.CipherSuiteID)) {
+	for _, mode := range []Transport{Datagram, Stream} {
+		for _, id := range hidingSuites {
+			s, _ := mls.Suite(id)
+			t.Run(modeName(mode)+"/"+suiteName(s), func(t *testing.T) { f(t, mode, id) })
+		}
+	}
+}
+
 func TestHidingHandshake(t *testing.T) {
 	for _, mode := range []Transport{Stream, Datagram} {
 		for _, id := range hidingSuites {
@@ -432,114 +442,15 @@ func mustEncode(tb testing.TB, m Message) []byte {
 	return b
 }
 
-// The padding rule: a HelloKeyRequest too short for the answer gets none
-// in datagram mode.
-func TestHelloKeyRequestAmplification(t *testing.T) {
-	for _, id := range hidingSuites {
-		s, _ := mls.Suite(id)
-		t.Run(suiteName(s), func(t *testing.T) {
-			ik, rk := newKeys(t, id), newKeys(t, id)
-			ring := newKeyring(t, id, rk, t0)
-			i, r := hidingPair(t, Datagram, id, ik, rk, ring, nil, t0)
-			req := i.Outgoing()
-			reqBytes := 0
-			for _, d := range req {
-				reqBytes += len(d)
-				r.HandleDatagram(t0, d)
-			}
-			ans := r.Outgoing()
-			ansBytes := 0
-			for _, d := range ans {
-				ansBytes += len(d)
-			}
-			if len(ans) == 0 || ansBytes > 3*reqBytes {
-				t.Fatalf("request %d bytes, answer %d bytes", reqBytes, ansBytes)
-			}
-			t.Logf("HelloKeyRequest %d bytes, HelloKeyAnswer %d bytes", reqBytes, ansBytes)
-			short, _ := EncodeControl(&HelloKeyRequest{})
-			if err := r.onHelloKeyRequest(short, 1); !errors.Is(err, ErrDropped) || len(r.Outgoing()) != 0 {
-				t.Fatalf("short request answered: %v", err)
-			}
-		})
-	}
-}
-
-// The keyring is shared by a listener's goroutines: copies of one sealed
-// hello racing through it open exactly once, and rotation may run
-// alongside.
-func TestHelloKeyringConcurrent(t *testing.T) {
-	id := hidingSuites[0]
-	ik, rk := newKeys(t, id), newKeys(t, id)
-	ring := newKeyring(t, id, rk, t0)
-	cached := encodedKey(t, ring.Current())
-	var envs [][]byte
-	for range 8 {
-		i, _ := hidingPair(t, Stream, id, ik, rk, ring, cached, t0)
-		envs = append(envs, plainEnvelopes(bytes.Join(i.Outgoing(), nil))[0])
-	}
-	opened := make(chan int, 64)
-	done := make(chan struct{})
-	for g := range 4 {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for k, env := range envs {
-				if _, err := ring.OpenHello(t0, env); err == nil {
-					opened <- k
-				} else if !errors.Is(err, ErrReplayedHello) {
-					t.Errorf("goroutine %d: %v", g, err)
-				}
-			}
-		}()
-	}
-	go func() {
-		defer func() { done <- struct{}{} }()
-		for range 20 {
-			_ = ring.Current()
-			_ = ring.answer()
-		}
-	}()
-	for range 5 {
-		<-done
-	}
-	close(opened)
-	count := map[int]int{}
-	for k := range opened {
-		count[k]++
-	}
-	for k := range envs {
-		if count[k] != 1 {
-			t.Fatalf("hello %d opened %d times", k, count[k])
-		}
-	}
-	// Two rotations later the key is gone, and so is its replay set.
-	installKey(t, ring, id, rk, t0)
-	installKey(t, ring, id, rk, t0)
-	if _, err := ring.OpenHello(t0, envs[0]); !errors.Is(err, ErrUnknownHelloKey) {
-		t.Fatalf("hello for a retired key: %v", err)
-	}
-}
-
-// A hello key pair survives its key file, and a file whose private key
-// is not the public key's is refused.
-func TestHelloKeyPairFile(t *testing.T) {
-	for _, id := range hidingSuites {
-		k, err := NewHelloKey(id, newKeys(t, id).priv, t0, t0.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := k.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := ParseHelloKeyPair(b)
-		if err != nil || !bytes.Equal(back.Private, k.Private) || back.Public.ID != k.Public.ID {
-			t.Fatalf("%#04x: round trip: %v", uint16(id), err)
-		}
-		other, _ := NewHelloKey(id, newKeys(t, id).priv, t0, t0.Add(time.Hour))
-		mixed := &HelloKeyPair{Public: k.Public, Private: other.Private}
-		mb, _ := mixed.MarshalBinary()
-		if _, err := ParseHelloKeyPair(mb); !errors.Is(err, ErrHelloKey) {
-			t.Fatalf("%#04x: mismatched key pair: %v", uint16(id), err)
+// feed hands datagrams or stream bytes to s, ignoring drops and the
+// silent close a stream responder makes of a refused hello.
+func feed(t *testing.T, s *Session, in [][]byte) {
+	t.Helper()
+	for _, d := range in {
+		if s.cfg.Transport == Datagram {
+			s.HandleDatagram(t0, d)
+		} else {
+			s.HandleStream(t0, d)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -37,6 +36,9 @@ const DefaultReplayCache = 1 << 16
 
 type ringKey struct {
 	pair *HelloKeyPair
+	// recipient is the private key parsed once: parsing an X-Wing or
+	// ML-KEM key expands it from its seed, as costly as a decapsulation.
+	recipient *mls.HPKERecipient
 	// answer is the encoded HelloKeyAnswer envelope, made once.
 	answer []byte
 	seen   map[[32]byte]struct{}
@@ -79,13 +81,17 @@ func (r *HelloKeyring) Install(k *HelloKeyPair) error {
 	if err != nil {
 		return err
 	}
+	recipient, err := r.suite.NewHPKERecipient(k.Private)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHelloKey, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.keys[1]; old != nil {
 		old.pair.Wipe()
 	}
 	r.keys[1] = r.keys[0]
-	r.keys[0] = &ringKey{pair: k, answer: answer, seen: make(map[[32]byte]struct{})}
+	r.keys[0] = &ringKey{pair: k, recipient: recipient, answer: answer, seen: make(map[[32]byte]struct{})}
 	return nil
 }
 
@@ -132,14 +138,14 @@ func (r *HelloKeyring) open(now time.Time, m *SealedHello, h [32]byte) (*openedH
 		r.mu.Unlock()
 		return nil, ErrReplayedHello
 	}
-	priv := bytes.Clone(k.pair.Private)
+	recipient := k.recipient
 	pub := k.pair.Public
 	r.mu.Unlock()
-	defer clear(priv)
 
 	// Opened outside the lock: one decapsulation must not stall every
-	// other session of the listener.
-	pt, err := r.suite.OpenBase(m.Enc, priv, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
+	// other session of the listener. A rotation meanwhile drops the
+	// key from the ring but leaves the parsed key to this open.
+	pt, err := recipient.OpenBase(m.Enc, sealInfo(m.KeyID), sealAAD(m.KeyID), m.Ciphertext)
 	if err != nil {
 		return nil, ErrSealedHello
 	}
@@ -253,4 +259,38 @@ func (r *HelloKeyring) openHello(now time.Time, m *SealedHello, env []byte, h [3
 		return nil, fmt.Errorf("%w: it holds a %s", ErrSealedHello, inner.Type())
 	}
 	return oh, nil
+}
+
+// AnswerRequest is the stateless answer of a listener that has no session
+// for the sender yet: given a reassembled HelloKeyRequest envelope, the
+// HelloKeyAnswer as datagrams to the request's sender index (at most
+// maxDatagramSize bytes each, 0 meaning DefaultMaxDatagramSize), or, with
+// sender 0 and maxDatagramSize -1, as plaintext stream records. In
+// datagram mode a request too short for the answer (the 3x bound) gets
+// nothing. No asymmetric operation and no state.
+func (r *HelloKeyring) AnswerRequest(env []byte, sender uint32, maxDatagramSize int) ([][]byte, error) {
+	m, err := DecodeControl(env)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type() != MsgHelloKeyRequest {
+		return nil, fmt.Errorf("%w: %s is not a HelloKeyRequest", ErrUnexpectedMessage, m.Type())
+	}
+	answer := r.answer()
+	if answer == nil {
+		return nil, ErrNoHelloKey
+	}
+	if maxDatagramSize < 0 {
+		return appendPlainRecords(nil, answer), nil
+	}
+	if maxDatagramSize == 0 {
+		maxDatagramSize = DefaultMaxDatagramSize
+	}
+	if maxDatagramSize < minDatagramSize {
+		return nil, fmt.Errorf("%w: MaxDatagramSize %d", ErrBadConfig, maxDatagramSize)
+	}
+	if len(answer) > 3*len(env) {
+		return nil, drop("%d-byte request for a %d-byte answer", len(env), len(answer))
+	}
+	return appendPlainDatagrams(nil, answer, 0, sender, 0, nil, maxDatagramSize), nil
 }
