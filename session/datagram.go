@@ -313,7 +313,7 @@ func (s *Session) dgHandle(m Message, env []byte, plain bool, sender uint32) err
 	if s.plainRefused(m.Type()) {
 		return fmt.Errorf("%w: %w: %s", ErrDropped, ErrPlaintextHello, m.Type())
 	}
-	if err, ok := s.hidingMessage(m, env, sender); ok {
+	if ok, err := s.hidingMessage(m, env, sender); ok {
 		return err
 	}
 	switch m := m.(type) {

@@ -354,16 +354,16 @@ func (s *Session) plainRefused(t MsgType) bool {
 
 // hidingMessage handles the messages of identity hiding in either mode;
 // ok is false for any other message.
-func (s *Session) hidingMessage(m Message, env []byte, sender uint32) (err error, ok bool) {
+func (s *Session) hidingMessage(m Message, env []byte, sender uint32) (ok bool, err error) {
 	switch m := m.(type) {
 	case *HelloKeyRequest:
-		return s.onHelloKeyRequest(env, sender), true
+		return true, s.onHelloKeyRequest(env, sender)
 	case *HelloKeyAnswer:
-		return s.onHelloKeyAnswer(m), true
+		return true, s.onHelloKeyAnswer(m)
 	case *SealedHello:
-		return s.onSealedHello(m, env, sender), true
+		return true, s.onSealedHello(m, env, sender)
 	case *SealedAnswer:
-		return s.onSealedAnswer(m, sender), true
+		return true, s.onSealedAnswer(m, sender)
 	}
-	return nil, false
+	return false, nil
 }

@@ -2,15 +2,64 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 )
 
 // Identity hiding in the simulated network (sim_test.go): the observer,
 // the listener's handling of sealed hellos, key rotation and restarts.
 
-// observe records bytes that went on the wire.
-func (n *simNet) observe(b []byte) {
-	n.wire = append(n.wire, bytes.Clone(b))
+// observer reads every byte that goes on the wire, as it goes, for the
+// needles it was told of: signature keys, group IDs, KeyPackage keys. A
+// side learns each of them (watch) before it can send it, so a scan that
+// sees bytes once, against the needles known then, misses nothing.
+// Needles are indexed by their first four bytes, which makes the scan one
+// map lookup per byte whatever their number.
+type observer struct {
+	needles map[uint32][][]byte
+	what    map[string]string
+	found   map[string]bool
+	// tail holds each stream direction's last bytes, for a needle cut
+	// across two writes.
+	tail [2][]byte
+	max  int
+}
+
+// note adds a needle; nothing shorter than a group ID is worth looking
+// for (a closed session's group has forgotten its ID).
+func (o *observer) note(b []byte, what string) {
+	if len(b) < groupIDLen {
+		return
+	}
+	if o.what == nil {
+		o.needles, o.what, o.found = map[uint32][][]byte{}, map[string]string{}, map[string]bool{}
+	}
+	if _, ok := o.what[string(b)]; ok {
+		return
+	}
+	o.what[string(b)] = what
+	k := binary.LittleEndian.Uint32(b)
+	o.needles[k] = append(o.needles[k], bytes.Clone(b))
+	o.max = max(o.max, len(b))
+}
+
+// scan reads b, a datagram (dir -1) or a piece of stream dir's bytes.
+func (o *observer) scan(dir int, b []byte) {
+	data := b
+	if dir >= 0 {
+		data = append(o.tail[dir], b...)
+	}
+	for i := 0; i+4 <= len(data); i++ {
+		for _, nd := range o.needles[binary.LittleEndian.Uint32(data[i:])] {
+			if bytes.HasPrefix(data[i:], nd) {
+				o.found[string(nd)] = true
+			}
+		}
+	}
+	if dir >= 0 {
+		keep := min(len(data), o.max)
+		o.tail[dir] = append(o.tail[dir][:0:0], data[len(data)-keep:]...)
+	}
 }
 
 // watch notes what e's session knows that must never show on the wire
@@ -18,13 +67,7 @@ func (n *simNet) observe(b []byte) {
 // across sessions (the peer's hello key, the peer's latest hello).
 func (n *simNet) watch(e *simEnd) {
 	s := e.s
-	note := func(b []byte, what string) {
-		// A closed session's group has forgotten its ID; nothing that
-		// short is a needle worth looking for anyway.
-		if len(b) >= groupIDLen {
-			n.secrets[string(b)] = what
-		}
-	}
+	note := n.obs.note
 	if s.group != nil {
 		note(s.group.GroupID(), "group ID")
 	}
@@ -54,15 +97,9 @@ func (n *simNet) audit() {
 
 // seen lists what the observer found of what it must not see.
 func (n *simNet) seen() []string {
-	for _, e := range n.ends {
-		n.watch(e)
-	}
-	all := bytes.Join(n.wire, nil)
 	var found []string
-	for secret, what := range n.secrets {
-		if bytes.Contains(all, []byte(secret)) {
-			found = append(found, what)
-		}
+	for nd := range n.obs.found {
+		found = append(found, n.obs.what[nd])
 	}
 	return found
 }

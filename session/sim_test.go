@@ -39,7 +39,7 @@ import (
 // hold hello keys and seal their hellos; each side rotates its key now
 // and then, forgets its replay set when it restarts, and learns the
 // peer's key on first contact or from the last session's cache. An
-// observer on the wire records every byte and checks at the end that no
+// observer on the wire reads every byte and checks at the end that no
 // signature key (which is also the credential), group ID or KeyPackage
 // of either side's ever appeared in it.
 
@@ -104,10 +104,8 @@ type simNet struct {
 	lastAt    [2]time.Time // stream mode: in-order delivery per direction
 
 	hide bool
-	// The observer: every byte that went on the wire, and what must not
-	// be seen in it.
-	wire      [][]byte
-	secrets   map[string]string
+	// The observer of every byte that goes on the wire (sim_hiding_test.go).
+	obs       observer
 	rotations int
 	// asm holds the fragments of sealed hellos the listener reads.
 	asm     reassembler
@@ -148,7 +146,8 @@ func newSimNet(tb testing.TB, mode Transport, seed uint64, suite mls.CipherSuite
 	if mode == Stream {
 		n.loss, n.dup = 0, 0
 	}
-	n.secrets = map[string]string{string(ik.pub): "initiator signature key", string(rk.pub): "responder signature key"}
+	n.obs.note(ik.pub, "initiator signature key")
+	n.obs.note(rk.pub, "responder signature key")
 	if hide {
 		n.asmRaw = map[reasmKey][][]byte{}
 		for _, e := range n.ends {
@@ -185,7 +184,7 @@ func (n *simNet) collect() {
 	}
 	for i, e := range n.ends {
 		for _, d := range e.s.Outgoing() {
-			n.observe(d)
+			n.obs.scan(-1, d)
 			if len(d) > simMTU {
 				n.tb.Fatalf("%s sent a %d-byte datagram", e.name, len(d))
 			}
@@ -211,7 +210,7 @@ func (n *simNet) collectStream() {
 	for i, e := range n.ends {
 		var b []byte
 		for _, o := range e.s.Outgoing() {
-			n.observe(o)
+			n.obs.scan(i, o)
 			b = append(b, o...)
 		}
 		for len(b) > 0 {

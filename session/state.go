@@ -23,7 +23,7 @@ func (s *Session) handle(m Message, env []byte) error {
 	if s.plainRefused(m.Type()) {
 		return fmt.Errorf("%w: %s", ErrPlaintextHello, m.Type())
 	}
-	if err, ok := s.hidingMessage(m, env, 0); ok {
+	if ok, err := s.hidingMessage(m, env, 0); ok {
 		if errors.Is(err, ErrDropped) && !s.hide.inner {
 			// On a reliable stream nothing is stale or duplicated.
 			return fmt.Errorf("%w: %v", ErrUnexpectedMessage, err)

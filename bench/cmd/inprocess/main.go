@@ -171,8 +171,8 @@ func measureHandshakes(s *mls.CipherSuite, dur time.Duration, pool int) {
 	emit("noise_ik_responder_estimate/"+name, float64(n)/noise.Seconds(), "handshakes/s")
 	note("  %s: %d handshakes with %d distinct initiators; responder %.3f ms each (thread CPU %.3f ms: %.0f/s), both sides %.3f ms",
 		name, n, pool, ms(resp)/float64(n), ms(cpu)/float64(n), float64(n)/cpu.Seconds(), ms(total)/float64(n))
-	note("    identity hiding (sealed hello to a cached hello key): responder %.3f ms each (thread CPU %.3f ms: %.0f/s), %.1f%% of the plain rate",
-		ms(sresp)/float64(n), ms(scpu)/float64(n), float64(n)/scpu.Seconds(), 100*resp.Seconds()/sresp.Seconds())
+	note("    identity hiding (sealed hello to a cached hello key): responder %.3f ms each (thread CPU %.3f ms: %.0f/s), %.1f%% of the plain rate (thread CPU: %.1f%%)",
+		ms(sresp)/float64(n), ms(scpu)/float64(n), float64(n)/scpu.Seconds(), 100*resp.Seconds()/sresp.Seconds(), 100*cpu.Seconds()/scpu.Seconds())
 	note("    floor in the same run (%d verifications, %d signatures, 1 HPKE key generation, 1 encapsulation): %.3f ms, the handshake is %.0f%% of it; Noise IK's five X25519: %.3f ms",
 		floorVerifies, floorSignatures, ms(floor)/float64(n), 100*float64(cpu)/float64(floor), ms(noise)/float64(n))
 }
