@@ -1,8 +1,8 @@
 package mls
 
 import (
+	"crypto/rand"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 
 	"github.com/current-vpn/current/session/mls/wire"
@@ -123,10 +123,16 @@ func isGREASE(v uint16) bool {
 	return v&0x0f0f == 0x0a0a && v>>12 == (v>>4)&0xf && v != 0xfafa
 }
 
-// randomGREASE returns one of the 15 GREASE values. It needs no
-// cryptographic randomness: its only purpose is to vary what peers see.
+// randomGREASE returns one of the 15 GREASE values. Its only purpose is to
+// vary what peers see, but it draws from crypto/rand rather than math/rand
+// so that a test which fixes the process's randomness
+// (testing/cryptotest.SetGlobalRandom; the published transcripts in
+// docs/transcripts) gets the same KeyPackage every time. The bias of one
+// byte modulo 15 (256 = 17*15 + 1) does not matter here.
 func randomGREASE() uint16 {
-	return 0x0a0a + 0x1010*uint16(rand.IntN(15))
+	var b [1]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24 on)
+	return 0x0a0a + 0x1010*uint16(b[0]%15)
 }
 
 // withGREASE returns a copy of c with one random GREASE value added to each

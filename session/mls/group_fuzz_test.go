@@ -19,7 +19,8 @@ import (
 // The fixture cannot be rebuilt identically: Go 1.26's crypto draws from
 // crypto/rand whatever reader it is handed, testing/cryptotest's
 // SetGlobalRandom needs a *testing.T (a fuzz setup only has the *testing.F),
-// and NewKeyPackage picks its GREASE values with math/rand. But the fuzzing
+// and a fuzz setup cannot fix the GREASE values NewKeyPackage draws from
+// crypto/rand either. But the fuzzing
 // engine runs the setup in the coordinator and again in every worker
 // process, and seeds the coordinator adds are only useful if the workers
 // hold the same group. So the coordinator builds the fixture once and hands
