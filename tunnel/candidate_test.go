@@ -33,7 +33,7 @@ func TestReplayedHelloDoesNotReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(helloBytes(t, testSuite, b.keys, a.keys.pub)); err != nil {
+	if _, err := c.Write(helloBytes(t, testSuite, b.keys, a.keys.pub, true)); err != nil {
 		t.Fatal(err)
 	}
 	// A answers (it cannot tell a replay yet) and drops the candidate

@@ -194,7 +194,7 @@ func TestUnknownPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(helloBytes(t, testSuite, stranger, ka.pub)); err != nil {
+	if _, err := c.Write(helloBytes(t, testSuite, stranger, ka.pub, true)); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

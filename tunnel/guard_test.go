@@ -242,7 +242,7 @@ func TestUDPHelloReplay(t *testing.T) {
 func TestTCPHelloReplay(t *testing.T) {
 	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
 	a := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32")}}}, ka)
-	hello := helloBytes(t, testSuite, kb, ka.pub)
+	hello := helloBytes(t, testSuite, kb, ka.pub, true)
 	const conns = 20
 	for range conns {
 		c, err := net.Dial("tcp", a.dev.ListenAddr().String())

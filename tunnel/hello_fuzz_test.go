@@ -9,23 +9,30 @@ import (
 	"github.com/current-vpn/current/session"
 )
 
-// FuzzReadClientHello feeds arbitrary first bytes of a TCP connection to the
-// accepter's parser: it must never panic, and whatever it accepts must be a
-// prefix of the input that it hands on unchanged.
-func FuzzReadClientHello(f *testing.F) {
+// FuzzHelloStream feeds arbitrary first bytes of a TCP connection to the
+// accepter's parser: it must never panic or read past its bound, and an
+// envelope it returns must be one it read, in records of its own.
+func FuzzHelloStream(f *testing.F) {
 	k, peer := newKeys(f, testSuite), newKeys(f, testSuite)
-	good := helloBytes(f, testSuite, k, peer.pub)
+	good := helloBytes(f, testSuite, k, peer.pub, true)
 	f.Add(good)
 	f.Add(good[:len(good)/2])
+	f.Add(helloBytes(f, testSuite, k, peer.pub, false))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Add([]byte{22, 3, 3, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, err := readClientHello(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		if !bytes.HasPrefix(data, h.raw) || len(h.signatureKey) == 0 {
-			t.Fatalf("accepted hello does not match its input")
+		hs := &helloStream{r: bytes.NewReader(data)}
+		for range 3 {
+			_, env, err := hs.next()
+			if err != nil {
+				return
+			}
+			if hs.total > maxHelloLen || hs.total > len(data) {
+				t.Fatalf("read %d bytes of %d", hs.total, len(data))
+			}
+			if env != nil && !bytes.Contains(data, env[:min(len(env), maxPlainFragment)]) {
+				t.Fatalf("an envelope that is not in the input")
+			}
 		}
 	})
 }

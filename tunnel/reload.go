@@ -53,6 +53,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 			d.log.Info("peer removed", "peer", p.cfg.Name)
 			d.table.RemovePeer(p)
 			delete(d.byKey, string(p.cfg.PublicKey))
+			d.forgetPeerLocked(p)
 			p.stop()
 			continue
 		}
