@@ -43,7 +43,7 @@ type Device struct {
 	// helloSlots counts connections the accepter has not identified yet.
 	helloSlots chan struct{}
 	// guard budgets and counts what strangers make us hold and do.
-	guard  *guard
+	guard *guard
 	// hello holds the hello keys every session opens sealed hellos
 	// with (hellokeys.go); byGroup maps the MLS group IDs of the peers'
 	// sessions to them, for sealed resumptions (sealed.go). Both under
@@ -51,9 +51,9 @@ type Device struct {
 	hello   *helloKeys
 	byGroup map[string]*peer
 	opened  openedHellos
-	stats  deviceStats
-	ctx    context.Context
-	cancel context.CancelFunc
+	stats   deviceStats
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// wg counts every goroutine the device started, so Close can promise
 	// that none outlives it.
 	wg      sync.WaitGroup

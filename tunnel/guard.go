@@ -41,19 +41,19 @@ type guard struct {
 type refusal uint8
 
 const (
-	refBadDatagram   refusal = iota // no protocol datagram
-	refUnknownIndex                 // record or control datagram for no session
-	refBadHello                     // malformed ClientHello, or no hello on a connection
-	refUnknownPeer                  // ClientHello signed by a key no peer has
-	refHelloBudget                  // reassembly budget of unidentified hellos full
-	refRateHost                     // host over its handshake rate
-	refRateGlobal                   // device over its handshake ceiling
-	refRatePeer                     // peer over its handshake rate
-	refTCPBusy                      // too many half-open connections (host or total)
-	refHelloReplay                  // a ClientHello already answered
-	refCandidates                   // too many unproven replacement sessions
-	refBadKeyPackage                // a pinned peer's KeyPackage that fails validation
-	refPlaintextHello               // a hello in the clear: identity hiding is on
+	refBadDatagram    refusal = iota // no protocol datagram
+	refUnknownIndex                  // record or control datagram for no session
+	refBadHello                      // malformed ClientHello, or no hello on a connection
+	refUnknownPeer                   // ClientHello signed by a key no peer has
+	refHelloBudget                   // reassembly budget of unidentified hellos full
+	refRateHost                      // host over its handshake rate
+	refRateGlobal                    // device over its handshake ceiling
+	refRatePeer                      // peer over its handshake rate
+	refTCPBusy                       // too many half-open connections (host or total)
+	refHelloReplay                   // a ClientHello already answered
+	refCandidates                    // too many unproven replacement sessions
+	refBadKeyPackage                 // a pinned peer's KeyPackage that fails validation
+	refPlaintextHello                // a hello in the clear: identity hiding is on
 	numRefusals
 )
 

@@ -81,9 +81,9 @@ func (o *openedHellos) drop(now time.Time, p *peer) {
 
 // sealedVerdict is what the listener made of a reassembled hello.
 type sealedVerdict struct {
-	p      *peer                 // the peer to hand it to, if any
-	opened *session.OpenedHello  // nil for a retransmission
-	answer [][]byte              // what to send back (a hello key)
+	p      *peer                // the peer to hand it to, if any
+	opened *session.OpenedHello // nil for a retransmission
+	answer [][]byte             // what to send back (a hello key)
 	hash   [32]byte
 }
 
