@@ -57,9 +57,9 @@ func TestHelloStream(t *testing.T) {
 		if len(hs.raw) > 1 {
 			t.Fatalf("%v: %d bytes left past the request", id, len(hs.raw))
 		}
-		// A plaintext hello is recognised from its header alone.
+		// A plaintext hello is recognised, to be refused.
 		plain := helloBytes(t, id, k, peer.pub, false)
-		hs = &helloStream{r: bytes.NewReader(plain[:plainHeaderLen+3])}
+		hs = &helloStream{r: bytes.NewReader(plain)}
 		if typ, _, err := hs.next(); err != nil || typ != session.MsgClientHello {
 			t.Fatalf("%v: plaintext hello read as %s, %v", id, typ, err)
 		}
@@ -96,4 +96,34 @@ func TestHelloStreamRejects(t *testing.T) {
 	if _, _, err := (&helloStream{r: bytes.NewReader(endless)}).next(); err == nil {
 		t.Error("endless hello accepted")
 	}
+}
+
+// sealingTo makes cfg that of an initiator that cached d's hello key: its
+// first message is a SealedHello.
+func sealingTo(t testing.TB, cfg session.Config, d *Device) session.Config {
+	t.Helper()
+	key, err := d.hello.ring.Current().MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HideIdentity, cfg.PeerHelloKey = true, key
+	return cfg
+}
+
+// sealedHelloBytes is what an initiator with key k that cached d's hello
+// key sends first over TCP.
+func sealedHelloBytes(t testing.TB, k keyPair, d *Device) []byte {
+	t.Helper()
+	pub, err := d.hello.ring.Current().MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: k.priv, PeerPublicKey: d.ownPub, HideIdentity: true, PeerHelloKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Join(s.Outgoing(), nil)
 }

@@ -18,11 +18,11 @@ import (
 //
 //   - a HelloKeyRequest is answered statelessly with the current key (at
 //     most three times its size over UDP: no amplification);
-//   - a SealedHello the keyring opened before is a retransmission: it goes
-//     to the peer it went to (openedHellos), whose session answers from its
-//     cache, or nowhere;
-//   - otherwise the host's handshake rate is charged and the keyring opens
-//     it once: a ClientHello names its peer by the pinned key inside, a
+//   - a SealedHello is charged to the host's handshake rate; one the
+//     keyring opened before is a retransmission: it goes to the peer it
+//     went to (openedHellos), whose session answers from its cache, or
+//     nowhere;
+//   - otherwise the keyring opens it once: a ClientHello names its peer by the pinned key inside, a
 //     ResumptionRequest by its group (byGroup); the opened hello goes to
 //     that peer's session (Session.HandleOpenedHello) and is never opened
 //     again. A hello sealed to a key we no longer hold gets the current
@@ -112,12 +112,14 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		d.guard.refuse(now, refBadHello, from)
 		return sealedVerdict{}
 	}
+	// Retransmissions too take a token, as every hello did before
+	// hiding: a flood of copies is limited like a flood of hellos.
+	if !d.guard.admitHandshake(now, hostOf(src.Addr()), from) {
+		return sealedVerdict{}
+	}
 	h := sha256.Sum256(env)
 	if p := d.opened.lookup(h); p != nil {
 		return sealedVerdict{p: p, hash: h}
-	}
-	if !d.guard.admitHandshake(now, hostOf(src.Addr()), from) {
-		return sealedVerdict{}
 	}
 	oh, err := ring.OpenHello(now, env)
 	switch {

@@ -112,7 +112,11 @@ func (d *Device) identify(nc net.Conn, host netip.Prefix) {
 		}
 	}
 	if v.opened == nil {
-		// Refused, or a retransmission, which a stream never sends.
+		if v.p != nil {
+			// A TCP initiator never sends one hello twice: a known
+			// one on a new connection is a replay.
+			d.guard.refuse(d.clock(), refHelloReplay, from)
+		}
 		nc.Close()
 		return
 	}
