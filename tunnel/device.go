@@ -124,6 +124,10 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 			}
 			p.saved = st
 			p.peerHelloKey = loadPeerHelloKey(cfg.StateDir, pc.PublicKey)
+			if st != nil && len(st.GroupID) > 0 {
+				// Routable before the owner restores it.
+				d.byGroup[string(st.GroupID)], p.groupID = p, string(st.GroupID)
+			}
 		}
 		d.peers = append(d.peers, p)
 		d.byKey[string(pc.PublicKey)] = p

@@ -34,6 +34,9 @@ type savedState struct {
 	LocalIndex uint32 `json:"local_index"`
 	PeerIndex  uint32 `json:"peer_index"`
 	Group      []byte `json:"group"`
+	// GroupID lets the listener route a sealed ResumptionRequest to the
+	// peer before its owner has restored the group (sealed.go).
+	GroupID []byte `json:"group_id,omitempty"`
 }
 
 const stateVersion = 1
@@ -83,7 +86,7 @@ func (p *peer) saveState() {
 	if err != nil {
 		return
 	}
-	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group}
+	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group, GroupID: p.sess.GroupID()}
 	// The peer's context ends before its last save, at shutdown.
 	now, final := p.now(), p.ctx.Err() != nil
 	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {
