@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,8 @@ import (
 )
 
 // helloKeyDevice is a Device with nothing but what its hello keys use.
-func helloKeyDevice(t *testing.T, k keyPair, dir string) *Device {
-	return &Device{cfg: Config{Suite: testSuite, PrivateKey: k.priv, StateDir: dir}, log: testLogger(t)}
+func helloKeyDevice(k keyPair, dir string) *Device {
+	return &Device{cfg: Config{Suite: testSuite, PrivateKey: k.priv, StateDir: dir}, log: slog.New(slog.DiscardHandler)}
 }
 
 // sealedTo is a ClientHello envelope sealed at now to the hello key hk of
@@ -47,7 +48,7 @@ func TestHelloKeysPersistAndRotate(t *testing.T) {
 	k, dir := newKeys(t, testSuite), t.TempDir()
 	pub := func(d *Device) []byte { return d.hello.ring.Current().PublicKey }
 	t0 := time.Now()
-	d := helloKeyDevice(t, k, dir)
+	d := helloKeyDevice(k, dir)
 	if err := d.loadHelloKeys(t0); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestHelloKeysPersistAndRotate(t *testing.T) {
 	}
 
 	// A restart keeps the key.
-	d = helloKeyDevice(t, k, dir)
+	d = helloKeyDevice(k, dir)
 	if err := d.loadHelloKeys(t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestHelloKeysPersistAndRotate(t *testing.T) {
 	}
 	// Restarted after the rotation: both keys are back, and a hello
 	// sealed to the replaced one still opens.
-	d = helloKeyDevice(t, k, dir)
+	d = helloKeyDevice(k, dir)
 	if err := d.loadHelloKeys(t1); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestHelloKeysPersistAndRotate(t *testing.T) {
 	if err := os.Chmod(path, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	err := helloKeyDevice(t, k, dir).loadHelloKeys(t2)
+	err := helloKeyDevice(k, dir).loadHelloKeys(t2)
 	if err == nil || !strings.Contains(err.Error(), "0600") {
 		t.Fatalf("a hello keys file readable by its group: %v", err)
 	}
@@ -105,7 +106,7 @@ func TestHelloKeysPersistAndRotate(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d = helloKeyDevice(t, k, dir)
+	d = helloKeyDevice(k, dir)
 	if err := d.loadHelloKeys(t2); err != nil || d.hello.ring.Current() == nil {
 		t.Fatalf("a corrupt hello keys file: %v", err)
 	}
