@@ -178,27 +178,16 @@ func (p *peer) onClientHello(in *packetBuf) {
 	h := datagramHelloHash(in.frags)
 	oh := in.opened
 	in.opened = nil
-	verdict := p.gateHello(h)
-	if verdict == helloRefused {
-		return
-	}
-	if verdict == helloRetransmit && p.cand.s != nil && h == p.cand.hello {
-		p.feedCandidate(in)
-		return
-	}
 	dc, ours := p.conn.(*dgramCarrier)
 	if oh == nil {
-		if verdict == helloRetransmit && ours {
-			if err := feedAll(p.now(), p.sess, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
-				p.sessionFailed(err)
-				return
-			}
-			p.process()
-		}
+		p.onHelloRetransmit(in, h, ours)
+		return
+	}
+	if p.gateHello(h) != helloNew {
 		return
 	}
 	if oh.Resumption {
-		p.onSealedResumption(dc, in, oh)
+		p.onSealedResumption(dc, in, oh, h)
 		return
 	}
 	if ours && !p.sess.Established() {
@@ -243,11 +232,29 @@ func (p *peer) onClientHello(in *packetBuf) {
 	p.process()
 }
 
+// onHelloRetransmit gives a copy of a sealed hello the listener opened
+// before to the session or candidate that answered it, which answers from
+// its cache; any other copy is a replay.
+func (p *peer) onHelloRetransmit(in *packetBuf, h [32]byte, ours bool) {
+	switch {
+	case p.cand.s != nil && h == p.cand.hello:
+		p.feedCandidate(in)
+	case ours && h == p.sessHello:
+		if err := feedAll(p.now(), p.sess, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
+			p.sessionFailed(err)
+			return
+		}
+		p.process()
+	default:
+		p.dev.guard.refuse(p.now(), refHelloReplay, endpointAddr(in.ep).String())
+	}
+}
+
 // onSealedResumption hands a sealed ResumptionRequest to our datagram
 // session (a restored responder, or an established session whose peer
 // restarted), which checks that it is for our group and epoch. Without
 // one there is nothing to resume: the peer falls back to a handshake.
-func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.OpenedHello) {
+func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.OpenedHello, h [32]byte) {
 	if dc == nil {
 		return
 	}
@@ -260,6 +267,8 @@ func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.O
 		p.countDrop(err)
 		return
 	}
+	// Its retransmissions get the answer from the session's cache.
+	p.sessHello = h
 	// As for a plaintext control datagram: it authenticated if it
 	// moved the session.
 	events := p.sess.Events()

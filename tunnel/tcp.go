@@ -59,7 +59,7 @@ func (d *Device) acceptLoop() {
 		}
 		d.goFunc(func() {
 			defer func() { d.guard.closeTCP(host); <-d.helloSlots }()
-			d.identify(nc, host)
+			d.identify(nc)
 		})
 	}
 }
@@ -81,7 +81,7 @@ const maxKeyRequests = 2
 // request first if it asks), opens it and hands the connection to the
 // peer whose key is inside. Anything else is closed without a word: a
 // responder does not reveal itself to strangers.
-func (d *Device) identify(nc net.Conn, host netip.Prefix) {
+func (d *Device) identify(nc net.Conn) {
 	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
 	defer stop()
 	// One deadline for the whole hello, not per read: a slow sender
