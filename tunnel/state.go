@@ -23,9 +23,8 @@ import (
 // atomically (write to a temporary file, fsync, rename): a crash leaves
 // either the old state or the new one, never half of each.
 //
-// Stream-mode (TCP) sessions are not persisted: the accepter identifies a
-// TCP peer by the ClientHello's key, which a ResumptionRequest does not
-// carry.
+// Stream-mode (TCP) sessions are not persisted, and the accepter refuses a
+// sealed ResumptionRequest: a TCP connection starts with a handshake.
 
 // savedState is one peer's file.
 type savedState struct {

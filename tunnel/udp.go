@@ -25,12 +25,14 @@ import (
 //   - a protected record, or a control datagram with a receiver index, goes
 //     to the peer that registered that index for its session (or its
 //     candidate session); unknown indexes are dropped;
-//   - a ClientHello (receiver index 0) is first put to the CookieJar, which
-//     may answer with a stateless CookieChallenge or drop it (rate limit
-//     per source); admitted fragments are reassembled here until the
-//     KeyPackage's signature key says which peer it is for, and then every
-//     fragment is handed to that peer, whose session checks everything
-//     again.
+//   - an unaddressed handshake message (receiver index 0: a hello key
+//     request or a sealed hello) is first put to the CookieJar, which may
+//     answer with a stateless CookieChallenge or drop it (rate limit per
+//     source); admitted fragments are reassembled here, and the listener
+//     answers the key request or opens the sealed hello once to learn
+//     which peer it is for (sealed.go); every fragment and the opened
+//     hello are then handed to that peer, whose session checks everything
+//     else.
 //
 // The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
 
