@@ -252,10 +252,19 @@ func (p *peer) onHelloRetransmit(in *packetBuf, h [32]byte, ours bool) {
 
 // onSealedResumption hands a sealed ResumptionRequest to our datagram
 // session (a restored responder, or an established session whose peer
-// restarted), which checks that it is for our group and epoch. Without
-// one there is nothing to resume: the peer falls back to a handshake.
+// restarted), which checks that it is for our group and epoch; saved
+// state not in use yet starts one. Without any there is nothing to
+// resume: the peer falls back to a handshake.
 func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.OpenedHello, h [32]byte) {
-	if dc == nil {
+	if p.conn == nil && p.saved != nil {
+		// We are still resolving the peer's endpoint to resume
+		// ourselves: the peer was faster, and we resume as responder
+		// (onDialed then keeps this session). Its copies would not
+		// be opened again.
+		p.startDatagram(nil, false)
+		dc, _ = p.conn.(*dgramCarrier)
+	}
+	if dc == nil || p.sess == nil {
 		return
 	}
 	now := p.now()
