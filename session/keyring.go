@@ -262,7 +262,8 @@ func (r *HelloKeyring) openHello(now time.Time, m *SealedHello, env []byte, h [3
 }
 
 // AnswerRequest is the stateless answer of a listener that has no session
-// for the sender yet: given a reassembled HelloKeyRequest envelope, the
+// for the sender yet: given a reassembled HelloKeyRequest envelope (or a
+// SealedHello that OpenHello refused with ErrUnknownHelloKey), the
 // HelloKeyAnswer as datagrams to the request's sender index (at most
 // maxDatagramSize bytes each, 0 meaning DefaultMaxDatagramSize), or, with
 // sender 0 and maxDatagramSize -1, as plaintext stream records. In
@@ -273,8 +274,8 @@ func (r *HelloKeyring) AnswerRequest(env []byte, sender uint32, maxDatagramSize 
 	if err != nil {
 		return nil, err
 	}
-	if m.Type() != MsgHelloKeyRequest {
-		return nil, fmt.Errorf("%w: %s is not a HelloKeyRequest", ErrUnexpectedMessage, m.Type())
+	if t := m.Type(); t != MsgHelloKeyRequest && t != MsgSealedHello {
+		return nil, fmt.Errorf("%w: %s is not a HelloKeyRequest", ErrUnexpectedMessage, t)
 	}
 	answer := r.answer()
 	if answer == nil {

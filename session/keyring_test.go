@@ -195,3 +195,35 @@ func messageOf(t *testing.T, mode Transport, out [][]byte) []byte {
 	t.Fatal("incomplete message")
 	return nil
 }
+
+// A sealed hello for a key the listener no longer holds (a restart lost
+// it, or a rotation retired it) gets the current key from the listener's
+// stateless answer, and the initiator reseals to it.
+func TestHidingListenerAnswersUnknownKey(t *testing.T) {
+	eachModeAndSuite(t, func(t *testing.T, mode Transport, id mls.CipherSuiteID) {
+		ik, rk := newKeys(t, id), newKeys(t, id)
+		stale := newKeyring(t, id, rk, t0)
+		ring := newKeyring(t, id, rk, t0)
+		i, _ := hidingPair(t, mode, id, ik, rk, ring, encodedKey(t, stale.Current()), t0)
+		sealed := messageOf(t, mode, i.Outgoing())
+		if _, err := ring.OpenHello(t0, sealed); !errors.Is(err, ErrUnknownHelloKey) {
+			t.Fatalf("a hello sealed to a key not installed: %v", err)
+		}
+		sender, max := i.LocalIndex(), 0
+		if mode == Stream {
+			sender, max = 0, -1
+		}
+		answer, err := ring.AnswerRequest(sealed, sender, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, i, answer)
+		oh, err := ring.OpenHello(t0, messageOf(t, mode, i.Outgoing()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(oh.SignatureKey, ik.pub) {
+			t.Fatal("the resealed hello does not name its initiator")
+		}
+	})
+}

@@ -523,6 +523,16 @@ func (s *Session) Epoch() uint64 {
 	return s.group.Epoch()
 }
 
+// GroupID is the MLS group's ID, nil before the handshake: what a
+// listener maps a sealed ResumptionRequest (OpenedHello.GroupID) back to
+// the peer by.
+func (s *Session) GroupID() []byte {
+	if s.group == nil {
+		return nil
+	}
+	return s.group.GroupID()
+}
+
 // SessionStats are a session's counters.
 type SessionStats struct {
 	// Replayed counts protected datagrams dropped by the anti-replay

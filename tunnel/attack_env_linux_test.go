@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +30,9 @@ type attackEnv struct {
 	// Files of hex lines: A's genuine ClientHello as datagrams and as
 	// stream bytes, and the same of a key B does not pin.
 	helloUDP, helloTCP, strangerUDP, strangerTCP string
-	runs                                         int
+	// helloKeysB is B's hello keys file.
+	helloKeysB []byte
+	runs       int
 }
 
 const (
@@ -52,6 +55,10 @@ func newAttackEnv(t *testing.T) *attackEnv {
 	linkNamespaces(t, e.nsX, "ckx"+id, []string{"198.51.100.1/24"}, e.nsB, "cky"+id, []string{"198.51.100.2/24"})
 	e.keyA, e.keyB = writeKey(t, e.dir, "a"), writeKey(t, e.dir, "b")
 	writeKey(t, e.dir, "stranger")
+	// B's hello keys, installed in every run's state directory, so that
+	// the attacker's hellos are sealed to a key B holds, as a genuine
+	// initiator's are.
+	helloKey := e.makeHelloKeysB(t)
 	for _, h := range []struct {
 		path *string
 		key  string
@@ -63,16 +70,45 @@ func newAttackEnv(t *testing.T) *attackEnv {
 		{&e.strangerTCP, "stranger", session.Stream},
 	} {
 		*h.path = filepath.Join(e.dir, fmt.Sprintf("hello-%s-%d.hex", h.key, h.tr))
-		if err := writeAttackFile(*h.path, attackClientHello(t, filepath.Join(e.dir, h.key+".key"), e.keyB, h.tr)); err != nil {
+		if err := writeAttackFile(*h.path, attackClientHello(t, filepath.Join(e.dir, h.key+".key"), e.keyB, helloKey, h.tr)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return e
 }
 
-// attackClientHello is what a real initiator with the key in keyFile sends
-// first to the peer peerKey: its datagrams, or its stream bytes as one.
-func attackClientHello(t *testing.T, keyFile, peerKey string, tr session.Transport) [][]byte {
+// makeHelloKeysB makes B's hello keys file and returns the public key.
+func (e *attackEnv) makeHelloKeysB(t *testing.T) []byte {
+	t.Helper()
+	k, err := config.LoadPrivateKeyFile(filepath.Join(e.dir, "b.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Zero()
+	now := time.Now()
+	pair, err := session.NewHelloKey(k.Suite(), k.Bytes(), now, now.Add(helloKeyLifetime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pair.Wipe()
+	b, err := pair.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.helloKeysB, err = json.Marshal(helloKeysOnDisk{Version: helloKeysVersion, Current: b}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pair.Public.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// attackClientHello is what a real initiator with the key in keyFile
+// that cached the hello key helloKey sends first to the peer peerKey (a
+// sealed hello): its datagrams, or its stream bytes as one.
+func attackClientHello(t *testing.T, keyFile, peerKey string, helloKey []byte, tr session.Transport) [][]byte {
 	t.Helper()
 	k, err := config.LoadPrivateKeyFile(keyFile)
 	if err != nil {
@@ -84,7 +120,7 @@ func attackClientHello(t *testing.T, keyFile, peerKey string, tr session.Transpo
 		t.Fatal(err)
 	}
 	s, err := session.New(session.Config{Role: session.Initiator, Suite: k.Suite(), SigningKey: k.Bytes(),
-		PeerPublicKey: pub.Bytes(), Transport: tr})
+		PeerPublicKey: pub.Bytes(), Transport: tr, HideIdentity: true, PeerHelloKey: helloKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +172,9 @@ func (e *attackEnv) startTunnel(t *testing.T, transport string) *attackTunnel {
 	// dialled itself could win the simultaneous-connect rule against
 	// every inbound one, and the replays would cost B nothing.)
 	cfgB := writeConfigT(t, sub, "b", "10.99.0.2/24", "fd99::2/64", e.keyA, "", "10.99.0.1/32", "fd99::1/128", transport)
+	if err := os.WriteFile(filepath.Join(sub, "b.state", helloKeysFile), e.helloKeysB, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tn := &attackTunnel{e: e}
 	tn.a = startDaemon(t, sub, e.nsA, e.bin, cfgA)
 	tn.b = startDaemon(t, sub, e.nsB, e.bin, cfgB)

@@ -5,6 +5,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 
+	"github.com/current-vpn/current/session"
 	"github.com/current-vpn/current/session/record"
 )
 
@@ -48,6 +49,8 @@ type packetBuf struct {
 	// frags holds every fragment of a reassembled ClientHello (copies;
 	// pkt is the first).
 	frags [][]byte
+	// opened is a sealed hello the listener opened (sealed.go).
+	opened *session.OpenedHello
 
 	pool        *bufPool
 	chunk, slot int32 // where arr is in pool's mappings

@@ -121,7 +121,7 @@ func (bp *bufPool) put(bufs ...*packetBuf) {
 			// users at once would be a worse one.
 			continue
 		}
-		b.pkt, b.ep, b.frags, b.out = nil, nil, nil, false
+		b.pkt, b.ep, b.frags, b.opened, b.out = nil, nil, nil, nil, false
 		bp.free = append(bp.free, b)
 		bp.live--
 	}

@@ -54,9 +54,9 @@ func (p *peer) startCandidate(c *streamConn) {
 	c.send(s.Outgoing())
 }
 
-// startDatagramCandidate answers a new ClientHello over UDP while a
-// session is established.
-func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
+// startDatagramCandidate answers a new sealed ClientHello over UDP while
+// a session is established.
+func (p *peer) startDatagramCandidate(in *packetBuf, oh *session.OpenedHello, hello [32]byte) {
 	if p.keepProbe() {
 		return
 	}
@@ -69,7 +69,7 @@ func (p *peer) startDatagramCandidate(in *packetBuf, hello [32]byte) {
 	s, err := p.newDatagramSession(c, session.Responder, nil)
 	p.cand = candidate{c: c, s: s, started: p.now(), deadline: p.now().Add(p.dev.cfg.HandshakeTimeout), hello: hello}
 	if err == nil {
-		err = feedAll(p.now(), s, in.frags)
+		err = s.HandleOpenedHello(p.now(), oh, helloSender(in))
 	}
 	if err != nil {
 		p.candidateFailed(err)
@@ -121,6 +121,9 @@ func (p *peer) onCandidateDatagram(in *packetBuf) {
 // promotes it once it proved itself.
 func (p *peer) candidateProgress() {
 	s := p.cand.s
+	if t := s.HelloTime(); t.After(p.helloFloor) {
+		p.helloFloor = t
+	}
 	p.transmit(p.cand.c, s.Outgoing())
 	pkts, events := s.Packets(), s.Events()
 	p.probeEstablished(events)

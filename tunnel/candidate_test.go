@@ -33,7 +33,7 @@ func TestReplayedHelloDoesNotReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(helloBytes(t, testSuite, b.keys, a.keys.pub)); err != nil {
+	if _, err := c.Write(sealedHelloBytes(t, b.keys, a.dev)); err != nil {
 		t.Fatal(err)
 	}
 	// A answers (it cannot tell a replay yet) and drops the candidate
@@ -61,7 +61,7 @@ func TestProvenReplacementTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: b.keys.priv, PeerPublicKey: a.keys.pub})
+	s, err := session.New(sealingTo(t, session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: b.keys.priv, PeerPublicKey: a.keys.pub}, a.dev))
 	if err != nil {
 		t.Fatal(err)
 	}

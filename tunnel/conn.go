@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/current-vpn/current/session"
 )
 
 // maxQueuedBytes bounds what the owner may queue on a connection for
@@ -31,6 +33,8 @@ type streamConn struct {
 	nc       net.Conn
 	outbound bool   // we dialed it
 	prefix   []byte // bytes read before the owner took the connection
+	// opened is the sealed hello the accepter opened, for the session.
+	opened *session.OpenedHello
 	// helloHash identifies the ClientHello of an accepted connection.
 	helloHash [32]byte
 

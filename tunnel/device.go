@@ -43,10 +43,17 @@ type Device struct {
 	// helloSlots counts connections the accepter has not identified yet.
 	helloSlots chan struct{}
 	// guard budgets and counts what strangers make us hold and do.
-	guard  *guard
-	stats  deviceStats
-	ctx    context.Context
-	cancel context.CancelFunc
+	guard *guard
+	// hello holds the hello keys every session opens sealed hellos
+	// with (hellokeys.go); byGroup maps the MLS group IDs of the peers'
+	// sessions to them, for sealed resumptions (sealed.go). Both under
+	// mu, hello's fields aside, which only the sweeper changes.
+	hello   *helloKeys
+	byGroup map[string]*peer
+	opened  openedHellos
+	stats   deviceStats
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// wg counts every goroutine the device started, so Close can promise
 	// that none outlives it.
 	wg      sync.WaitGroup
@@ -97,6 +104,11 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	d.tunW.dev = tun
 	d.helloSlots = make(chan struct{}, maxUnidentified)
 	d.guard = newGuard(d.log)
+	d.byGroup = map[string]*peer{}
+	d.opened.life = cfg.HandshakeTimeout
+	if err := d.loadHelloKeys(d.clock()); err != nil {
+		return nil, fmt.Errorf("hello keys: %w", err)
+	}
 	d.net.link = link
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for i := range cfg.Peers {
@@ -111,6 +123,11 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 				d.log.Warn("ignoring saved session state", "peer", pc.Name, "err", err)
 			}
 			p.saved = st
+			p.peerHelloKey = loadPeerHelloKey(cfg.StateDir, pc.PublicKey)
+			if st != nil && len(st.GroupID) > 0 {
+				// Routable before the owner restores it.
+				d.byGroup[string(st.GroupID)], p.groupID = p, string(st.GroupID)
+			}
 		}
 		d.peers = append(d.peers, p)
 		d.byKey[string(pc.PublicKey)] = p

@@ -194,7 +194,7 @@ func TestUnknownPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(helloBytes(t, testSuite, stranger, ka.pub)); err != nil {
+	if _, err := c.Write(sealedHelloBytes(t, stranger, a.dev)); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -240,7 +240,7 @@ func TestBadPeerDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub})
+	s, err := session.New(sealingTo(t, session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub}, a.dev))
 	if err != nil {
 		t.Fatal(err)
 	}

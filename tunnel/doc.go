@@ -18,8 +18,9 @@
 //     (recvmmsg, UDP GRO split by wireguard/conn), routing them by
 //     receiver index before any cryptography (udp.go);
 //   - one TCP accepter; each accepted connection gets a short-lived
-//     goroutine that reads the first ClientHello, finds the peer whose
-//     pinned key signed its KeyPackage and hands the connection to that
+//     goroutine that answers a hello key request, opens the sealed
+//     ClientHello that follows (identity hiding, sealed.go), finds the
+//     peer whose pinned key is inside and hands the connection to that
 //     peer, or closes it silently if no peer has that key;
 //   - everything a stranger can make the device hold or do before it is
 //     authenticated (partial ClientHellos, half-open connections,
@@ -65,8 +66,8 @@
 //
 // Datagram mode (UDP, udp.go) is a second transport: the peer owner stays
 // the only user of the session, fed by socket readers that demultiplex
-// datagrams by receiver index, and ClientHellos (after the CookieJar) by
-// their KeyPackage's key. A peer's session talks through a carrier: a TCP
+// datagrams by receiver index, and sealed hellos (after the CookieJar) by
+// the key or group the listener finds when it opens them (sealed.go). A peer's session talks through a carrier: a TCP
 // connection or the UDP sockets plus the peer's endpoint, which follows
 // the source of its latest authenticated datagram (roaming), and which
 // forgets its source address and announces us with a keepalive when our

@@ -41,18 +41,19 @@ type guard struct {
 type refusal uint8
 
 const (
-	refBadDatagram   refusal = iota // no protocol datagram
-	refUnknownIndex                 // record or control datagram for no session
-	refBadHello                     // malformed ClientHello, or no hello on a connection
-	refUnknownPeer                  // ClientHello signed by a key no peer has
-	refHelloBudget                  // reassembly budget of unidentified hellos full
-	refRateHost                     // host over its handshake rate
-	refRateGlobal                   // device over its handshake ceiling
-	refRatePeer                     // peer over its handshake rate
-	refTCPBusy                      // too many half-open connections (host or total)
-	refHelloReplay                  // a ClientHello already answered
-	refCandidates                   // too many unproven replacement sessions
-	refBadKeyPackage                // a pinned peer's KeyPackage that fails validation
+	refBadDatagram    refusal = iota // no protocol datagram
+	refUnknownIndex                  // record or control datagram for no session
+	refBadHello                      // malformed ClientHello, or no hello on a connection
+	refUnknownPeer                   // ClientHello signed by a key no peer has
+	refHelloBudget                   // reassembly budget of unidentified hellos full
+	refRateHost                      // host over its handshake rate
+	refRateGlobal                    // device over its handshake ceiling
+	refRatePeer                      // peer over its handshake rate
+	refTCPBusy                       // too many half-open connections (host or total)
+	refHelloReplay                   // a ClientHello already answered
+	refCandidates                    // too many unproven replacement sessions
+	refBadKeyPackage                 // a pinned peer's KeyPackage that fails validation
+	refPlaintextHello                // a hello in the clear: identity hiding is on
 	numRefusals
 )
 
@@ -60,7 +61,7 @@ const (
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
 	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
-	"bad_key_package",
+	"bad_key_package", "plaintext_hello",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
@@ -207,7 +208,10 @@ func (d *Device) sweepLoop() {
 	for {
 		select {
 		case <-t.C:
-			d.guard.sweep(d.clock())
+			now := d.clock()
+			d.guard.sweep(now)
+			d.rotateHelloKeyIfDue(now)
+			d.opened.expire(now)
 		case <-d.ctx.Done():
 			return
 		}

@@ -198,7 +198,7 @@ func TestHelloLog(t *testing.T) {
 func TestUDPHelloReplay(t *testing.T) {
 	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
 	a := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32"), Transport: TransportUDP}}}, ka)
-	s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: session.Datagram})
+	s, err := session.New(sealingTo(t, session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: session.Datagram}, a.dev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestUDPHelloReplay(t *testing.T) {
 func TestTCPHelloReplay(t *testing.T) {
 	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
 	a := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32")}}}, ka)
-	hello := helloBytes(t, testSuite, kb, ka.pub)
+	hello := sealedHelloBytes(t, kb, a.dev)
 	const conns = 20
 	for range conns {
 		c, err := net.Dial("tcp", a.dev.ListenAddr().String())
@@ -307,7 +307,7 @@ func TestCandidateAccounting(t *testing.T) {
 	}
 	defer c.Close()
 	send := func() {
-		s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: session.Datagram})
+		s, err := session.New(sealingTo(t, session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: session.Datagram}, a.dev))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,8 +385,17 @@ func TestRefusedKeyPackageCounted(t *testing.T) {
 	ka, kb := newKeys(t, testSuite), newKeys(t, testSuite)
 	a := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: kb.pub, AllowedIPs: pfxs("10.0.0.2/32")}}}, ka)
 	past := time.Now().Add(-mls.DefaultKeyPackageLifetime - 24*time.Hour)
+	// A hello key valid then and now, so that the hello opens and the
+	// KeyPackage inside is what gets refused.
+	wide, err := session.NewHelloKey(testSuite, ka.priv, past.Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.dev.hello.ring.Install(wide); err != nil {
+		t.Fatal(err)
+	}
 	hello := func(tr session.Transport) [][]byte {
-		s, err := session.New(session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: tr})
+		s, err := session.New(sealingTo(t, session.Config{Role: session.Initiator, Suite: testSuite, SigningKey: kb.priv, PeerPublicKey: ka.pub, Transport: tr}, a.dev))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -274,7 +274,7 @@ func TestNoFDLeakSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		hello := helloBytes(t, testSuite, kd, a.keys.pub)
+		hello := sealedHelloBytes(t, kd, a.dev)
 		if _, err := c.Write(hello[:len(hello)/2]); err != nil {
 			t.Fatal(err)
 		}

@@ -95,6 +95,11 @@ type peer struct {
 	sessHello   [32]byte
 	hellos      helloLog
 	helloBucket tokenBucket
+	// Identity hiding across sessions (hiding.go): the peer's hello
+	// key, its latest hello accepted, its session's group ID.
+	peerHelloKey []byte
+	helloFloor   time.Time
+	groupID      string
 }
 
 func newPeer(d *Device, cfg PeerConfig) *peer {
@@ -328,6 +333,7 @@ func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *sav
 		GiveUp:          p.dev.cfg.GiveUp,
 		RetransmitMax:   helloRetransmitMax,
 	}
+	p.hidingConfig(&cfg)
 	if saved != nil {
 		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
 	}
@@ -344,11 +350,9 @@ func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *sav
 func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 	saved := p.saved
 	p.saved = nil
-	want := uint32(0)
-	if saved != nil {
-		want = saved.LocalIndex
-	}
-	c := &dgramCarrier{p: p, outbound: outbound, ep: ep, index: p.dev.allocIndex(p, want)}
+	// A fresh index even when resuming: the saved one would link the
+	// new session to the old one on the wire (identity hiding).
+	c := &dgramCarrier{p: p, outbound: outbound, ep: ep, index: p.dev.allocIndex(p, 0)}
 	role := session.Responder
 	if outbound {
 		role = session.Initiator
@@ -391,7 +395,7 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 	c.start(&p.dev.wg, p.events)
 	p.log.Debug("connection", "remote", c.remote(), "role", roleName(role))
 	pol := p.dev.policy.Load()
-	s, err := session.New(session.Config{
+	cfg := session.Config{
 		Role:           role,
 		Suite:          p.dev.cfg.Suite,
 		SigningKey:     p.dev.cfg.PrivateKey,
@@ -399,13 +403,21 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 		Transport:      session.Stream,
 		UpdateInterval: pol.interval,
 		UpdateBytes:    pol.bytes,
-	})
+	}
+	p.hidingConfig(&cfg)
+	s, err := session.New(cfg)
 	if err != nil {
 		return nil, err
 	}
 	now := p.now()
 	if err := s.Start(now); err != nil {
 		return s, err
+	}
+	if oh := c.opened; oh != nil {
+		c.opened = nil
+		if err := s.HandleOpenedHello(now, oh, 0); err != nil {
+			return s, err
+		}
 	}
 	if len(c.prefix) > 0 {
 		err := s.HandleStream(now, c.prefix)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.zx2c4.com/wireguard/conn"
+
 	"github.com/current-vpn/current/session"
 	"github.com/current-vpn/current/session/record"
 )
@@ -135,15 +137,22 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 	if info.Type == recordType {
 		p.heard(now, data && len(pkt) > 0)
 	}
-	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(b.ep)) {
-		if dc.ep != nil {
-			p.stats.roams.Add(1)
-			p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", b.ep.DstToString())
-		}
-		dc.ep = b.ep
-	}
 	if data {
 		keep = p.deliverInPlace(b, pkt)
+	}
+	p.afterControl(now, dc, b.ep, events, authentic)
+}
+
+// afterControl finishes a datagram the session took from ep: one that
+// authenticated moves the endpoint, and what the session answered goes
+// out.
+func (p *peer) afterControl(now time.Time, dc *dgramCarrier, ep conn.Endpoint, events []session.Event, authentic bool) {
+	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(ep)) {
+		if dc.ep != nil {
+			p.stats.roams.Add(1)
+			p.log.Info("endpoint changed", "from", dc.ep.DstToString(), "to", ep.DstToString())
+		}
+		dc.ep = ep
 	}
 	if out := p.sess.Outgoing(); dc.ep == nil && len(out) > 0 {
 		// A restored responder that does not know where the peer is
@@ -152,7 +161,7 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 		// where the request came from, which does not become the
 		// endpoint. It is smaller than the request, sent once per
 		// request.
-		dc.sendTo(b.ep, out)
+		dc.sendTo(ep, out)
 		p.lastSent = now
 	} else {
 		p.transmit(dc, out)
@@ -161,46 +170,45 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 	p.handle(p.sess.Packets(), events)
 }
 
-// onClientHello handles a (reassembled) ClientHello from the peer: in.frags
-// are all its fragments.
+// onClientHello handles a (reassembled) sealed hello from the peer:
+// in.frags are all its fragments, in.opened what the listener found in it
+// (nil for a retransmission of one it opened before, which only the
+// session or candidate that answered it can answer, from its cache).
 func (p *peer) onClientHello(in *packetBuf) {
 	h := datagramHelloHash(in.frags)
-	verdict := p.gateHello(h)
-	if verdict == helloRefused {
+	oh := in.opened
+	in.opened = nil
+	dc, ours := p.conn.(*dgramCarrier)
+	if oh == nil {
+		p.onHelloRetransmit(in, h, ours)
 		return
 	}
-	if verdict == helloRetransmit && p.cand.s != nil && h == p.cand.hello {
-		p.feedCandidate(in)
+	if p.gateHello(h) != helloNew {
 		return
 	}
-	if dc, ok := p.conn.(*dgramCarrier); ok {
-		// Our own session first: a simultaneous open, a retransmission
-		// of the hello it already answered, or a restored responder
-		// whose peer gave up resuming.
-		before := p.sess.Established()
-		err := feedAll(p.now(), p.sess, in.frags)
+	if oh.Resumption {
+		p.onSealedResumption(dc, in, oh, h)
+		return
+	}
+	if ours && !p.sess.Established() {
+		// Our own session: a simultaneous open, or a restored
+		// responder whose peer gave up resuming.
+		err := p.sess.HandleOpenedHello(p.now(), oh, helloSender(in))
 		if err == nil {
-			if dc.ep == nil || !before {
-				dc.ep = in.ep
-			}
-			if verdict == helloNew {
-				p.sessHello = h
-			}
+			dc.ep = in.ep
+			p.sessHello = h
 			p.process()
 			return
 		}
 		if !errors.Is(err, session.ErrDropped) {
 			p.sessionFailed(err)
-			return
 		}
-		if !before || verdict == helloRetransmit {
-			return // we stay initiator (simultaneous open)
-		}
+		return // we stay initiator (simultaneous open)
 	}
 	if p.sess != nil && p.sess.Established() {
-		// A new ClientHello while established: the peer restarted, or
+		// A new hello while established: the peer restarted, or
 		// someone replays an old hello. Run it as a candidate.
-		p.startDatagramCandidate(in, h)
+		p.startDatagramCandidate(in, oh, h)
 		return
 	}
 	if p.conn != nil {
@@ -217,11 +225,69 @@ func (p *peer) onClientHello(in *packetBuf) {
 		p.sessionFailed(err)
 		return
 	}
-	if err := feedAll(p.now(), s, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
+	if err := s.HandleOpenedHello(p.now(), oh, helloSender(in)); err != nil && !errors.Is(err, session.ErrDropped) {
 		p.sessionFailed(err)
 		return
 	}
 	p.process()
+}
+
+// onHelloRetransmit gives a copy of a sealed hello the listener opened
+// before to the session or candidate that answered it, which answers from
+// its cache; any other copy is a replay.
+func (p *peer) onHelloRetransmit(in *packetBuf, h [32]byte, ours bool) {
+	switch {
+	case p.cand.s != nil && h == p.cand.hello:
+		p.feedCandidate(in)
+	case ours && h == p.sessHello:
+		if err := feedAll(p.now(), p.sess, in.frags); err != nil && !errors.Is(err, session.ErrDropped) {
+			p.sessionFailed(err)
+			return
+		}
+		p.process()
+	default:
+		p.dev.guard.refuse(p.now(), refHelloReplay, endpointAddr(in.ep).String())
+	}
+}
+
+// onSealedResumption hands a sealed ResumptionRequest to our datagram
+// session (a restored responder, or an established session whose peer
+// restarted), which checks that it is for our group and epoch; saved
+// state not in use yet starts one. Without any there is nothing to
+// resume: the peer falls back to a handshake.
+func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.OpenedHello, h [32]byte) {
+	if p.conn == nil && p.saved != nil {
+		// We are still resolving the peer's endpoint to resume
+		// ourselves: the peer was faster, and we resume as responder
+		// (onDialed then keeps this session). Its copies would not
+		// be opened again.
+		p.startDatagram(nil, false)
+		dc, _ = p.conn.(*dgramCarrier)
+	}
+	if dc == nil || p.sess == nil {
+		return
+	}
+	now := p.now()
+	err := p.sess.HandleOpenedHello(now, oh, helloSender(in))
+	if err != nil {
+		if !errors.Is(err, session.ErrDropped) {
+			p.sessionFailed(err)
+		}
+		p.countDrop(err)
+		return
+	}
+	// Its retransmissions get the answer from the session's cache.
+	p.sessHello = h
+	// As for a plaintext control datagram: it authenticated if it
+	// moved the session.
+	events := p.sess.Events()
+	p.afterControl(now, dc, in.ep, events, len(events) > 0)
+}
+
+// helloSender is the sender index of a reassembled hello's fragments.
+func helloSender(in *packetBuf) uint32 {
+	info, _ := session.ParseDatagram(in.pkt)
+	return info.Sender
 }
 
 // feedAll gives a session every fragment of a message; the result is
@@ -237,8 +303,10 @@ func feedAll(now time.Time, s *session.Session, frags [][]byte) error {
 	return err
 }
 
-// afterCall keeps the index table in step with the session.
+// afterCall keeps the index table, and what hiding keeps across
+// sessions, in step with the session.
 func (p *peer) afterCall() {
+	p.noteHiding(p.sess)
 	if dc, ok := p.conn.(*dgramCarrier); ok && p.sess != nil && p.sess.LocalIndex() != 0 {
 		dc.reindex(p.sess.LocalIndex())
 	}

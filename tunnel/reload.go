@@ -53,6 +53,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 			d.log.Info("peer removed", "peer", p.cfg.Name)
 			d.table.RemovePeer(p)
 			delete(d.byKey, string(p.cfg.PublicKey))
+			d.forgetPeerLocked(p)
 			p.stop()
 			continue
 		}
@@ -73,6 +74,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 	}
 	for _, pc := range added {
 		p := newPeer(d, pc)
+		p.peerHelloKey = loadPeerHelloKey(d.cfg.StateDir, pc.PublicKey)
 		next = append(next, p)
 		d.byKey[string(pc.PublicKey)] = p
 		if err := d.table.SetPeer(p, pc.AllowedIPs); err != nil {

@@ -23,9 +23,8 @@ import (
 // atomically (write to a temporary file, fsync, rename): a crash leaves
 // either the old state or the new one, never half of each.
 //
-// Stream-mode (TCP) sessions are not persisted: the accepter identifies a
-// TCP peer by the ClientHello's key, which a ResumptionRequest does not
-// carry.
+// Stream-mode (TCP) sessions are not persisted, and the accepter refuses a
+// sealed ResumptionRequest: a TCP connection starts with a handshake.
 
 // savedState is one peer's file.
 type savedState struct {
@@ -34,6 +33,9 @@ type savedState struct {
 	LocalIndex uint32 `json:"local_index"`
 	PeerIndex  uint32 `json:"peer_index"`
 	Group      []byte `json:"group"`
+	// GroupID lets the listener route a sealed ResumptionRequest to the
+	// peer before its owner has restored the group (sealed.go).
+	GroupID []byte `json:"group_id,omitempty"`
 }
 
 const stateVersion = 1
@@ -83,7 +85,7 @@ func (p *peer) saveState() {
 	if err != nil {
 		return
 	}
-	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group}
+	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group, GroupID: p.sess.GroupID()}
 	// The peer's context ends before its last save, at shutdown.
 	now, final := p.now(), p.ctx.Err() != nil
 	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {

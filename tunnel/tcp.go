@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -58,7 +59,7 @@ func (d *Device) acceptLoop() {
 		}
 		d.goFunc(func() {
 			defer func() { d.guard.closeTCP(host); <-d.helloSlots }()
-			d.identify(nc, host)
+			d.identify(nc)
 		})
 	}
 }
@@ -72,42 +73,70 @@ func remoteAddr(nc net.Conn) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// identify reads the ClientHello of an accepted connection and hands the
-// connection to the peer whose key signed it. Anything else is closed
-// without a word: a responder does not reveal itself to strangers.
-func (d *Device) identify(nc net.Conn, host netip.Prefix) {
+// maxKeyRequests bounds the HelloKeyRequests one connection may send
+// before its sealed hello.
+const maxKeyRequests = 2
+
+// identify reads the hello of an accepted connection (answering a key
+// request first if it asks), opens it and hands the connection to the
+// peer whose key is inside. Anything else is closed without a word: a
+// responder does not reveal itself to strangers.
+func (d *Device) identify(nc net.Conn) {
 	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
 	defer stop()
 	// One deadline for the whole hello, not per read: a slow sender
 	// cannot keep its slot by trickling bytes.
 	_ = nc.SetReadDeadline(time.Now().Add(helloTimeout))
 	from := nc.RemoteAddr().String()
-	hello, err := readClientHello(nc)
-	if err != nil {
+	src, _ := netip.ParseAddrPort(from)
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		src = ta.AddrPort()
+	}
+	hs := &helloStream{r: nc}
+	var v sealedVerdict
+	for requests := 0; ; requests++ {
+		_, env, err := hs.next()
+		if err != nil {
+			d.guard.refuseErr(d.clock(), refBadHello, from, err)
+			nc.Close()
+			return
+		}
+		v = d.classifyHello(d.clock(), src, env, 0, -1)
+		if v.answer == nil || requests == maxKeyRequests {
+			break
+		}
+		_ = nc.SetWriteDeadline(time.Now().Add(helloTimeout))
+		if _, err := nc.Write(bytes.Join(v.answer, nil)); err != nil {
+			nc.Close()
+			return
+		}
+	}
+	if v.opened == nil {
+		if v.p != nil {
+			// A TCP initiator never sends one hello twice: a known
+			// one on a new connection is a replay.
+			d.guard.refuse(d.clock(), refHelloReplay, from)
+		}
+		nc.Close()
+		return
+	}
+	if v.opened.Resumption {
+		// Stream sessions are not resumed (state.go).
 		d.guard.refuse(d.clock(), refBadHello, from)
 		nc.Close()
 		return
 	}
-	p := d.peerByKey(hello.signatureKey)
-	if p == nil {
-		d.guard.refuse(d.clock(), refUnknownPeer, from)
-		nc.Close()
-		return
-	}
-	if !d.guard.admitHandshake(d.clock(), host, from) {
-		nc.Close()
-		return
-	}
 	_ = nc.SetReadDeadline(time.Time{})
-	c := newStreamConn(nc, false, hello.raw)
-	c.helloHash = hello.hash
+	_ = nc.SetWriteDeadline(time.Time{})
+	c := newStreamConn(nc, false, hs.raw)
+	c.helloHash, c.opened = v.hash, v.opened
 	if !stop() {
 		nc.Close() // shutting down
 		return
 	}
 	select {
-	case p.conns <- c:
-	case <-p.ctx.Done(): // shutting down, or the peer was removed
+	case v.p.conns <- c:
+	case <-v.p.ctx.Done(): // shutting down, or the peer was removed
 		nc.Close()
 	}
 }

@@ -25,12 +25,14 @@ import (
 //   - a protected record, or a control datagram with a receiver index, goes
 //     to the peer that registered that index for its session (or its
 //     candidate session); unknown indexes are dropped;
-//   - a ClientHello (receiver index 0) is first put to the CookieJar, which
-//     may answer with a stateless CookieChallenge or drop it (rate limit
-//     per source); admitted fragments are reassembled here until the
-//     KeyPackage's signature key says which peer it is for, and then every
-//     fragment is handed to that peer, whose session checks everything
-//     again.
+//   - an unaddressed handshake message (receiver index 0: a hello key
+//     request or a sealed hello) is first put to the CookieJar, which may
+//     answer with a stateless CookieChallenge or drop it (rate limit per
+//     source); admitted fragments are reassembled here, and the listener
+//     answers the key request or opens the sealed hello once to learn
+//     which peer it is for (sealed.go); every fragment and the opened
+//     hello are then handed to that peer, whose session checks everything
+//     else.
 //
 // The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
 
@@ -128,7 +130,7 @@ func (d *Device) readUDP(fn conn.ReceiveFunc) {
 			if p := d.routeDatagram(lb); p != nil {
 				r.add(p, i)
 			} else {
-				lb.pkt, lb.ep, lb.frags = nil, nil, nil
+				lb.pkt, lb.ep, lb.frags, lb.opened = nil, nil, nil, nil
 			}
 		}
 		got := r.take(d.buf.pool)
@@ -138,11 +140,11 @@ func (d *Device) readUDP(fn conn.ReceiveFunc) {
 			// slot; it is copied all the same, so that every datagram
 			// is at recvAt and opens in place at tunOffset.
 			b.pkt = b.arr[recvAt : recvAt+copy(b.arr[recvAt:], lb.pkt)]
-			b.ep, b.frags = lb.ep, lb.frags
+			b.ep, b.frags, b.opened = lb.ep, lb.frags, lb.opened
 			bt.add(r.peers[j], b)
 		}
 		for _, i := range r.slots[:r.n] {
-			land[i].pkt, land[i].ep, land[i].frags = nil, nil, nil
+			land[i].pkt, land[i].ep, land[i].frags, land[i].opened = nil, nil, nil, nil
 		}
 		r.reset()
 		bt.flush((*peer).enqueueDatagrams)
@@ -204,20 +206,21 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 		}
 		return nil
 	}
-	key, raws := d.assembleHello(now, src, b.pkt)
-	if key == nil {
+	env, raws, sender := d.assembleHello(now, src, b.pkt)
+	if env == nil {
 		return nil
 	}
-	p := d.peerByKey(key)
-	if p == nil {
-		d.guard.refuse(now, refUnknownPeer, src.String())
+	v := d.classifyHello(now, src, env, sender, d.cfg.MaxDatagramSize)
+	if len(v.answer) > 0 {
+		if err := d.udp.bind.Send(v.answer, ep); err != nil {
+			d.log.Debug("sending hello key", "err", err)
+		}
+	}
+	if v.p == nil {
 		return nil
 	}
-	if !d.guard.admitHandshake(now, hostOf(src.Addr()), src.String()) {
-		return nil
-	}
-	b.pkt, b.frags = raws[0], raws
-	return p
+	b.pkt, b.frags, b.opened = raws[0], raws, v.opened
+	return v.p
 }
 
 func endpointAddr(ep conn.Endpoint) netip.AddrPort {
@@ -228,54 +231,31 @@ func endpointAddr(ep conn.Endpoint) netip.AddrPort {
 	return ap
 }
 
-// assembleHello adds a ClientHello fragment and, once the message is
-// complete, returns the KeyPackage's signature key and copies of every
-// fragment's datagram.
-func (d *Device) assembleHello(now time.Time, src netip.AddrPort, b []byte) ([]byte, [][]byte) {
+// assembleHello adds a hello fragment and, once the message is complete,
+// returns its envelope, copies of every fragment's datagram and its
+// sender index.
+func (d *Device) assembleHello(now time.Time, src netip.AddrPort, b []byte) ([]byte, [][]byte, uint32) {
 	f, ok := session.ParseHandshakeFragment(b)
 	if !ok {
 		d.guard.refuse(now, refBadHello, src.String())
-		return nil, nil
+		return nil, nil, 0
 	}
 	if f.Offset == 0 && len(f.Data) == f.Total {
-		key := helloKeyOf(f.Data)
-		if key == nil {
-			d.guard.refuse(now, refBadHello, src.String())
-			return nil, nil
-		}
-		return key, [][]byte{slices.Clone(b)}
+		raw := slices.Clone(b)
+		return raw[len(b)-len(f.Data):], [][]byte{raw}, f.Sender
 	}
 	verdict, env, raws := d.guard.hellos.add(now, src, b, f)
 	switch verdict {
 	case asmBad:
 		d.guard.refuse(now, refBadHello, src.String())
-		return nil, nil
+		return nil, nil, 0
 	case asmOverBudget:
 		d.guard.refuse(now, refHelloBudget, src.String())
-		return nil, nil
+		return nil, nil, 0
 	case asmPending:
-		return nil, nil
+		return nil, nil, 0
 	}
-	key := helloKeyOf(env)
-	if key == nil {
-		d.guard.refuse(now, refBadHello, src.String())
-		return nil, nil
-	}
-	return key, raws
-}
-
-// helloKeyOf decodes a ClientHello envelope and returns its KeyPackage's
-// signature key, or nil.
-func helloKeyOf(env []byte) []byte {
-	m, err := session.DecodeControl(env)
-	if err != nil {
-		return nil
-	}
-	ch, ok := m.(*session.ClientHello)
-	if !ok || ch.KeyPackage == nil || ch.KeyPackage.KeyPackage == nil {
-		return nil
-	}
-	return ch.KeyPackage.KeyPackage.LeafNode.SignatureKey
+	return env, raws, f.Sender
 }
 
 // allocIndex picks a free random receiver index and registers it to p.

@@ -53,12 +53,19 @@ func TestUDPResume(t *testing.T) {
 	a.dev.Rekey()
 	waitFor(t, "epoch update", func() bool { return b.dev.Stats().Peers["a"].Epochs >= 1 })
 	b.dev.Close()
+	// The session, A's hello key and our own hello keys, all 0600.
 	files, _ := os.ReadDir(dirB)
-	if len(files) != 1 || !strings.HasSuffix(files[0].Name(), ".state") {
-		t.Fatalf("state dir: %v", files)
+	var states int
+	for _, f := range files {
+		if strings.HasSuffix(f.Name(), ".state") {
+			states++
+		}
+		if fi, _ := f.Info(); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v", f.Name(), fi.Mode())
+		}
 	}
-	if fi, _ := files[0].Info(); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("state file mode %v", fi.Mode())
+	if states != 1 || len(files) != 3 {
+		t.Fatalf("state dir: %v", files)
 	}
 	b2 := startNode(t, Config{ListenPort: 0, StateDir: dirB, Peers: []PeerConfig{{Name: "a", PublicKey: a.keys.pub, Endpoint: fmt.Sprintf("127.0.0.1:%d", a.dev.UDPPort()), AllowedIPs: pfxs("10.0.0.1/32"), Transport: TransportUDP}}}, b.keys)
 	q := ipPacket("10.0.0.2", "10.0.0.1", "after")
