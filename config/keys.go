@@ -15,6 +15,7 @@ import (
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 
 	"github.com/current-vpn/current/internal/atomicfile"
+	"github.com/current-vpn/current/internal/secretfile"
 	"github.com/current-vpn/current/session/mls"
 )
 
@@ -384,31 +385,20 @@ const maxKeyFileSize = 4096
 // followed (secret stores mount keys that way); the mode checked is the
 // target's, on the very file that is then read.
 func LoadPrivateKeyFile(path string) (PrivateKey, error) {
-	f, err := openNonBlocking(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return PrivateKey{}, &wrapError{fmt.Sprintf("key file %s does not exist (generate one with currentctl genkey)", path), err}
-		}
-		return PrivateKey{}, fmt.Errorf("key file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return PrivateKey{}, fmt.Errorf("key file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return PrivateKey{}, fmt.Errorf("key file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return PrivateKey{}, fmt.Errorf("key file %s has mode %04o; it must be 0600 (chmod 600 %s)", path, perm, path)
-	}
-	buf, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	buf, err := secretfile.Read(path, maxKeyFileSize)
 	defer clear(buf)
-	if err != nil {
-		return PrivateKey{}, fmt.Errorf("key file: %w", err)
-	}
-	if len(buf) > maxKeyFileSize {
+	var loose *secretfile.LooseError
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return PrivateKey{}, &wrapError{fmt.Sprintf("key file %s does not exist (generate one with currentctl genkey)", path), err}
+	case errors.Is(err, secretfile.ErrNotRegular):
+		return PrivateKey{}, fmt.Errorf("key file %s is not a regular file", path)
+	case errors.As(err, &loose):
+		return PrivateKey{}, fmt.Errorf("key file %s has mode %04o; it must be 0600 (chmod 600 %s)", path, loose.Mode, path)
+	case errors.Is(err, secretfile.ErrTooLarge):
 		return PrivateKey{}, fmt.Errorf("key file %s is too large to be a key file", path)
+	case err != nil:
+		return PrivateKey{}, fmt.Errorf("key file: %w", err)
 	}
 	k, err := parsePrivateKey(buf)
 	if err != nil {

@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/current-vpn/current/internal/atomicfile"
+	"github.com/current-vpn/current/internal/secretfile"
 	"github.com/current-vpn/current/session"
 )
 
@@ -71,7 +70,7 @@ func (d *Device) loadHelloKeys(now time.Time) error {
 		st, err := readHelloKeys(path)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-		case err != nil && errors.Is(err, errLooseHelloKeys):
+		case err != nil && errors.Is(err, secretfile.ErrLoose):
 			return err
 		case err != nil:
 			d.log.Warn("hello keys unusable, making new ones (peers will ask for the new key once)", "file", path, "err", err)
@@ -87,33 +86,17 @@ func (d *Device) loadHelloKeys(now time.Time) error {
 	return nil
 }
 
-var errLooseHelloKeys = errors.New("hello keys file readable by others")
-
 // readHelloKeys reads the file, refusing one that group or others may
 // access: its private keys must be presumed known to them.
 func readHelloKeys(path string) (*helloKeysOnDisk, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; it must be 0600 (chmod 600 %s)", errLooseHelloKeys, path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxHelloKeysFile+1))
+	b, err := secretfile.Read(path, maxHelloKeysFile)
 	defer clear(b)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxHelloKeysFile {
-		return nil, fmt.Errorf("%s is too large", path)
+	var loose *secretfile.LooseError
+	switch {
+	case errors.As(err, &loose):
+		return nil, fmt.Errorf("%w: %s has mode %04o; it must be 0600 (chmod 600 %s)", secretfile.ErrLoose, path, loose.Mode, path)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var st helloKeysOnDisk
 	if err := json.Unmarshal(b, &st); err != nil {
