@@ -5,10 +5,9 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/current-vpn/current/ctl"
+	"github.com/current-vpn/current/metrics/metricstest"
 )
 
 // richStatus is the fake's status with every figure the new families
@@ -34,48 +33,7 @@ func parseFamilies(t *testing.T, fams []ctl.Family) map[string]*dto.MetricFamily
 	if err := ctl.WriteFamilies(&b, fams); err != nil {
 		t.Fatal(err)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	parsed, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	return parsed
-}
-
-// sampleValue is the value of the one sample of name that has all the
-// labels of want; absent is -1.
-func sampleValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	t.Helper()
-	var found []float64
-next:
-	for _, m := range fams[name].GetMetric() {
-		matched := 0
-		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok {
-				if v != l.GetValue() {
-					continue next
-				}
-				matched++
-			}
-		}
-		if matched != len(want) {
-			continue // a wanted label is missing
-		}
-		switch {
-		case m.GetCounter() != nil:
-			found = append(found, m.GetCounter().GetValue())
-		case m.GetGauge() != nil:
-			found = append(found, m.GetGauge().GetValue())
-		}
-	}
-	switch len(found) {
-	case 0:
-		return -1
-	case 1:
-		return found[0]
-	}
-	t.Fatalf("%s%v matches %d samples", name, want, len(found))
-	return 0
+	return metricstest.Parse(t, b.String())
 }
 
 func TestNewFamilies(t *testing.T) {
@@ -102,7 +60,7 @@ func TestNewFamilies(t *testing.T) {
 		{"current_dropped_packets_total", map[string]string{"reason": "no_peer"}, 5},
 		{"current_dropped_packets_total", map[string]string{"reason": "invalid"}, 6},
 	} {
-		if got := sampleValue(t, fams, tc.name, tc.labels); got != tc.want {
+		if got := metricstest.Value(t, fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
@@ -151,7 +109,7 @@ func TestAggregate(t *testing.T) {
 		{"current_peer_transport", map[string]string{"transport": "tcp"}, 1},
 		{"current_peers", nil, 2},
 	} {
-		if got := sampleValue(t, fams, tc.name, tc.labels); got != tc.want {
+		if got := metricstest.Value(t, fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}

@@ -13,11 +13,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/ctl"
+	"github.com/current-vpn/current/metrics/metricstest"
 )
 
 func testFamilies() []ctl.Family {
@@ -62,12 +61,7 @@ func scrape(t *testing.T, client *http.Client, url string) map[string]*dto.Metri
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s: %s\n%s", url, resp.Status, body)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, body)
-	}
-	return fams
+	return metricstest.Parse(t, string(body))
 }
 
 func TestEndpoint(t *testing.T) {

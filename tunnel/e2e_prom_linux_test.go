@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/current-vpn/current/metrics/metricstest"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/vishvananda/netns"
 )
 
@@ -98,55 +97,7 @@ func promScrape(t *testing.T, c *http.Client, url string) map[string]*dto.Metric
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type %q", ct)
 	}
-	return parseExposition(t, string(body))
-}
-
-func parseExposition(t *testing.T, text string) map[string]*dto.MetricFamily {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("exposition does not parse: %v\n%s", err, text)
-	}
-	return fams
-}
-
-// promValue is the value of the one sample of name that has all the
-// labels of want, or -1 if there is none.
-func promValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	t.Helper()
-	var vals []float64
-next:
-	for _, m := range fams[name].GetMetric() {
-		matched := 0
-		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok {
-				if v != l.GetValue() {
-					continue next
-				}
-				matched++
-			}
-		}
-		if matched != len(want) {
-			continue // a wanted label is missing
-		}
-		switch {
-		case m.GetCounter() != nil:
-			vals = append(vals, m.GetCounter().GetValue())
-		case m.GetGauge() != nil:
-			vals = append(vals, m.GetGauge().GetValue())
-		case m.GetHistogram() != nil:
-			vals = append(vals, float64(m.GetHistogram().GetSampleCount()))
-		}
-	}
-	switch len(vals) {
-	case 0:
-		return -1
-	case 1:
-		return vals[0]
-	}
-	t.Fatalf("%s%v: %d samples", name, want, len(vals))
-	return 0
+	return metricstest.Parse(t, string(body))
 }
 
 func TestE2EPrometheus(t *testing.T) {
@@ -180,21 +131,21 @@ func TestE2EPrometheus(t *testing.T) {
 		}
 		return m
 	}
-	if v := promValue(t, fams, "current_peer_handshakes_total", with("outcome", "established")); v < 1 {
+	if v := metricstest.Value(t, fams, "current_peer_handshakes_total", with("outcome", "established")); v < 1 {
 		t.Errorf("handshakes established = %v with the tunnel up", v)
 	}
-	if v := promValue(t, fams, "current_handshake_duration_seconds", map[string]string{"interface": "cur0"}); v < 1 {
+	if v := metricstest.Value(t, fams, "current_handshake_duration_seconds", map[string]string{"interface": "cur0"}); v < 1 {
 		t.Errorf("handshake duration count = %v", v)
 	}
 	for name, want := range map[string]float64{"current_peer_up": 1, "current_peers": 1} {
-		if v := promValue(t, fams, name, map[string]string{"interface": "cur0"}); v != want {
+		if v := metricstest.Value(t, fams, name, map[string]string{"interface": "cur0"}); v != want {
 			t.Errorf("%s = %v, want %v", name, v, want)
 		}
 	}
-	if v := promValue(t, fams, "current_peer_transport", with("transport", "udp")); v != 1 {
+	if v := metricstest.Value(t, fams, "current_peer_transport", with("transport", "udp")); v != 1 {
 		t.Errorf("transport udp = %v", v)
 	}
-	if v := promValue(t, fams, "current_peer_epoch_age_seconds", peer); v < 0 || v > time.Since(start).Seconds()+1 {
+	if v := metricstest.Value(t, fams, "current_peer_epoch_age_seconds", peer); v < 0 || v > time.Since(start).Seconds()+1 {
 		t.Errorf("epoch age %v, not within the test", v)
 	}
 	if fams["go_goroutines"] == nil || fams["process_resident_memory_bytes"] == nil {
@@ -204,7 +155,7 @@ func TestE2EPrometheus(t *testing.T) {
 	// same type and help, and the endpoint has no current_ family the
 	// control socket lacks: dashboards work with either.
 	sockA := filepath.Join(ctlDir(dir, nsA), "cur0.sock")
-	ctlFams := parseExposition(t, ctlMust(t, ctlBin, sockA, "metrics"))
+	ctlFams := metricstest.Parse(t, ctlMust(t, ctlBin, sockA, "metrics"))
 	for name, cf := range ctlFams {
 		f := fams[name]
 		if f == nil || f.GetType() != cf.GetType() || f.GetHelp() != cf.GetHelp() {
@@ -243,13 +194,13 @@ func TestE2EPrometheus(t *testing.T) {
 		}
 	}
 	ifl := map[string]string{"interface": "cur0"}
-	if v := promValue(t, aggr, "current_peer_up", ifl); v != 1 {
+	if v := metricstest.Value(t, aggr, "current_peer_up", ifl); v != 1 {
 		t.Errorf("aggregate peers up = %v", v)
 	}
-	if hs := promValue(t, aggr, "current_peer_handshakes_total", map[string]string{"outcome": "established"}); hs < 1 {
+	if hs := metricstest.Value(t, aggr, "current_peer_handshakes_total", map[string]string{"outcome": "established"}); hs < 1 {
 		t.Errorf("aggregate handshakes established = %v", hs)
 	}
-	if v := promValue(t, aggr, "current_peer_rx_packets_total", ifl); v < 1 {
+	if v := metricstest.Value(t, aggr, "current_peer_rx_packets_total", ifl); v < 1 {
 		t.Errorf("aggregate rx packets = %v after pings", v)
 	}
 	if aggr["current_peer_epoch"] != nil {

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/ctl"
+	"github.com/current-vpn/current/metrics/metricstest"
 )
 
 // TestListenMetrics: no metrics_listen is no endpoint (and a nil one is
@@ -79,15 +78,6 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	parse := func(text string) map[string]*dto.MetricFamily {
-		t.Helper()
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
-		if err != nil {
-			t.Fatalf("%v\n%s", err, text)
-		}
-		return fams
-	}
 	scrape := func() map[string]*dto.MetricFamily {
 		t.Helper()
 		resp, err := http.Get(url)
@@ -99,7 +89,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s %v", resp.Status, err)
 		}
-		return parse(string(body))
+		return metricstest.Parse(t, string(body))
 	}
 	established := func(fams map[string]*dto.MetricFamily) float64 {
 		for _, s := range fams["current_peer_handshakes_total"].GetMetric() {
@@ -130,7 +120,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaSocket := parse(text)
+	viaSocket := metricstest.Parse(t, text)
 	for name, f := range viaSocket {
 		if g := fams[name]; g == nil || g.GetType() != f.GetType() || g.GetHelp() != f.GetHelp() {
 			t.Errorf("%s: endpoint %v, control socket %v %q", name, g, f.GetType(), f.GetHelp())
