@@ -6,10 +6,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/current-vpn/current/ctl"
+	"github.com/current-vpn/current/metrics/metricstest"
 )
 
 func TestWriteMetricsParses(t *testing.T) {
@@ -24,11 +23,7 @@ func TestWriteMetricsParses(t *testing.T) {
 	if err := ctl.WriteMetrics(&b, st, fake.Version()); err != nil {
 		t.Fatal(err)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
+	fams := metricstest.Parse(t, b.String())
 	want := map[string]dto.MetricType{
 		"current_build_info":                      dto.MetricType_GAUGE,
 		"current_peers":                           dto.MetricType_GAUGE,

@@ -18,9 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/current-vpn/current/metrics/metricstest"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // End-to-end acceptance tests of the control socket (issue 7): real
@@ -812,12 +811,7 @@ func TestE2ECtlMetrics(t *testing.T) {
 	scrape := func() map[string]*dto.MetricFamily {
 		t.Helper()
 		text := ctlMust(t, ctlBin, sockA, "metrics")
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
-		if err != nil {
-			t.Fatalf("currentctl metrics does not parse: %v\n%s", err, text)
-		}
-		return fams
+		return metricstest.Parse(t, text)
 	}
 	before := ctlShow(t, ctlBin, sockA)
 	fams := scrape()

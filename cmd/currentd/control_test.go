@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/current-vpn/current/metrics/metricstest"
 
 	"github.com/current-vpn/current/config"
 	"github.com/current-vpn/current/ctl"
@@ -258,11 +257,7 @@ func TestControlSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v\n%s", err, text)
-	}
+	fams := metricstest.Parse(t, text)
 	if len(fams) == 0 {
 		t.Fatal("no metric families")
 	}
