@@ -120,12 +120,6 @@ func (d *Device) identify(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if v.opened.Resumption {
-		// Stream sessions are not resumed (state.go).
-		d.guard.refuse(d.clock(), refBadHello, from)
-		nc.Close()
-		return
-	}
 	_ = nc.SetReadDeadline(time.Time{})
 	_ = nc.SetWriteDeadline(time.Time{})
 	c := newStreamConn(nc, false, hs.raw)
