@@ -79,7 +79,8 @@ const maxKeyRequests = 2
 
 // identify reads the hello of an accepted connection (answering a key
 // request first if it asks), opens it and hands the connection to the
-// peer whose key is inside. Anything else is closed without a word: a
+// peer whose key (a ClientHello) or group (a ResumptionRequest,
+// streamresume.go) is inside. Anything else is closed without a word: a
 // responder does not reveal itself to strangers.
 func (d *Device) identify(nc net.Conn) {
 	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
