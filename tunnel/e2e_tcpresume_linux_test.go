@@ -29,6 +29,7 @@ type tcpResumeHub struct {
 	cfgA, cfgB   string
 	a, b         *daemon
 	socks        map[*daemon]string // control sockets
+	flags        []string           // for every start
 	starts       int
 	firstAnswers []time.Duration
 }
@@ -45,7 +46,7 @@ func (h *tcpResumeHub) start(ns, cfg string, pinger *restartPinger) (*daemon, ti
 	if err := os.MkdirAll(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, sub, ns, h.bin, cfg)
+	d := startDaemon(t, sub, ns, h.bin, cfg, h.flags...)
 	h.socks[d] = filepath.Join(ctlDir(sub, ns), "cur0.sock")
 	ready, ok := <-readyAt(d)
 	if !ok {
@@ -85,7 +86,7 @@ func (h *tcpResumeHub) epochs(stage string) (a, b uint64) {
 func (h *tcpResumeHub) restart(ns string, sig syscall.Signal, saved uint64) {
 	t := h.t
 	t.Helper()
-	stage := fmt.Sprintf("%s of %s", sig, ns)
+	stage := fmt.Sprintf("%s of %s", map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL"}[sig], ns)
 	victim, cfg, other := &h.a, h.cfgA, h.b
 	if ns == h.nsB {
 		victim, cfg, other = &h.b, h.cfgB, h.a
@@ -134,21 +135,34 @@ func (h *tcpResumeHub) rekeyAndTalk() uint64 {
 	return after
 }
 
-func TestE2ETCPResume(t *testing.T) {
-	dir, bin, nsA, nsB, _, _ := e2eSetup(t)
-	h := &tcpResumeHub{t: t, dir: dir, bin: bin, ctlBin: buildCurrentctl(t, dir), nsA: nsA, nsB: nsB, socks: map[*daemon]string{}}
+// startTCPResumeHub writes the hub's and the laptop's configurations
+// (the laptop on transport) and starts both; with noUDP, UDP is dropped
+// in both namespaces first. flags go to every start.
+func startTCPResumeHub(t *testing.T, transport string, noUDP bool, flags ...string) *tcpResumeHub {
+	dir, bin, nsA, nsB, vA, vB := e2eSetup(t)
+	if noUDP {
+		blockUDP(t, nsA, vA)
+		blockUDP(t, nsB, vB)
+	}
+	h := &tcpResumeHub{t: t, dir: dir, bin: bin, ctlBin: buildCurrentctl(t, dir), nsA: nsA, nsB: nsB, socks: map[*daemon]string{}, flags: flags}
 	ka, kb := writeKey(t, dir, "a"), writeKey(t, dir, "b")
-	h.cfgA = writeConfigT(t, dir, "a", "10.99.0.1/24", "fd99::1/64", kb, "", "10.99.0.2/32", "fd99::2/128", "tcp")
-	h.cfgB = writeConfigT(t, dir, "b", "10.99.0.2/24", "fd99::2/64", ka, "192.0.2.1:51900", "10.99.0.1/32", "fd99::1/128", "tcp")
+	h.cfgA = writeConfigT(t, dir, "a", "10.99.0.1/24", "fd99::1/64", kb, "", "10.99.0.2/32", "fd99::2/128", transport)
+	h.cfgB = writeConfigT(t, dir, "b", "10.99.0.2/24", "fd99::2/64", ka, "192.0.2.1:51900", "10.99.0.1/32", "fd99::1/128", transport)
 	h.a, _ = h.start(nsA, h.cfgA, nil)
 	h.b, _ = h.start(nsB, h.cfgB, nil)
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
 			t.Logf("daemon A, last start:\n%s", lastLines(h.a.log.String(), 40))
 			t.Logf("daemon B, last start:\n%s", lastLines(h.b.log.String(), 40))
 		}
-	}()
+	})
 	e2ePing(t, nsB, "10.99.0.1")
+	return h
+}
+
+func TestE2ETCPResume(t *testing.T) {
+	h := startTCPResumeHub(t, "tcp", false)
+	nsA, nsB := h.nsA, h.nsB
 	e, _ := h.epochs("first session")
 	for _, c := range []struct {
 		ns  string
@@ -166,6 +180,29 @@ func TestE2ETCPResume(t *testing.T) {
 	lo, med, hi := durationStats(h.firstAnswers)
 	t.Logf("TCP restarts: first answer after the restarted side was READY: min %v, median %v, max %v (%d restarts)",
 		lo.Round(time.Millisecond), med.Round(time.Millisecond), hi.Round(time.Millisecond), len(h.firstAnswers))
+	stopDaemon(t, h.a)
+	stopDaemon(t, h.b)
+}
+
+// TestE2EAutoTCPResume: a laptop on transport auto in TCP fallback (UDP
+// dropped) restarts: it resumes over TCP at once, as fallen back, and
+// once UDP is let through its probes bring it back to UDP.
+func TestE2EAutoTCPResume(t *testing.T) {
+	h := startTCPResumeHub(t, "auto", true, autoProbeFlags...)
+	nsA, nsB := h.nsA, h.nsB
+	sockB := func() string { return h.socks[h.b] }
+	checkTransport(t, "UDP blocked", nsB, ctlShowPeer(t, h.ctlBin, sockB()), "tcp", ReasonFallback)
+	e, _ := h.epochs("fallen back")
+	h.restart(nsB, syscall.SIGTERM, e)
+	checkTransport(t, "restarted in the fallback", nsB, ctlShowPeer(t, h.ctlBin, sockB()), "tcp", ReasonFallback)
+	if strings.Contains(h.b.log.String(), "no answer over UDP") {
+		t.Errorf("the restarted laptop tried UDP first")
+	}
+	unblockUDP(t, nsA)
+	unblockUDP(t, nsB)
+	took := waitUDP(t, h.ctlBin, sockB())
+	t.Logf("back on UDP %v after UDP was let through", took.Round(time.Millisecond))
+	e2ePing(t, nsB, "10.99.0.1")
 	stopDaemon(t, h.a)
 	stopDaemon(t, h.b)
 }
