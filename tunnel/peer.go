@@ -630,6 +630,7 @@ func (p *peer) shutdown() {
 	p.flushRx()
 	p.dropCandidate()
 	p.dropConn(errShutdown)
+	p.forgetSaved()
 	releaseAll(p.takePending())
 }
 
