@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -320,4 +321,54 @@ func TestAutoTCPResume(t *testing.T) {
 		t.Fatalf("B tried UDP first: %d dials, %d fallbacks", s.Dials, s.Fallbacks)
 	}
 	t.Logf("first packet %v after the restart", took.Round(time.Millisecond))
+}
+
+// halfOpenTap relays TCP connections to a, and when the dialer's side
+// ends it leaves a's side open: a peer that vanished without a FIN (a
+// power cut, a NAT that forgot the connection), which a does not notice.
+func halfOpenTap(t *testing.T, a string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", a)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go func() { io.Copy(s, c) }() // s stays open after c ends
+			go func() { io.Copy(c, s) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTCPResumeHalfOpen: B restarts while A still holds B's old
+// connection as established. B's ResumptionRequest on a new connection
+// is answered by a candidate restored from the established session's
+// group, which takes over once B's first record under the new keys
+// authenticates.
+func TestTCPResumeHalfOpen(t *testing.T) {
+	n := newTCPResumeNodes(t, t.TempDir(), t.TempDir())
+	n.cfgB.Peers[0].Endpoint = halfOpenTap(t, n.a.dev.ListenAddr().String())
+	n.restartB() // from now on B dials through the tap
+	n.traffic("through the tap")
+	before := peerStatus(t, n.a.dev, "b").Handshake
+	n.restartB()
+	if !n.a.dev.Stats().Peers["b"].Established {
+		t.Fatal("A noticed B's restart: the connection is not half open")
+	}
+	n.traffic("after B restarted")
+	want := before
+	want.Resumed++
+	n.outcomes("B restarted", want, HandshakeOutcomes{Resumed: 1})
 }
