@@ -327,29 +327,10 @@ func TestAutoTCPResume(t *testing.T) {
 // ends it leaves a's side open: a peer that vanished without a FIN (a
 // power cut, a NAT that forgot the connection), which a does not notice.
 func halfOpenTap(t *testing.T, a string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", a)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			t.Cleanup(func() { c.Close(); s.Close() })
-			go func() { io.Copy(s, c) }() // s stays open after c ends
-			go func() { io.Copy(c, s) }()
-		}
-	}()
-	return ln.Addr().String()
+	return tcpForwarder(t, a, func(c, s net.Conn) {
+		go func() { io.Copy(s, c) }() // s stays open after c ends
+		go func() { io.Copy(c, s) }()
+	})
 }
 
 // TestTCPResumeHalfOpen: B restarts while A still holds B's old
