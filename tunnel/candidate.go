@@ -157,6 +157,9 @@ func (p *peer) promote() {
 	}
 	p.use(c.c, c.s)
 	p.attempt.start = c.started
+	if sc, ok := c.c.(*streamConn); ok && sc.resumes {
+		p.markResumption(true)
+	}
 	p.sessHello = c.hello
 	p.timers.handshakeDeadline = time.Time{}
 	if !c.s.Established() {

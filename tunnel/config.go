@@ -35,7 +35,7 @@ type Config struct {
 	// zero: its default).
 	GiveUp time.Duration
 
-	// StateDir, if set, is where each datagram-mode session's MLS group
+	// StateDir, if set, is where each session's MLS group (UDP or TCP)
 	// is saved after every epoch change and at shutdown (one file per
 	// peer, 0600), so that a restart resumes instead of handshaking.
 	StateDir string

@@ -37,6 +37,8 @@ type streamConn struct {
 	opened *session.OpenedHello
 	// helloHash identifies the ClientHello of an accepted connection.
 	helloHash [32]byte
+	// resumes: its session started from a kept group (streamresume.go).
+	resumes bool
 
 	mu    sync.Mutex
 	queue [][]byte

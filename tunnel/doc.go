@@ -71,8 +71,9 @@
 // connection or the UDP sockets plus the peer's endpoint, which follows
 // the source of its latest authenticated datagram (roaming), and which
 // forgets its source address and announces us with a keepalive when our
-// own addresses change (Device.UnderlayChanged). Datagram
-// sessions are persisted in StateDir and resumed after a restart
-// (state.go); transport auto falls back to TCP and, while there, probes
+// own addresses change (Device.UnderlayChanged). Sessions of
+// both transports are persisted in StateDir and resumed after a restart
+// (state.go; over TCP also after a lost connection, streamresume.go);
+// transport auto falls back to TCP and, while there, probes
 // UDP next to the TCP session and returns to it (probe.go).
 package tunnel

@@ -364,7 +364,7 @@ func TestE2ESimultaneousRestart(t *testing.T) {
 			t.Logf("%s: %d simultaneous restarts, first answer after both READY: min %v, median %v, max %v",
 				transport, len(times), lo.Round(time.Millisecond), med.Round(time.Millisecond), hi.Round(time.Millisecond))
 			if transport != "udp" {
-				return // TCP sessions are not persisted: nothing can be stale
+				return // the stale states below are UDP's; TCP's: TestTCPResumeStale
 			}
 
 			// A's state of this epoch is kept aside; three updates later

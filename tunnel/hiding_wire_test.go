@@ -95,6 +95,20 @@ func udpTap(t *testing.T, w *wireTap, a string) string {
 
 // tcpTap relays TCP connections to A.
 func tcpTap(t *testing.T, w *wireTap, a string) string {
+	return tcpForwarder(t, a, func(c, s net.Conn) {
+		stream := new(bytes.Buffer)
+		w.mu.Lock()
+		w.streams = append(w.streams, stream)
+		w.mu.Unlock()
+		go relay(w, true, s, c, stream)
+		go relay(w, false, c, s, nil)
+	})
+}
+
+// tcpForwarder listens on loopback and, for each connection c it
+// accepts, dials a and hands both to serve; both are closed at the end
+// of the test. It returns the address to dial.
+func tcpForwarder(t *testing.T, a string, serve func(c, s net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,12 +127,7 @@ func tcpTap(t *testing.T, w *wireTap, a string) string {
 				continue
 			}
 			t.Cleanup(func() { c.Close(); s.Close() })
-			stream := new(bytes.Buffer)
-			w.mu.Lock()
-			w.streams = append(w.streams, stream)
-			w.mu.Unlock()
-			go relay(w, true, s, c, stream)
-			go relay(w, false, c, s, nil)
+			serve(c, s)
 		}
 	}()
 	return ln.Addr().String()

@@ -78,7 +78,8 @@ type peer struct {
 	// answer, until a probe brings the peer back: probe.go).
 	useTCP bool
 	probe  udpProbe
-	// saved is the persisted state to resume from, used once.
+	// saved is the state to resume from: persisted, or kept from a lost
+	// TCP connection (streamresume.go).
 	saved *savedState
 	// lastSent is when we last sent the peer anything (keepalives).
 	lastSent time.Time
@@ -152,7 +153,8 @@ func (p *peer) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var taken []*packetBatch // what the queues handed over, reused
-	if p.saved != nil && p.cfg.Endpoint == "" {
+	p.restoreTransport()
+	if p.saved != nil && p.cfg.Endpoint == "" && !p.saved.stream() {
 		// We cannot reach the peer: wait for its ResumptionRequest (or
 		// its ClientHello, if it lost its state) with the saved group.
 		p.startDatagram(nil, false)
@@ -307,6 +309,9 @@ func (p *peer) adopt(c *streamConn) {
 	}
 	s, err := p.startSession(c)
 	p.use(c, s)
+	if c.resumes {
+		p.markResumption(true)
+	}
 	p.sessHello = c.helloHash
 	p.timers.handshakeDeadline = p.now().Add(p.dev.cfg.HandshakeTimeout)
 	if err != nil {
@@ -363,6 +368,7 @@ func (p *peer) startDatagram(ep conn.Endpoint, outbound bool) {
 	s, err := p.newDatagramSession(c, role, saved)
 	p.use(c, s)
 	if saved != nil {
+		clear(saved.Group) // the session has its own copy
 		p.markResumption(outbound)
 	}
 	timeout := p.dev.cfg.HandshakeTimeout
@@ -403,11 +409,17 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 		Transport:      session.Stream,
 		UpdateInterval: pol.interval,
 		UpdateBytes:    pol.bytes,
+		Resume:         p.streamResume(c),
 	}
 	p.hidingConfig(&cfg)
+	c.resumes = cfg.Resume != nil
 	s, err := session.New(cfg)
+	clear(cfg.Resume) // New keeps a copy
 	if err != nil {
 		return nil, err
+	}
+	if c.resumes && c.outbound {
+		p.log.Info("resuming saved session", "epoch", p.saved.Epoch, "role", roleName(role), "transport", "tcp")
 	}
 	now := p.now()
 	if err := s.Start(now); err != nil {
@@ -573,11 +585,12 @@ func (p *peer) dropConn(reason error) {
 	if p.conn == nil {
 		return
 	}
+	p.streamDropped(reason)
 	p.handshakeAbandoned(reason)
 	// Records sealed for this connection go to it, never to the next.
 	p.flushTx()
 	if p.sess != nil {
-		if reason == errShutdown && p.conn.datagram() && p.dev.cfg.StateDir != "" && p.sess.Established() {
+		if reason == errShutdown && p.dev.cfg.StateDir != "" && p.sess.Established() {
 			// Saved for resumption: the peer keeps its session, so we
 			// do not tell it we are going.
 			p.saveState()
@@ -617,6 +630,7 @@ func (p *peer) shutdown() {
 	p.flushRx()
 	p.dropCandidate()
 	p.dropConn(errShutdown)
+	p.forgetSaved()
 	releaseAll(p.takePending())
 }
 

@@ -13,18 +13,22 @@ import (
 )
 
 // Session state persistence. After every epoch change (and at shutdown) a
-// datagram-mode session's MLS group is written to StateDir, one file per
-// peer named by a hash of the peer's public key. A daemon that restarts
-// finds it and resumes (session.Config.Resume): both sides move the group
-// two epochs forward before any data flows, so record keys are never
-// reused. A peer that closed the session explicitly gets its file removed.
+// session's MLS group is written to StateDir, over either transport, one
+// file per peer named by a hash of the peer's public key. A daemon that
+// restarts finds it and resumes (session.Config.Resume): both sides move
+// the group two epochs forward before any data flows, so record keys are
+// never reused, even when the file is older than the session (a kill -9
+// after an update that was not saved yet: the peer then rejects the stale
+// request and both handshake). A peer that closed the session explicitly
+// gets its file removed.
 //
 // The file holds the group's secrets, so it is created 0600 and replaced
 // atomically (write to a temporary file, fsync, rename): a crash leaves
 // either the old state or the new one, never half of each.
 //
-// Stream-mode (TCP) sessions are not persisted, and the accepter refuses a
-// sealed ResumptionRequest: a TCP connection starts with a handshake.
+// Over TCP (streamresume.go) a restart, or any lost connection, resumes on
+// the next connection: the dialer sends its sealed ResumptionRequest, and
+// the accepter's listener routes it by group like the UDP listener.
 
 // savedState is one peer's file.
 type savedState struct {
@@ -36,7 +40,23 @@ type savedState struct {
 	// GroupID lets the listener route a sealed ResumptionRequest to the
 	// peer before its owner has restored the group (sealed.go).
 	GroupID []byte `json:"group_id,omitempty"`
+	// Transport is "tcp" for a stream-mode session; empty (the files of
+	// older versions) for a datagram one, whose indexes the resumption
+	// needs. A stream session has none.
+	Transport string `json:"transport,omitempty"`
+
+	// dialFailed: a connection we dialed to resume from this state ended
+	// before it established (the listener did not know the group, or
+	// the connection broke), so our next dial handshakes afresh; the
+	// state still answers the peer's own ResumptionRequest. Not saved.
+	dialFailed bool
 }
+
+// savedStream is the Transport of a stream-mode session's state.
+const savedStream = "tcp"
+
+// stream reports whether st is a stream-mode (TCP) session's.
+func (st *savedState) stream() bool { return st.Transport == savedStream }
 
 const stateVersion = 1
 
@@ -59,10 +79,25 @@ func loadState(dir string, pub []byte) (*savedState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w", statePath(dir, pub), err)
 	}
-	if st.Version != stateVersion || len(st.Group) == 0 || st.LocalIndex == 0 || st.PeerIndex == 0 {
+	if !st.usable() {
 		return nil, fmt.Errorf("%s: unusable state", statePath(dir, pub))
 	}
 	return &st, nil
+}
+
+// usable reports whether st has what a resumption needs: a group, and in
+// datagram mode both receiver indexes.
+func (st *savedState) usable() bool {
+	if st.Version != stateVersion || len(st.Group) == 0 {
+		return false
+	}
+	switch st.Transport {
+	case savedStream:
+		return true
+	case "":
+		return st.LocalIndex != 0 && st.PeerIndex != 0
+	}
+	return false
 }
 
 // writeState replaces the file atomically.
@@ -75,17 +110,21 @@ func writeState(dir string, pub []byte, st *savedState) error {
 	return atomicfile.WriteFile(path, b, 0o600)
 }
 
-// saveState persists the current datagram session, if any.
+// saveState persists the current session, if any. The session written
+// supersedes any state kept to resume from (streamresume.go).
 func (p *peer) saveState() {
+	if p.sess != nil && p.sess.Established() {
+		p.forgetSaved()
+	}
 	dir := p.dev.cfg.StateDir
-	if dir == "" || p.sess == nil || p.conn == nil || !p.conn.datagram() || !p.sess.Established() {
+	if dir == "" || p.sess == nil || p.conn == nil || !p.sess.Established() {
 		return
 	}
-	group, err := p.sess.State()
+	st, err := p.sessionState()
 	if err != nil {
 		return
 	}
-	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), LocalIndex: p.sess.LocalIndex(), PeerIndex: p.sess.PeerIndex(), Group: group, GroupID: p.sess.GroupID()}
+	defer clear(st.Group)
 	// The peer's context ends before its last save, at shutdown.
 	now, final := p.now(), p.ctx.Err() != nil
 	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {
@@ -100,6 +139,21 @@ func (p *peer) saveState() {
 	p.log.Debug("session state saved", "epoch", st.Epoch)
 }
 
+// sessionState is the current established session as saved state.
+func (p *peer) sessionState() (*savedState, error) {
+	group, err := p.sess.State()
+	if err != nil {
+		return nil, err
+	}
+	st := &savedState{Version: stateVersion, Epoch: p.sess.Epoch(), Group: group, GroupID: p.sess.GroupID()}
+	if p.conn.datagram() {
+		st.LocalIndex, st.PeerIndex = p.sess.LocalIndex(), p.sess.PeerIndex()
+	} else {
+		st.Transport = savedStream
+	}
+	return st, nil
+}
+
 // heldArgs are the log attributes of failures not logged (saveLog).
 func heldArgs(held int, since time.Time) []any {
 	if held == 0 {
@@ -108,7 +162,10 @@ func heldArgs(held int, since time.Time) []any {
 	return []any{"more_failures", held, "since", since}
 }
 
+// removeState deletes the peer's file and forgets the state kept in
+// memory: the peer closed the session, so there is nothing to resume.
 func (p *peer) removeState() {
+	p.forgetSaved()
 	if dir := p.dev.cfg.StateDir; dir != "" {
 		_ = os.Remove(statePath(dir, p.cfg.PublicKey))
 	}

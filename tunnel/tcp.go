@@ -79,7 +79,8 @@ const maxKeyRequests = 2
 
 // identify reads the hello of an accepted connection (answering a key
 // request first if it asks), opens it and hands the connection to the
-// peer whose key is inside. Anything else is closed without a word: a
+// peer whose key (a ClientHello) or group (a ResumptionRequest,
+// streamresume.go) is inside. Anything else is closed without a word: a
 // responder does not reveal itself to strangers.
 func (d *Device) identify(nc net.Conn) {
 	stop := context.AfterFunc(d.ctx, func() { nc.Close() })
@@ -117,12 +118,6 @@ func (d *Device) identify(nc net.Conn) {
 			// one on a new connection is a replay.
 			d.guard.refuse(d.clock(), refHelloReplay, from)
 		}
-		nc.Close()
-		return
-	}
-	if v.opened.Resumption {
-		// Stream sessions are not resumed (state.go).
-		d.guard.refuse(d.clock(), refBadHello, from)
 		nc.Close()
 		return
 	}
