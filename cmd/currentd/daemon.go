@@ -71,7 +71,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 		return err
 	}
 	defer me.Close()
-	dev, link, err := start(ifc.Name, tcfg)
+	dev, link, err := start(ifc.Name, tcfg, log)
 	if err != nil {
 		return err
 	}
@@ -118,6 +118,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 			<-watchDone
 		}
 	}()
+	defer followEndpoints(dev, link, log)()
 	ctlc.serve(dev)
 	if err := me.serve(ctlc.b, log); err != nil {
 		stop()
@@ -152,7 +153,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 
 // start creates the TUN device, opens its link and starts the tunnel; on
 // error nothing is left behind (closing the TUN destroys the interface).
-func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, error) {
+func start(name string, tcfg tunnel.Config, log *slog.Logger) (*tunnel.Device, *routing.Link, error) {
 	td, err := tun.Create(name, tcfg.MTU)
 	if err != nil {
 		return nil, nil, err
@@ -163,6 +164,7 @@ func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, erro
 		return nil, nil, err
 	}
 	link.SetFullTunnelMark(tcfg.Fwmark)
+	primeEndpoints(link, tcfg.Peers, log)
 	dev, err := tunnel.New(tcfg, td, link)
 	if err != nil {
 		link.Close()
