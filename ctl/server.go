@@ -23,10 +23,6 @@ import (
 	"github.com/current-vpn/current/config"
 )
 
-// DefaultDir is where control sockets live: /run is a tmpfs, so a socket
-// never outlives a reboot.
-const DefaultDir = "/run/current"
-
 // Server limits and timeouts. They are variables only so that tests can
 // shorten them.
 var (
