@@ -26,7 +26,7 @@ func TestPeerEndpoints(t *testing.T) {
 	got := peerEndpoints([]tunnel.PeerStatus{
 		{Endpoint: "vpn.example.net:51820", RemoteAddress: "203.0.113.4:51820"},
 		{Endpoint: "198.51.100.7:51820", RemoteAddress: "198.51.100.9:40000"}, // roamed
-		{Endpoint: "", RemoteAddress: ""}, // dials us, not connected
+		{Endpoint: "", RemoteAddress: ""},                                     // dials us, not connected
 	})
 	want := []netip.Addr{netip.MustParseAddr("203.0.113.4"), netip.MustParseAddr("198.51.100.9"), netip.MustParseAddr("198.51.100.7")}
 	if !reflect.DeepEqual(got, want) {
