@@ -158,6 +158,10 @@ func start(name string, tcfg tunnel.Config, log *slog.Logger) (*tunnel.Device, *
 	if err != nil {
 		return nil, nil, err
 	}
+	if td.Name() != name {
+		// A macOS utun takes the kernel's number (tun.Create).
+		log.Info("TUN device created under another name", "interface", name, "device", td.Name())
+	}
 	link, err := routing.Open(td.Name())
 	if err != nil {
 		td.Close()
