@@ -352,23 +352,20 @@ func (l *Link) DelRoute(prefix netip.Prefix) error {
 }
 
 // delOwnRoute deletes the static route to p via the interface, if there
-// is one, and forgets it (l.mu held).
+// is one, and forgets it; on failure it stays on record for a later
+// Cleanup (l.mu held).
 func (l *Link) delOwnRoute(p netip.Prefix) error {
-	defer l.disown(owned{prefix: p})
 	got, err := getRoute(getRouteMsg(p.Addr(), p.Bits()))
-	if gone(err) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case gone(err):
+	case err != nil:
 		return err
+	case (int(got.Index) == l.index || int(got.GatewayLink) == l.index) && got.Flags&rtfStatic != 0:
+		if err := writeRoute(interfaceRouteMsg(rtmDelete, p, uint16(l.index))); err != nil && !gone(err) {
+			return err
+		}
 	}
-	ours := int(got.Index) == l.index || int(got.GatewayLink) == l.index
-	if !ours || got.Flags&rtfStatic == 0 {
-		return nil
-	}
-	if err := writeRoute(interfaceRouteMsg(rtmDelete, p, uint16(l.index))); err != nil && !gone(err) {
-		return err
-	}
+	l.disown(owned{prefix: p})
 	return nil
 }
 
