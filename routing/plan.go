@@ -113,8 +113,9 @@ const fullTunnelPriority = 31900
 const FullTunnelMark = 51900
 
 // addressRoutesSubnet says whether the kernel of goos routes an
-// address's subnet to the interface when the address is added. macOS
-// treats utun as point to point and routes only the address itself, so
-// there the Link adds the subnet's route, which the daemon (like Linux)
-// counts on.
+// address's subnet to the interface when the address is added, which the
+// daemon counts on (tunnel's netConfig adds no route for it). Linux does;
+// FreeBSD does because wireguard/tun puts its tun into IFF_BROADCAST
+// mode; macOS treats utun as point to point and routes only the address
+// itself, so there the Link adds the subnet's route.
 func addressRoutesSubnet(goos string) bool { return goos != platformDarwin }
