@@ -8,14 +8,14 @@ GO      ?= go
 RACE_PKGS ?= ./session/record/... ./session/ ./routing/... ./tun/... ./tunnel/... ./cmd/... ./hostdns/... ./metrics/...
 RACE_MLS_TESTS ?= SecretTree
 
-.PHONY: all build test vet fmt-check bench fuzz
+.PHONY: all build test vet fmt-check bench fuzz cross
 
 all: build
 
 build:
 	$(GO) build ./...
 
-test: fmt-check vet
+test: fmt-check vet cross
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -timeout 30m -race -run '$(RACE_MLS_TESTS)' ./session/mls/
 	$(GO) test -count=1 -tags mlsopcount -run OpCount ./session/
@@ -25,6 +25,16 @@ endif
 
 vet:
 	$(GO) vet ./...
+
+# macOS and FreeBSD are built and vetted (tests included) on every run;
+# they cannot be run here. No cgo, so no C cross-compiler is needed.
+CROSS_TARGETS ?= darwin/amd64 darwin/arm64 freebsd/amd64 freebsd/arm64
+cross:
+	@for t in $(CROSS_TARGETS); do \
+	  echo "== $$t"; \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build ./... && \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) vet ./... || exit 1; \
+	done
 
 fmt-check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi

@@ -23,10 +23,6 @@ import (
 	"github.com/current-vpn/current/config"
 )
 
-// DefaultDir is where control sockets live: /run is a tmpfs, so a socket
-// never outlives a reboot.
-const DefaultDir = "/run/current"
-
 // Server limits and timeouts. They are variables only so that tests can
 // shorten them.
 var (
@@ -85,8 +81,8 @@ type Server struct {
 //
 // The directory is made 0700 and the socket 0600, both owned by uid: the
 // directory is what protects the socket between bind and chmod. Only root
-// and uid may then connect, and Serve checks SO_PEERCRED as well, so that
-// loosened permissions do not open the socket to others.
+// and uid may then connect, and Serve checks the peer's credentials as
+// well (PeerCred), so that loosened permissions do not open the socket to others.
 //
 // A lock file next to the socket, held while the Server lives, makes a
 // second daemon for the same interface fail with ErrInUse; the kernel
@@ -354,17 +350,26 @@ func refuse(c net.Conn, e *Error) {
 	c.Close()
 }
 
+// Cred is who is at the other end of a control connection, as the
+// kernel recorded it when the client connected (peercred_*.go).
+type Cred struct {
+	Uid uint32
+	// Pid is the client's process id, 0 where the kernel does not tell
+	// it (FreeBSD).
+	Pid int32
+}
+
 // PeerCred returns the credentials of the process at the other end of a
-// unix socket connection, as the kernel recorded them at connect time.
-func PeerCred(c *net.UnixConn) (*unix.Ucred, error) {
+// unix socket connection.
+func PeerCred(c *net.UnixConn) (*Cred, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	var cred *unix.Ucred
+	var cred *Cred
 	var cerr error
 	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		cred, cerr = peerCred(int(fd))
 	}); err != nil {
 		return nil, err
 	}
@@ -374,7 +379,7 @@ func PeerCred(c *net.UnixConn) (*unix.Ucred, error) {
 // Authorize decides whether a client with these credentials may use a
 // socket owned by owner: root and the owner only, whatever the file
 // permissions say, since every operation can reroute traffic.
-func Authorize(cred *unix.Ucred, owner int) error {
+func Authorize(cred *Cred, owner int) error {
 	if cred == nil {
 		return Errorf(CodePermissionDenied, "no peer credentials")
 	}
@@ -459,7 +464,7 @@ func (h *handler) reply(c net.Conn, resp *Response) bool {
 
 // handle answers one request line. A Backend panic is answered as an
 // internal error instead of taking the tunnel down with the daemon.
-func (h *handler) handle(line []byte, cred *unix.Ucred) (resp *Response) {
+func (h *handler) handle(line []byte, cred *Cred) (resp *Response) {
 	resp = &Response{Version: ProtocolVersion}
 	req, err := DecodeRequest(line)
 	if req != nil {

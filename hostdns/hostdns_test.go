@@ -86,6 +86,7 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add([]byte(`{"backend":"systemd-resolved"}`))
 	f.Add([]byte(`{"backend":"resolvconf","entry":"-x"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"backend":"networksetup","services":[{"name":"Wi-Fi","servers":["192.168.1.1"],"search":["lan"]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(b)
 		if err != nil {
@@ -101,6 +102,18 @@ func FuzzParseRecord(f *testing.F) {
 		case "systemd-resolved":
 			if r.Entry != "" {
 				t.Fatalf("accepted entry %q for systemd-resolved", r.Entry)
+			}
+		case "networksetup":
+			// Service names and values go back to networksetup as
+			// arguments: none may look like an option.
+			for _, svc := range r.Services {
+				for _, args := range setArgs(svc) {
+					for _, a := range args[1:] {
+						if a == "" || a[0] == '-' {
+							t.Fatalf("argument %q from %+v", a, svc)
+						}
+					}
+				}
 			}
 		default:
 			t.Fatalf("accepted backend %q", r.Backend)

@@ -56,6 +56,11 @@ func Recover(stateDir, ifname string) (*Record, error) {
 	if !ok {
 		return nil, nil
 	}
+	if r.Backend == backendNetworksetup {
+		if err := NewNetworksetup().restore(r.Services); err != nil {
+			return &r, err
+		}
+	}
 	if r.Backend == backendResolvconf {
 		path, err := exec.LookPath("resolvconf")
 		if err != nil {

@@ -15,13 +15,17 @@ import (
 // Record is what a process applied, written to the state directory before
 // the change, so that a successor can undo it after a crash.
 type Record struct {
-	Backend string `json:"backend"` // "resolvconf" or "systemd-resolved"
+	Backend string `json:"backend"` // "resolvconf", "systemd-resolved" or "networksetup"
 	// Entry is the resolvconf interface name (e.g. "tun.current0").
 	Entry string `json:"entry,omitempty"`
+	// Services are the macOS network services' settings before Apply
+	// (networksetup).
+	Services []ServiceDNS `json:"services,omitempty"`
 }
 
-// maxRecord bounds the file read back: a record is a few dozen bytes.
-const maxRecord = 4096
+// maxRecord bounds the file read back: a record is a few dozen bytes,
+// or a few kilobytes with macOS's services.
+const maxRecord = 64 << 10
 
 // recordPath is the record of interface ifname in dir.
 func recordPath(dir, ifname string) string {
@@ -37,7 +41,17 @@ func parseRecord(b []byte) (Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Record{}, fmt.Errorf("record: %v", err)
 	}
+	if r.Backend != backendNetworksetup && r.Services != nil {
+		return Record{}, fmt.Errorf("record: a %s record has no services", r.Backend)
+	}
 	switch r.Backend {
+	case backendNetworksetup:
+		if r.Entry != "" {
+			return Record{}, errors.New("record: a networksetup record has no entry")
+		}
+		if err := checkServices(r.Services); err != nil {
+			return Record{}, fmt.Errorf("record: %v", err)
+		}
 	case backendResolvconf:
 		if err := checkEntry(r.Entry); err != nil {
 			return Record{}, fmt.Errorf("record: %v", err)

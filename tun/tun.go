@@ -13,7 +13,8 @@
 //     room for its own header in front of it and encrypt in place. Write
 //     needs offset >= Headroom() (VirtioNetHdrLen when offloads are on),
 //     because the virtio-net header is written into those bytes; reserving
-//     VirtioNetHdrLen always is simplest. Read has no minimum offset, but
+//     VirtioNetHdrLen always is simplest. Read needs no offset on Linux
+//     and 4 bytes on macOS and FreeBSD (minOffset), and
 //     every buffer must hold offset+MTU bytes, and len(bufs) should be
 //     BatchSize(): one super-packet fills up to that many buffers.
 //   - Write may coalesce packets of one flow into the first buffer of the
@@ -21,10 +22,19 @@
 //     makes that possible, and it never allocates), and it overwrites the
 //     headroom and packet headers. Buffers belong to Write until it returns
 //     and their contents are undefined afterwards.
-//   - Namespaces. A TUN is created in the network namespace of the thread
-//     that creates it. CreateAt does that on a thread of its own (see
-//     routing.InNamespace); the device's fd, and this package's netlink
-//     socket, keep working from any thread afterwards.
+//   - Namespaces (Linux). A TUN is created in the network namespace of the
+//     thread that creates it. CreateAt does that on a thread of its own
+//     (see routing.InNamespace); the device's fd, and this package's
+//     netlink socket, keep working from any thread afterwards.
+//
+// Platform seam: wireguard/tun creates and drives the device everywhere
+// (Linux tun, macOS utun, FreeBSD tun); what this package asks the kernel
+// about it besides is in kernel_linux.go (netlink: index, MTU, state,
+// queue length; the virtio-net offloads; namespaces) and kernel_bsd.go
+// (the interface by index; no offloads, one packet per call, and a 4-byte
+// address-family header in front of each packet, which is why Headroom is
+// 4 there and Read needs the same). name.go says which interface names
+// each system accepts.
 package tun
 
 import (
@@ -35,9 +45,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/current-vpn/current/routing"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 )
@@ -74,7 +81,7 @@ type Device struct {
 	name     string
 	index    int
 	offloads Offloads
-	h        *netlink.Handle // in the device's namespace
+	kernel   kernel // the platform's view of the interface
 
 	changes chan struct{}
 	drained chan struct{}
@@ -91,27 +98,15 @@ func Create(name string, mtu int) (*Device, error) {
 	return create(name, mtu)
 }
 
-// CreateAt creates a TUN device in network namespace ns.
-func CreateAt(ns netns.NsHandle, name string, mtu int) (*Device, error) {
-	var d *Device
-	err := routing.InNamespace(ns, func() error {
-		var err error
-		d, err = create(name, mtu)
-		return err
-	})
-	if err != nil && d != nil {
-		// Created, but the thread could not be moved back; InNamespace
-		// has disposed of it, and the device is still good.
-		err = nil
-	}
-	return d, err
-}
-
 func create(name string, mtu int) (*Device, error) {
 	if mtu <= 0 {
 		return nil, fmt.Errorf("create tun %s: invalid MTU %d", name, mtu)
 	}
-	wdev, err := wgtun.CreateTUN(name, mtu)
+	kname, err := tunName(platform, name)
+	if err != nil {
+		return nil, fmt.Errorf("create tun %s: %w", name, err)
+	}
+	wdev, err := wgtun.CreateTUN(kname, mtu)
 	if err != nil {
 		return nil, fmt.Errorf("create tun %s: %w", name, err)
 	}
@@ -128,73 +123,21 @@ func wrap(wdev wgtun.Device) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	off, err := probeOffloads(wdev, name)
+	k, index, off, err := openKernel(wdev, name)
 	if err != nil {
-		return nil, fmt.Errorf("offloads: %w", err)
-	}
-	// wireguard/tun's MTU() asks with an ioctl by name in whatever
-	// namespace the calling thread is in, which is wrong for a device made
-	// by CreateAt; a netlink socket made now is bound to the device's.
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink: %w", err)
-	}
-	link, err := h.LinkByName(name)
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("look up %s: %w", name, err)
-	}
-	if link.Attrs().TxQLen < TxQueueLen {
-		// Best effort: a tuning, not a requirement (the device works
-		// with the kernel's 500 too, it only drops more on bursts).
-		_ = h.LinkSetTxQLen(link, TxQueueLen)
+		return nil, err
 	}
 	d := &Device{
 		dev:      wdev,
 		name:     name,
-		index:    link.Attrs().Index,
+		index:    index,
 		offloads: off,
-		h:        h,
+		kernel:   k,
 		changes:  make(chan struct{}, 1),
 		drained:  make(chan struct{}),
 	}
 	go d.drain()
 	return d, nil
-}
-
-// probeOffloads finds out what wireguard/tun negotiated, which it does not
-// export. IFF_VNET_HDR stays set only if the TCP offloads were accepted
-// (CreateTUN fails otherwise). For UDP it repeats wireguard/tun's own
-// TUNSETOFFLOAD call: it succeeds exactly when wireguard/tun's did, and a
-// refusal changes nothing.
-func probeOffloads(wdev wgtun.Device, name string) (Offloads, error) {
-	sc, err := wdev.File().SyscallConn()
-	if err != nil {
-		return Offloads{}, err
-	}
-	var off Offloads
-	var ioErr error
-	err = sc.Control(func(fd uintptr) {
-		ifr, err := unix.NewIfreq(name)
-		if err != nil {
-			ioErr = err
-			return
-		}
-		if err := unix.IoctlIfreq(int(fd), unix.TUNGETIFF, ifr); err != nil {
-			ioErr = fmt.Errorf("TUNGETIFF: %w", err)
-			return
-		}
-		if ifr.Uint16()&unix.IFF_VNET_HDR == 0 {
-			return
-		}
-		off.TCP = true
-		const all = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_USO4 | unix.TUN_F_USO6
-		off.UDP = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, all) == nil
-	})
-	if err != nil {
-		return Offloads{}, err
-	}
-	return off, ioErr
 }
 
 // drain consumes wireguard/tun's event channel. It must always be read:
@@ -227,7 +170,7 @@ func (d *Device) Headroom() int {
 	if d.offloads.TCP {
 		return VirtioNetHdrLen
 	}
-	return 0
+	return minOffset
 }
 
 // BatchSize returns how many buffers Read can fill and Write can take in
@@ -237,21 +180,21 @@ func (d *Device) BatchSize() int { return d.dev.BatchSize() }
 // MTU returns the interface MTU as the kernel has it now. Someone else (or
 // the daemon, through routing.Link) may change it; Changes reports it.
 func (d *Device) MTU() (int, error) {
-	l, err := d.h.LinkByIndex(d.index)
+	mtu, err := d.kernel.mtu(d.index)
 	if err != nil {
 		return 0, fmt.Errorf("tun %s: mtu: %w", d.name, err)
 	}
-	return l.Attrs().MTU, nil
+	return mtu, nil
 }
 
 // IsUp reports whether the interface is up and running (administratively
 // up, and the device open), as the kernel has it now.
 func (d *Device) IsUp() (bool, error) {
-	l, err := d.h.LinkByIndex(d.index)
+	up, err := d.kernel.isUp(d.index)
 	if err != nil {
 		return false, fmt.Errorf("tun %s: state: %w", d.name, err)
 	}
-	return l.Attrs().RawFlags&(unix.IFF_UP|unix.IFF_RUNNING) == unix.IFF_UP|unix.IFF_RUNNING, nil
+	return up, nil
 }
 
 // Changes delivers a signal after the kernel reports a change to the
@@ -266,7 +209,7 @@ func (d *Device) Changes() <-chan struct{} { return d.changes }
 // are good, and reading should go on. After Close it returns an error
 // wrapping os.ErrClosed. Any other error means the device is unusable.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if len(bufs) == 0 || len(sizes) < len(bufs) || offset < 0 {
+	if len(bufs) == 0 || len(sizes) < len(bufs) || offset < minOffset {
 		return 0, fmt.Errorf("tun %s: read: %d buffers, %d sizes, offset %d", d.name, len(bufs), len(sizes), offset)
 	}
 	n, err := d.dev.Read(bufs, sizes, offset)
@@ -320,7 +263,7 @@ func (d *Device) Close() error {
 		case <-time.After(5 * time.Second):
 			d.closeErr = errors.Join(d.closeErr, fmt.Errorf("tun %s: event listeners did not stop", d.name))
 		}
-		d.h.Close()
+		d.kernel.close()
 	})
 	return d.closeErr
 }

@@ -5,34 +5,18 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Socket marks. With Config.Fwmark set, every socket the device opens
 // carries that mark (SO_MARK): the UDP sockets, the TCP listener, each TCP
-// dial and the DNS lookups of peers' endpoints. The policy rules of a full
-// tunnel (package routing) send unmarked packets into the tunnel and
-// marked ones to the underlay, so the tunnel's own packets, and the name
-// lookups it needs before any session exists, never loop into it.
-
-// markControl is a net.Dialer or net.ListenConfig Control function that
-// marks the socket, or nil for mark 0.
-func markControl(mark uint32) func(network, address string, c syscall.RawConn) error {
-	if mark == 0 {
-		return nil
-	}
-	return func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
-		}); err != nil {
-			return err
-		}
-		return markError(mark, serr)
-	}
-}
+// dial and the DNS lookups of peers' endpoints. On Linux the policy rules
+// of a full tunnel (package routing) send unmarked packets into the tunnel
+// and marked ones to the underlay, so the tunnel's own packets, and the
+// name lookups it needs before any session exists, never loop into it.
+// macOS and FreeBSD have neither the mark nor the rules: their full tunnel
+// keeps the endpoints on the underlay with host routes instead
+// (routing/endpoints.go), and markControl there marks nothing
+// (mark_bsd.go).
 
 // markError explains a failed SO_MARK, nil for nil.
 func markError(mark uint32, err error) error {

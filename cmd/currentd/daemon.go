@@ -71,7 +71,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 		return err
 	}
 	defer me.Close()
-	dev, link, err := start(ifc.Name, tcfg)
+	dev, link, err := start(ifc.Name, tcfg, log)
 	if err != nil {
 		return err
 	}
@@ -118,6 +118,7 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 			<-watchDone
 		}
 	}()
+	defer followEndpoints(dev, link, log)()
 	ctlc.serve(dev)
 	if err := me.serve(ctlc.b, log); err != nil {
 		stop()
@@ -152,10 +153,14 @@ func daemon(path, ctlDir string, probes probeTiming, log *slog.Logger) error {
 
 // start creates the TUN device, opens its link and starts the tunnel; on
 // error nothing is left behind (closing the TUN destroys the interface).
-func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, error) {
+func start(name string, tcfg tunnel.Config, log *slog.Logger) (*tunnel.Device, *routing.Link, error) {
 	td, err := tun.Create(name, tcfg.MTU)
 	if err != nil {
 		return nil, nil, err
+	}
+	if td.Name() != name {
+		// A macOS utun takes the kernel's number (tun.Create).
+		log.Info("TUN device created under another name", "interface", name, "device", td.Name())
 	}
 	link, err := routing.Open(td.Name())
 	if err != nil {
@@ -163,6 +168,7 @@ func start(name string, tcfg tunnel.Config) (*tunnel.Device, *routing.Link, erro
 		return nil, nil, err
 	}
 	link.SetFullTunnelMark(tcfg.Fwmark)
+	primeEndpoints(link, tcfg.Peers, log)
 	dev, err := tunnel.New(tcfg, td, link)
 	if err != nil {
 		link.Close()

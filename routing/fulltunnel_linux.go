@@ -26,15 +26,8 @@ import (
 // (tunnel.Config.Fwmark): those fall through to the main table's default
 // route, the underlay, wherever the host roams.
 
-const (
-	// FullTunnelMark is the default SO_MARK of the daemon's sockets and
-	// the default number of the full tunnel's routing table
-	// (SetFullTunnelMark changes both, as wg-quick's FwMark does).
-	FullTunnelMark = 51900
-	// fullTunnelPriority is the suppress rule's priority; the mark rule
-	// has the next one. Both come before the main table's rule (32766).
-	fullTunnelPriority = 31900
-)
+// The plan's number for the main table is the kernel's.
+const _ = uint(mainTable-unix.RT_TABLE_MAIN) + uint(unix.RT_TABLE_MAIN-mainTable)
 
 // SetFullTunnelMark sets the mark that escapes a full tunnel and the
 // number of its routing table; call it before adding a default route.
@@ -55,32 +48,37 @@ func (l *Link) fullTunnelMark() uint32 {
 
 // tableFor is the routing table of a route to p (l.mu held).
 func (l *Link) tableFor(p netip.Prefix) int {
-	if p.Bits() == 0 {
-		return int(l.fullTunnelMark())
+	if plan, err := planFullTunnel(platformLinux, p, l.fullTunnelMark()); err == nil {
+		return plan.Table
 	}
 	return unix.RT_TABLE_MAIN
 }
 
-// fullTunnelRules are the two rules of p's family, in the order they are
-// added: the suppress rule first, so that no packet that belongs to the
-// main table's specific routes ever sees the tunnel's table.
+// fullTunnelRules are the rules of p's family as the plan has them, in
+// the order they are added: the suppress rule first, so that no packet
+// that belongs to the main table's specific routes ever sees the tunnel's
+// table.
 func fullTunnelRules(p netip.Prefix, markTable uint32) []*netlink.Rule {
-	fam := family(p.Addr())
-	suppress := netlink.NewRule()
-	suppress.Family = fam
-	suppress.Priority = fullTunnelPriority
-	suppress.Table = unix.RT_TABLE_MAIN
-	suppress.SuppressPrefixlen = 0
-
-	mask := uint32(0xffffffff)
-	mark := netlink.NewRule()
-	mark.Family = fam
-	mark.Priority = fullTunnelPriority + 1
-	mark.Table = int(markTable)
-	mark.Mark = markTable
-	mark.Mask = &mask
-	mark.Invert = true
-	return []*netlink.Rule{suppress, mark}
+	plan, err := planFullTunnel(platformLinux, p, markTable)
+	if err != nil {
+		return nil
+	}
+	var rules []*netlink.Rule
+	for _, pr := range plan.Rules {
+		r := netlink.NewRule()
+		r.Family = family(p.Addr())
+		r.Priority = pr.Priority
+		r.Table = pr.Table
+		r.SuppressPrefixlen = pr.SuppressPrefixlen
+		if pr.Mark != 0 {
+			mask := uint32(0xffffffff)
+			r.Mark = pr.Mark
+			r.Mask = &mask
+		}
+		r.Invert = pr.Invert
+		rules = append(rules, r)
+	}
+	return rules
 }
 
 // addFullTunnelRules installs the rules of p's family unless this Link
