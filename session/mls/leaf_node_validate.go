@@ -163,14 +163,21 @@ func (l *Lifetime) check(now time.Time, max time.Duration) error {
 	return nil
 }
 
-// checkHPKEPublicKey reports whether pub decodes as a public key of the
+// checkHPKEPublicKey reports whether pub is a valid public key of the
 // suite's KEM, so that a malformed key is refused when the leaf arrives
-// rather than when someone first encrypts to it.
+// rather than when someone first encrypts to it. The keys whose parse does
+// more than validation are checked without it (hpke_key_check.go).
 func checkHPKEPublicKey(s *CipherSuite, pub []byte) (err error) {
 	defer recoverAsError(&err, "parsing HPKE public key")
 	if s.KEMID == kemDHKEMX448 {
 		if _, err := circlhpke.KEM_X448_HKDF_SHA512.Scheme().UnmarshalBinaryPublicKey(pub); err != nil {
 			return fmt.Errorf("mls: invalid X448 HPKE public key: %w", err)
+		}
+		return nil
+	}
+	if handled, err := checkUnparsedHPKEPublicKey(s, pub); handled {
+		if err != nil {
+			return fmt.Errorf("mls: invalid HPKE public key: %w", err)
 		}
 		return nil
 	}
