@@ -66,6 +66,14 @@ type LeafNodeCheck struct {
 // credential comes last so the Authentication Service only sees leaves
 // whose signature holds.
 func (n *LeafNode) Validate(c *LeafNodeCheck) error {
+	return n.validate(c, false)
+}
+
+// validate is Validate; with signed, the checks that depend on nothing but
+// the leaf's own bytes and the suite (its keys' encodings and its
+// signature) are taken as done, for a leaf that passed them before
+// (CheckedKeyPackage).
+func (n *LeafNode) validate(c *LeafNodeCheck, signed bool) error {
 	if n == nil {
 		return errors.New("mls: missing leaf node")
 	}
@@ -120,14 +128,16 @@ func (n *LeafNode) Validate(c *LeafNodeCheck) error {
 			return err
 		}
 	}
-	if err := checkHPKEPublicKey(s, n.EncryptionKey); err != nil {
-		return fmt.Errorf("mls: leaf node encryption key: %w", err)
-	}
-	if err := checkSignaturePublicKey(s, n.SignatureKey); err != nil {
-		return fmt.Errorf("mls: leaf node signature key: %w", err)
-	}
-	if err := n.VerifySignature(s, c.GroupID, c.Leaf); err != nil {
-		return err
+	if !signed {
+		if err := checkHPKEPublicKey(s, n.EncryptionKey); err != nil {
+			return fmt.Errorf("mls: leaf node encryption key: %w", err)
+		}
+		if err := checkSignaturePublicKey(s, n.SignatureKey); err != nil {
+			return fmt.Errorf("mls: leaf node signature key: %w", err)
+		}
+		if err := n.VerifySignature(s, c.GroupID, c.Leaf); err != nil {
+			return err
+		}
 	}
 	creds := c.Credentials
 	if creds == nil {
