@@ -82,31 +82,3 @@ func BenchmarkDecryptWithLabel(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkHPKERecipientOpen is a responder's open of a sealed hello under
-// its hello key, parsed once (HPKERecipient): one KEM decapsulation, the
-// HPKE key schedule and a short AEAD open. It is the asymmetric operation
-// identity hiding adds to a responder's handshake.
-func BenchmarkHPKERecipientOpen(b *testing.B) {
-	for _, s := range Suites() {
-		b.Run(s.Name, func(b *testing.B) {
-			priv, pub, err := s.GenerateHPKEKeyPair()
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := s.NewHPKERecipient(priv)
-			if err != nil {
-				b.Fatal(err)
-			}
-			enc, ct, err := s.SealBase(pub, benchContent[:16], nil, benchContent[:64])
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if _, err := r.OpenBase(enc, benchContent[:16], nil, ct); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
