@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/current-vpn/current/session/mls"
 	"github.com/current-vpn/current/session/record"
 )
 
@@ -365,17 +366,18 @@ func (s *Session) dgClientHello(m *ClientHello, env []byte, sender uint32) error
 }
 
 func (s *Session) acceptClientHello(m *ClientHello, h [32]byte, sender uint32) error {
-	if err := s.checkClientHello(m); err != nil {
+	kp, err := s.checkClientHello(m)
+	if err != nil {
 		return err
 	}
-	return s.answerHello(m, h, sender)
+	return s.answerHello(kp, h, sender)
 }
 
-// answerHello answers the checked ClientHello m from sender and keeps the
-// ServerHello for its duplicates.
-func (s *Session) answerHello(m *ClientHello, h [32]byte, sender uint32) error {
+// answerHello answers the ClientHello with the checked KeyPackage kp
+// from sender and keeps the ServerHello for its duplicates.
+func (s *Session) answerHello(kp *mls.CheckedKeyPackage, h [32]byte, sender uint32) error {
 	s.dg.peer = sender
-	if err := s.answerClientHello(m); err != nil {
+	if err := s.answerClientHello(kp); err != nil {
 		return err
 	}
 	s.dg.helloHash, s.dg.helloAnswer = h, s.dg.last
@@ -396,7 +398,8 @@ func (s *Session) simultaneousOpen(m *ClientHello, h [32]byte, sender uint32) er
 	}
 	// Checked before our own KeyPackage goes: an invalid or forged
 	// hello must cost us nothing but the check.
-	if err := s.checkClientHello(m); err != nil {
+	checked, err := s.checkClientHello(m)
+	if err != nil {
 		return drop("ClientHello: %v", err)
 	}
 	s.kp = nil
@@ -404,7 +407,7 @@ func (s *Session) simultaneousOpen(m *ClientHello, h [32]byte, sender uint32) er
 	s.kpSecrets = nil
 	s.dg.rtx = nil
 	s.cfg.Role = Responder
-	return s.answerHello(m, h, sender)
+	return s.answerHello(checked, h, sender)
 }
 
 func compareKeys(a, b []byte) int {

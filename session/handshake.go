@@ -46,39 +46,42 @@ func (s *Session) sendClientHello() error {
 
 // onClientHello is the responder's half of the handshake.
 func (s *Session) onClientHello(m *ClientHello) error {
-	if err := s.checkClientHello(m); err != nil {
+	kp, err := s.checkClientHello(m)
+	if err != nil {
 		return err
 	}
-	return s.answerClientHello(m)
+	return s.answerClientHello(kp)
 }
 
 // checkClientHello checks that the KeyPackage is the pinned peer's, of our
 // suite, and valid. The pinned-key comparison comes first: a stranger must
 // not be able to make us spend a signature verification or HPKE
-// operation, nor learn anything from a reply.
-func (s *Session) checkClientHello(m *ClientHello) error {
+// operation, nor learn anything from a reply. The checked KeyPackage is
+// what the group is made with (answerClientHello), which then need not
+// verify its signatures again.
+func (s *Session) checkClientHello(m *ClientHello) (*mls.CheckedKeyPackage, error) {
 	kp := m.KeyPackage.KeyPackage
 	if kp == nil || !sameKey(kp.LeafNode.SignatureKey, s.cfg.PeerPublicKey) {
-		return ErrUnknownPeer
+		return nil, ErrUnknownPeer
 	}
 	if kp.CipherSuite != s.suite.ID {
-		return fmt.Errorf("%w: %w: offered %#04x", ErrBadKeyPackage, ErrSuiteMismatch, uint16(kp.CipherSuite))
+		return nil, fmt.Errorf("%w: %w: offered %#04x", ErrBadKeyPackage, ErrSuiteMismatch, uint16(kp.CipherSuite))
 	}
 	cfg := s.groupConfig()
 	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: cfg.MaxLeafLifetime, Credentials: cfg.Credentials}
-	if err := kp.ValidateWith(&check); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
+	checked, err := kp.Check(&check)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
 	}
-	return nil
+	return checked, nil
 }
 
 // anyLifetime accepts a KeyPackage lifetime of any span (mls.LeafNodeCheck).
 const anyLifetime = -1
 
-// answerClientHello creates the group with the checked KeyPackage of m
+// answerClientHello creates the group with the peer's checked KeyPackage
 // and answers ServerHello.
-func (s *Session) answerClientHello(m *ClientHello) error {
-	kp := m.KeyPackage.KeyPackage
+func (s *Session) answerClientHello(kp *mls.CheckedKeyPackage) error {
 	cfg := s.groupConfig()
 	id, err := newGroupID(s.cfg.Rand)
 	if err != nil {
@@ -92,7 +95,7 @@ func (s *Session) answerClientHello(m *ClientHello) error {
 	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
 	// are a moment old, so a path would add two key derivations and a
 	// signature to every handshake and no secrecy.
-	res, err := g.AddMemberWithoutPath(kp)
+	res, err := g.AddCheckedMemberWithoutPath(kp)
 	if err != nil {
 		return err
 	}

@@ -53,51 +53,78 @@ func respond(tb testing.TB, id mls.CipherSuiteID, rk keyPair, pin []byte, hello 
 // initiators and their ClientHellos are made in batches with the timer
 // stopped, and each answer is checked afterwards.
 func BenchmarkResponderHandshake(b *testing.B) {
-	const batch = 32
+	eachResponderSuite(b, func(b *testing.B, id mls.CipherSuiteID, rk keyPair) {
+		benchResponder(b, id, func(ik keyPair) *Session {
+			return newDatagramSession(b, Initiator, id, ik, rk.pub, t0)
+		}, func(ik keyPair, hello [][]byte) *Session {
+			return respond(b, id, rk, ik.pub, hello, t0)
+		})
+	})
+}
+
+// benchResponder times respond, the responder's whole part of a handshake
+// with a fresh initiator (from 16 identities, made by initiator in batches
+// with the timer stopped) given its hello; the initiators must accept the
+// answers afterwards, or the figure would measure a broken handshake.
+func benchResponder(b *testing.B, id mls.CipherSuiteID, initiator func(keyPair) *Session, respond func(ik keyPair, hello [][]byte) *Session) {
+	iks := make([]keyPair, 16)
+	for n := range iks {
+		iks[n] = newKeys(b, id)
+	}
+	b.ReportAllocs()
+	var is, rs []*Session
+	var hellos [][][]byte
+	inBatches(b, 32, func(done, n int) {
+		is, rs, hellos = make([]*Session, n), make([]*Session, n), make([][][]byte, n)
+		for k := range is {
+			is[k] = initiator(iks[(done+k)%len(iks)])
+			hellos[k] = is[k].Outgoing()
+		}
+	}, func(done int) {
+		for k := range rs {
+			rs[k] = respond(iks[(done+k)%len(iks)], hellos[k])
+		}
+	}, func() {
+		for k := range rs {
+			settle(b, rs[k], is[k], t0)
+			if !rs[k].Established() || !is[k].Established() {
+				b.Fatal("not established")
+			}
+		}
+	})
+}
+
+// inBatches runs b.N operations in batches of up to batch: prepare(done, n)
+// makes the inputs of the n operations from the done-th on with the timer
+// stopped, run(done) does them timed, and check (with the timer stopped)
+// verifies their results. The thread's own CPU time of run is reported as
+// cpu-ns/op: on a shared machine it counts less of the other processes
+// than wall time does.
+func inBatches(b *testing.B, batch int, prepare func(done, n int), run func(done int), check func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var cpu time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		b.StopTimer()
+		prepare(done, min(batch, b.N-done))
+		b.StartTimer()
+		c0 := threadCPU()
+		run(done)
+		cpu += threadCPU() - c0
+		b.StopTimer()
+		check()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// eachResponderSuite runs f as one sub-benchmark per responder suite, with
+// the responder's signature keys.
+func eachResponderSuite(b *testing.B, f func(b *testing.B, id mls.CipherSuiteID, rk keyPair)) {
 	for _, id := range responderSuites {
 		s, _ := mls.Suite(id)
-		b.Run(suiteName(s), func(b *testing.B) {
-			rk := newKeys(b, id)
-			iks := make([]keyPair, 16)
-			for n := range iks {
-				iks[n] = newKeys(b, id)
-			}
-			b.ReportAllocs()
-			// The thread's own CPU time, which on a shared machine
-			// counts less of the other processes than wall time does.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var cpu time.Duration
-			b.ResetTimer()
-			for done := 0; done < b.N; done += batch {
-				b.StopTimer()
-				n := min(batch, b.N-done)
-				is := make([]*Session, n)
-				hellos := make([][][]byte, n)
-				for k := range is {
-					is[k] = newDatagramSession(b, Initiator, id, iks[(done+k)%len(iks)], rk.pub, t0)
-					hellos[k] = is[k].Outgoing()
-				}
-				rs := make([]*Session, n)
-				b.StartTimer()
-				c0 := threadCPU()
-				for k := range rs {
-					rs[k] = respond(b, id, rk, iks[(done+k)%len(iks)].pub, hellos[k], t0)
-				}
-				cpu += threadCPU() - c0
-				b.StopTimer()
-				// The initiators must accept the answers, or the figure
-				// would measure a broken handshake.
-				for k := range rs {
-					settle(b, rs[k], is[k], t0)
-					if !is[k].Established() {
-						b.Fatal("initiator not established")
-					}
-				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		})
+		b.Run(suiteName(s), func(b *testing.B) { f(b, id, newKeys(b, id)) })
 	}
 }
 

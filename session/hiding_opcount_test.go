@@ -33,7 +33,7 @@ func TestSealedHelloOpCount(t *testing.T) {
 		got := mls.OpCounts()
 		t.Logf("responder, sealed hello: %s", formatOps(got))
 		// The hello key was parsed once, when it was installed.
-		want := map[string]int{"hpke.generate": 1, "hpke.parsePub": 2, "hpke.seal": 1, "sig.sign": 3, "sig.verify": 2,
+		want := map[string]int{"hpke.generate": 1, "hpke.parsePub": 1, "hpke.seal": 1, "sig.sign": 3, "sig.verify": 2,
 			"hpke.open": 1}
 		if id == mls.MLS192MLKEM768AES256GCMSHA384MLDSA65 {
 			want["sig.expand"] = 1

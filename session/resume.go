@@ -294,7 +294,8 @@ func (s *Session) onResumptionResponse(m *ResumptionResponse, sender uint32) err
 // unanswered, the higher one answers the peer's as responder.
 func (s *Session) helloWhileResuming(m *ClientHello, h [32]byte, sender uint32) error {
 	// An invalid or forged hello must leave our resumption standing.
-	if err := s.checkClientHello(m); err != nil {
+	checked, err := s.checkClientHello(m)
+	if err != nil {
 		return drop("ClientHello: %v", err)
 	}
 	if compareKeys(s.ownPub, s.cfg.PeerPublicKey) < 0 {
@@ -302,5 +303,5 @@ func (s *Session) helloWhileResuming(m *ClientHello, h [32]byte, sender uint32) 
 	}
 	s.abandonResume()
 	s.cfg.Role = Responder
-	return s.answerHello(m, h, sender)
+	return s.answerHello(checked, h, sender)
 }

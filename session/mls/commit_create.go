@@ -68,6 +68,12 @@ func (g *Group) CommitWithoutPath(byValue []Proposal) (*CommitResult, error) {
 }
 
 func (g *Group) commit(byValue []Proposal, withPath bool) (res *CommitResult, err error) {
+	return g.commitProposals(byValue, withPath, false)
+}
+
+// commitProposals is commit; with checked, the Adds among byValue carry
+// KeyPackages that passed KeyPackage.Check (AddCheckedMemberWithoutPath).
+func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res *CommitResult, err error) {
 	if err := g.checkUsable(); err != nil {
 		return nil, err
 	}
@@ -87,7 +93,7 @@ func (g *Group) commit(byValue []Proposal, withPath bool) (res *CommitResult, er
 	}
 	for i := range byValue {
 		p := byValue[i]
-		props = append(props, cachedProposal{proposal: &p, sender: Sender{SenderType: SenderTypeMember, LeafIndex: me}})
+		props = append(props, cachedProposal{proposal: &p, sender: Sender{SenderType: SenderTypeMember, LeafIndex: me}, checked: checked})
 		refs = append(refs, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &p})
 	}
 	set, err := g.applyProposals(props, me)

@@ -113,6 +113,10 @@ type cachedProposal struct {
 	ref      []byte
 	proposal *Proposal
 	sender   Sender
+	// checked: an Add whose KeyPackage passed KeyPackage.Check in this
+	// group's suite (AddCheckedMemberWithoutPath); never set for a
+	// proposal that came from the wire.
+	checked bool
 }
 
 type resumptionPSK struct {

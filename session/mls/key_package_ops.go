@@ -215,6 +215,13 @@ func (k *KeyPackage) Validate(s *CipherSuite, now time.Time, creds CredentialVal
 // KeyPackage's leaf is always of source key_package and signed outside any
 // group.
 func (k *KeyPackage) ValidateWith(c *LeafNodeCheck) error {
+	return k.validateWith(c, false)
+}
+
+// validateWith is ValidateWith; with signed, the KeyPackage's and its
+// leaf's signatures and key encodings are taken as checked
+// (CheckedKeyPackage).
+func (k *KeyPackage) validateWith(c *LeafNodeCheck, signed bool) error {
 	if k == nil {
 		return errors.New("mls: missing KeyPackage")
 	}
@@ -236,15 +243,17 @@ func (k *KeyPackage) ValidateWith(c *LeafNodeCheck) error {
 	if bytes.Equal(k.InitKey, k.LeafNode.EncryptionKey) {
 		return errors.New("mls: KeyPackage init key equals its leaf's encryption key")
 	}
-	if err := checkHPKEPublicKey(s, k.InitKey); err != nil {
-		return fmt.Errorf("mls: KeyPackage init key: %w", err)
-	}
-	if err := k.VerifySignature(s); err != nil {
-		return err
+	if !signed {
+		if err := checkHPKEPublicKey(s, k.InitKey); err != nil {
+			return fmt.Errorf("mls: KeyPackage init key: %w", err)
+		}
+		if err := k.VerifySignature(s); err != nil {
+			return err
+		}
 	}
 	lc := *c
 	lc.Source, lc.GroupID, lc.Leaf = LeafNodeSourceKeyPackage, nil, 0
-	return k.LeafNode.Validate(&lc)
+	return k.LeafNode.validate(&lc, signed)
 }
 
 // Ref is the KeyPackageRef that names k in a Welcome (section 5.2).

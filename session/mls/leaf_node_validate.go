@@ -66,6 +66,14 @@ type LeafNodeCheck struct {
 // credential comes last so the Authentication Service only sees leaves
 // whose signature holds.
 func (n *LeafNode) Validate(c *LeafNodeCheck) error {
+	return n.validate(c, false)
+}
+
+// validate is Validate; with signed, the checks that depend on nothing but
+// the leaf's own bytes and the suite (its keys' encodings and its
+// signature) are taken as done, for a leaf that passed them before
+// (CheckedKeyPackage).
+func (n *LeafNode) validate(c *LeafNodeCheck, signed bool) error {
 	if n == nil {
 		return errors.New("mls: missing leaf node")
 	}
@@ -120,14 +128,16 @@ func (n *LeafNode) Validate(c *LeafNodeCheck) error {
 			return err
 		}
 	}
-	if err := checkHPKEPublicKey(s, n.EncryptionKey); err != nil {
-		return fmt.Errorf("mls: leaf node encryption key: %w", err)
-	}
-	if err := checkSignaturePublicKey(s, n.SignatureKey); err != nil {
-		return fmt.Errorf("mls: leaf node signature key: %w", err)
-	}
-	if err := n.VerifySignature(s, c.GroupID, c.Leaf); err != nil {
-		return err
+	if !signed {
+		if err := checkHPKEPublicKey(s, n.EncryptionKey); err != nil {
+			return fmt.Errorf("mls: leaf node encryption key: %w", err)
+		}
+		if err := checkSignaturePublicKey(s, n.SignatureKey); err != nil {
+			return fmt.Errorf("mls: leaf node signature key: %w", err)
+		}
+		if err := n.VerifySignature(s, c.GroupID, c.Leaf); err != nil {
+			return err
+		}
 	}
 	creds := c.Credentials
 	if creds == nil {
@@ -163,14 +173,21 @@ func (l *Lifetime) check(now time.Time, max time.Duration) error {
 	return nil
 }
 
-// checkHPKEPublicKey reports whether pub decodes as a public key of the
+// checkHPKEPublicKey reports whether pub is a valid public key of the
 // suite's KEM, so that a malformed key is refused when the leaf arrives
-// rather than when someone first encrypts to it.
+// rather than when someone first encrypts to it. The keys whose parse does
+// more than validation are checked without it (hpke_key_check.go).
 func checkHPKEPublicKey(s *CipherSuite, pub []byte) (err error) {
 	defer recoverAsError(&err, "parsing HPKE public key")
 	if s.KEMID == kemDHKEMX448 {
 		if _, err := circlhpke.KEM_X448_HKDF_SHA512.Scheme().UnmarshalBinaryPublicKey(pub); err != nil {
 			return fmt.Errorf("mls: invalid X448 HPKE public key: %w", err)
+		}
+		return nil
+	}
+	if handled, err := checkUnparsedHPKEPublicKey(s, pub); handled {
+		if err != nil {
+			return fmt.Errorf("mls: invalid HPKE public key: %w", err)
 		}
 		return nil
 	}

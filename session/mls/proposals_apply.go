@@ -181,7 +181,7 @@ func (g *Group) applyProposals(props []cachedProposal, committer LeafIndex) (*pr
 			return nil, err
 		}
 		check.Now, check.MaxLifetime = g.cfg.now(), g.cfg.MaxLeafLifetime
-		if err := kp.ValidateWith(check); err != nil {
+		if err := kp.validateWith(check, cp.checked); err != nil {
 			return nil, invalidProposal("Add: %v", err)
 		}
 		sk := string(kp.LeafNode.SignatureKey)

@@ -213,14 +213,21 @@ func (n *LeafNode) clone() *LeafNode {
 		Credentials:  slices.Clone(n.Capabilities.Credentials),
 	}
 	c.ParentHash = slices.Clone(n.ParentHash)
-	if n.Extensions != nil {
-		c.Extensions = make(Extensions, len(n.Extensions))
-		for i, e := range n.Extensions {
-			c.Extensions[i] = Extension{Type: e.Type, Data: slices.Clone(e.Data)}
-		}
-	}
+	c.Extensions = n.Extensions.clone()
 	c.Signature = slices.Clone(n.Signature)
 	return &c
+}
+
+// clone is a deep copy of e (nil stays nil).
+func (e Extensions) clone() Extensions {
+	if e == nil {
+		return nil
+	}
+	c := make(Extensions, len(e))
+	for i, x := range e {
+		c[i] = Extension{Type: x.Type, Data: slices.Clone(x.Data)}
+	}
+	return c
 }
 
 // Resolution lists the non-blank nodes that together cover every non-blank
