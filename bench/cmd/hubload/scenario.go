@@ -1,0 +1,390 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/current-vpn/current/bench/internal/procstat"
+)
+
+// run measures the load figures with o.loadPeers, and the restart
+// figures for each of o.restartPeers (the load's hub and fleet are
+// reused for its own count).
+func (r *runner) run() error {
+	r.sum = summary{peers: r.o.loadPeers, aggVsSingle: math.NaN(), jain: math.NaN(), updateLoss: -1, restart10kS: math.NaN(), resumedShare: math.NaN()}
+	counts := r.o.restartPeers
+	if r.o.loadPeers > 0 {
+		h, f, err := r.bringUp(r.o.loadPeers)
+		if err != nil {
+			return err
+		}
+		err = r.load(h, f)
+		if err == nil && slices.Contains(counts, r.o.loadPeers) {
+			err = r.restarts(h, f)
+			counts = slices.DeleteFunc(slices.Clone(counts), func(n int) bool { return n == r.o.loadPeers })
+		}
+		f.close()
+		h.stop(syscall.SIGTERM)
+		if err != nil {
+			return err
+		}
+	}
+	for _, n := range counts {
+		h, f, err := r.bringUp(n)
+		if err != nil {
+			return err
+		}
+		err = r.restarts(h, f)
+		f.close()
+		h.stop(syscall.SIGTERM)
+		if err != nil {
+			return err
+		}
+	}
+	r.print()
+	return nil
+}
+
+// bringUp starts a hub with n peers and establishes every one.
+func (r *runner) bringUp(n int) (*hub, *fleet, error) {
+	dir := filepath.Join(r.o.work, fmt.Sprintf("hub-%d", n))
+	if _, err := writeHubConfig(dir, r.o.suite, r.hubKey, r.pubs[:n], time.Hour); err != nil {
+		return nil, nil, err
+	}
+	h := &hub{bin: r.o.currentd, ns: r.o.nsHub, dir: dir}
+	say("n=%d: starting currentd (%s)", n, dir)
+	if _, err := h.start(); err != nil {
+		return nil, nil, err
+	}
+	time.Sleep(time.Second)
+	_, rssConf := h.usage()
+	privs := make([][]byte, n)
+	for i := range privs {
+		privs[i] = r.keys[i].Bytes()
+	}
+	hubUDP := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: hubListenPort}
+	f, err := newFleet(r.suite, hubUDP, r.hubPub, netip.MustParseAddr(hubTunAddr), privs)
+	if err != nil {
+		h.stop(syscall.SIGTERM)
+		return nil, nil, err
+	}
+	toolCPU0, _ := procstat.CPU(os.Getpid())
+	hubCPU0, _ := h.usage()
+	took, err := f.establish(r.o.window, 10*time.Minute)
+	if err != nil {
+		f.close()
+		h.stop(syscall.SIGTERM)
+		return nil, nil, err
+	}
+	hubCPU1, rssUp := h.usage()
+	toolCPU1, _ := procstat.CPU(os.Getpid())
+	hc, err := h.counts()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.add(fmt.Sprintf("n=%d handshakes", n), fmt.Sprintf("%.1f s (%.0f/s)", took.Seconds(), float64(n)/took.Seconds()),
+		fmt.Sprintf("hub CPU %.1f s, tool CPU %.1f s; %d cookie challenges; %d retransmission timers", (hubCPU1-hubCPU0).Seconds(), (toolCPU1-toolCPU0).Seconds(), hc.cookies, f.timerCalls.Load()))
+	r.add(fmt.Sprintf("n=%d hub RSS", n), fmt.Sprintf("%.1f MiB configured, %.1f MiB established", float64(rssConf)/1024, float64(rssUp)/1024),
+		fmt.Sprintf("established idle: %.1f KiB/peer over configured", float64(rssUp-rssConf)/float64(n)))
+	h.rssConfigured = rssConf
+	return h, f, nil
+}
+
+// phase is one load phase's outcome.
+type phase struct {
+	res              loadResult
+	rep              sinkReport
+	hubCPU, toolCPU  time.Duration
+	sinkCPU          time.Duration
+	rssMax           int64
+	hubEpochs        uint64
+	// epochSeqs are the peers' epoch-change seqs during the phase.
+	epochSeqs map[int][]uint64
+	delivered, lost  uint64
+	pps, mbps, cpuGB float64
+}
+
+// measure runs one load phase and reads the sink's counts after it.
+func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
+	var ph phase
+	if _, err := r.sink.report(); err != nil { // start afresh
+		return ph, err
+	}
+	hc0, _ := h.counts()
+	hub0, _ := h.usage()
+	tool0, _ := procstat.CPU(os.Getpid())
+	sink0, _ := procstat.CPU(r.sinkPID)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the hub's peak RSS during the phase
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if _, kb := h.usage(); kb > ph.rssMax {
+					ph.rssMax = kb
+				}
+			}
+		}
+	}()
+	res, err := runLoad(f, spec)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return ph, err
+	}
+	time.Sleep(500 * time.Millisecond) // what is still queued arrives
+	hub1, _ := h.usage()
+	tool1, _ := procstat.CPU(os.Getpid())
+	sink1, _ := procstat.CPU(r.sinkPID)
+	hc1, _ := h.counts()
+	rep, err := r.sink.report()
+	if err != nil {
+		return ph, err
+	}
+	ph.res, ph.rep = res, rep
+	ph.epochSeqs = map[int][]uint64{}
+	for _, p := range spec.peers {
+		p.mu.Lock()
+		ph.epochSeqs[p.id] = slices.Clone(p.epochSeqs)
+		p.mu.Unlock()
+	}
+	ph.hubCPU, ph.toolCPU, ph.sinkCPU = hub1-hub0, tool1-tool0, sink1-sink0
+	ph.hubEpochs = hc1.epochChanges - hc0.epochChanges
+	for _, s := range res.sent {
+		ph.lost += s
+	}
+	for _, p := range rep.Peers {
+		ph.delivered += p.N
+	}
+	ph.lost -= min(ph.lost, ph.delivered)
+	secs := res.elapsed.Seconds()
+	ph.pps = float64(ph.delivered) / secs
+	ph.mbps = float64(rep.IPBytes) * 8 / secs / 1e6
+	ph.cpuGB = ph.hubCPU.Seconds() / (float64(rep.IPBytes) / 1e9)
+	return ph, nil
+}
+
+// rates are the per-peer delivered rates of a phase, one per sending
+// peer (a peer the sink never heard from counts 0).
+func (ph phase) rates(peers []*peer) []float64 {
+	by := map[uint32]uint64{}
+	for _, p := range ph.rep.Peers {
+		by[p.ID] = p.N
+	}
+	out := make([]float64, len(peers))
+	for i, p := range peers {
+		out[i] = float64(by[uint32(p.id)]) / ph.res.elapsed.Seconds()
+	}
+	return out
+}
+
+func (r *runner) load(h *hub, f *fleet) error {
+	n := len(f.peers)
+	d := r.o.duration
+	say("single peer, unpaced, %v", d)
+	single, err := r.measure(h, f, loadSpec{peers: f.peers[:1], duration: d, senders: 1})
+	if err != nil {
+		return err
+	}
+	r.add("single peer", fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", single.pps, single.mbps),
+		fmt.Sprintf("hub %.2f CPU s/GB; sent %d, lost %d (overload); tool CPU %.1f s, sink %.1f s", single.cpuGB, single.res.sent[0], single.lost, single.toolCPU.Seconds(), single.sinkCPU.Seconds()))
+
+	say("%d peers, unpaced, %v", n, d)
+	all, err := r.measure(h, f, loadSpec{peers: f.peers, duration: d, senders: r.o.senders})
+	if err != nil {
+		return err
+	}
+	j := jain(all.rates(f.peers))
+	r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", all.pps, all.mbps),
+		fmt.Sprintf("= %.2f of the single peer; hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload)",
+			all.pps/single.pps, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered))
+	r.add(fmt.Sprintf("%d peers Jain's index", n), fmt.Sprintf("%.3f", j), "per-peer delivered rates of the unpaced run")
+	r.add(fmt.Sprintf("%d peers hub RSS under load", n), fmt.Sprintf("%.1f KiB/peer", float64(all.rssMax-h.rssConfigured)/float64(n)),
+		fmt.Sprintf("peak %.1f MiB, minus %.1f MiB with the peers configured and idle; whole daemon %.1f KiB/peer", float64(all.rssMax)/1024, float64(h.rssConfigured)/1024, float64(all.rssMax)/float64(n)))
+	r.sum.aggVsSingle, r.sum.jain = all.pps/single.pps, j
+
+	rate := all.pps * r.o.lossLoad / 100
+	say("%d peers paced at %.0f pkt/s with every peer updating every %v, %v", n, rate, r.o.update, d)
+	f.updateEvery.Store(int64(r.o.update))
+	upd, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders})
+	f.updateEvery.Store(0)
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second) // the last updates complete
+	say("%d peers paced at %.0f pkt/s without updates (control), %v", n, rate, d)
+	ctrl, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders})
+	if err != nil {
+		return err
+	}
+	updLoss, updAll, epochs := attribute(upd, f, rate/float64(n))
+	ctlLoss, ctlAll, ctlEpochs := attribute(ctrl, f, rate/float64(n))
+	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", epochs, upd.hubEpochs),
+		fmt.Sprintf("control run: %d, %d", ctlEpochs, ctrl.hubEpochs))
+	r.add("lost to epoch updates", fmt.Sprintf("%d of %d", updLoss, upd.delivered+upd.lost),
+		fmt.Sprintf("lost within -0.1..+0.5 s of an epoch change of the peer; all losses %d; control run %d (%d within windows)", updAll, ctlAll, ctlLoss))
+	r.sum.updateLoss = int64(updLoss)
+
+	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
+	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}
+	plain, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders, plain: true, plainSink: plainSink})
+	if err != nil {
+		return err
+	}
+	r.add("one-way time p50 / p99", fmt.Sprintf("tunnel %s / %s, plain %s / %s", us(ctrl.rep.LatP50), us(ctrl.rep.LatP99), us(plain.rep.LatP50), us(plain.rep.LatP99)),
+		fmt.Sprintf("added by the hub: p50 %s, p99 %s (control run against the plain path at the same rate)", us(ctrl.rep.LatP50-plain.rep.LatP50), us(ctrl.rep.LatP99-plain.rep.LatP99)))
+	return nil
+}
+
+func us(ns float64) string { return fmt.Sprintf("%.0f µs", ns/1e3) }
+
+// attribute counts a phase's lost probes, and those of them sent within
+// -0.1 s..+0.5 s of an epoch change of their peer (from the seqs the peer
+// recorded at each change and its paced per-peer rate).
+func attribute(ph phase, f *fleet, perPeerRate float64) (inWindows, all uint64, epochs int) {
+	sent := map[uint32]uint64{}
+	for i, p := range f.peers {
+		if i < len(ph.res.sent) {
+			sent[uint32(p.id)] = ph.res.sent[i]
+		}
+	}
+	before, after := uint64(math.Ceil(0.1*perPeerRate)), uint64(math.Ceil(0.5*perPeerRate))
+	got := map[uint32]peerReport{}
+	for _, p := range ph.rep.Peers {
+		got[p.ID] = p
+	}
+	for _, p := range f.peers {
+		seqs := ph.epochSeqs[p.id]
+		epochs += len(seqs)
+		pr, ok := got[uint32(p.id)]
+		var missing []uint64
+		if ok {
+			missing = pr.Missing
+			// Lost after the last one that arrived.
+			for s := pr.Max + 1; s < sent[uint32(p.id)]; s++ {
+				missing = append(missing, s)
+			}
+			all += pr.MissingN + sent[uint32(p.id)] - min(sent[uint32(p.id)], pr.Max+1)
+		} else {
+			for s := uint64(0); s < sent[uint32(p.id)]; s++ {
+				missing = append(missing, s)
+			}
+			all += sent[uint32(p.id)]
+		}
+		for _, m := range missing {
+			for _, e := range seqs {
+				if m+before >= e && m <= e+after {
+					inWindows++
+					break
+				}
+			}
+		}
+	}
+	return inWindows, all, epochs
+}
+
+// restarts measures a SIGTERM restart and a kill -9 restart of h with
+// every peer of f pinging through it.
+func (r *runner) restarts(h *hub, f *fleet) error {
+	n := len(f.peers)
+	f.pingEvery.Store(int64(r.o.pingEvery))
+	defer f.pingEvery.Store(0)
+	if err := waitPongs(f, monoNow(), 60*time.Second); err != nil {
+		return fmt.Errorf("n=%d before the restart: %w", n, err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		name := "SIGTERM"
+		if sig == syscall.SIGKILL {
+			name = "kill -9"
+		}
+		say("n=%d: %s restart", n, name)
+		hs0, rs0, _, _ := f.outcomes()
+		stopTook := h.stop(sig)
+		tool0, _ := procstat.CPU(os.Getpid())
+		mark := monoNow()
+		f.mark.Store(mark)
+		t0, err := h.start()
+		if err != nil {
+			return err
+		}
+		ready := time.Since(t0)
+		hub0, _ := h.usage()
+		if err := waitPongs(f, mark, 3*time.Minute); err != nil {
+			return fmt.Errorf("n=%d after the %s restart: %w", n, name, err)
+		}
+		last := lastFirstPong(f, mark)
+		hub1, _ := h.usage()
+		tool1, _ := procstat.CPU(os.Getpid())
+		hs1, rs1, _, _ := f.outcomes()
+		hc, err := h.counts()
+		if err != nil {
+			return err
+		}
+		secs := float64(last-mark) / 1e9
+		resumed, fresh := rs1-rs0, hs1-hs0
+		r.add(fmt.Sprintf("n=%d %s restart", n, name), fmt.Sprintf("%.2f s until every peer carried traffic", secs),
+			fmt.Sprintf("from the new currentd's start (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d, handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges; hub CPU %.1f s, tool CPU %.1f s",
+				ready.Seconds(), stopTook.Seconds(), resumed, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
+		if n == 10000 && sig == syscall.SIGTERM {
+			r.sum.restart10kS = secs
+			r.sum.resumedShare = float64(resumed) / float64(n)
+		}
+	}
+	return nil
+}
+
+// waitPongs waits until every peer got a pong after mark (mono ns).
+func waitPongs(f *fleet, mark int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := 0
+		for _, p := range f.peers {
+			if p.pong.Load() <= mark {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d peers got no pong within %v (%s)", missing, len(f.peers), timeout, f.firstError())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lastFirstPong is the latest of the peers' first pong after mark.
+func lastFirstPong(f *fleet, mark int64) int64 {
+	last := mark
+	for _, p := range f.peers {
+		last = max(last, p.firstPong.Load())
+	}
+	return last
+}
+
+func (r *runner) print() {
+	w := 0
+	for _, row := range r.rows {
+		w = max(w, len(row.name))
+	}
+	fmt.Println("hub at scale (bench/cmd/hubload)")
+	for _, row := range r.rows {
+		fmt.Printf("  %-*s  %s\n  %-*s  %s\n", w, row.name, row.value, w, "", strings.TrimSpace(row.note))
+	}
+	fmt.Println(r.sum.line())
+}
