@@ -14,6 +14,8 @@
 #   HUB_LOSS_LOAD      load of the paced runs, percent of the measured aggregate [50]
 #   HUB_SUITE          cipher suite [mls-xwing-ed25519]
 #   HUB_KEEP           1 keeps the work directory (logs, state) [0]
+#   HUB_PROFILE        1 writes currentd CPU profiles (WORK/hub-N/cpu.pprof; implies HUB_KEEP=1) [0]
+#   HUB_TMP            where the work directory (and the hub's state_dir) is made [/tmp]
 set -euo pipefail
 
 PEERS=${HUB_PEERS:-1000}
@@ -23,13 +25,15 @@ UPDATE=${HUB_UPDATE:-2s}
 LOSS_LOAD=${HUB_LOSS_LOAD:-50}
 SUITE=${HUB_SUITE:-mls-xwing-ed25519}
 KEEP=${HUB_KEEP:-0}
+PROFILE=""
+if [ "${HUB_PROFILE:-0}" = 1 ]; then PROFILE=-profile KEEP=1; fi
 
 die() { printf 'bench-hub: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, TUN devices): run 'sudo make bench-hub'"
 for tool in ip go; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/current-hub.XXXXXX)
+WORK=$(mktemp -d "${HUB_TMP:-/tmp}/current-hub.XXXXXX")
 NSH=curhub-h-$$
 NSP=curhub-p-$$
 PID=""
@@ -82,7 +86,7 @@ ip -n "$NSH" route add 198.18.0.0/15 via 192.0.2.2
 # the hard one) must hold the largest peer count and a margin.
 [ "$(ulimit -Hn)" -gt 11000 ] || die "open-file limit $(ulimit -Hn) is below 11000 (one socket per peer)"
 ip netns exec "$NSP" "$WORK/bin/hubload" run -ns-hub "$NSH" -currentd "$WORK/bin/currentd" -work "$WORK" \
-	-suite "$SUITE" -peers "$PEERS" -restart-peers "$RESTART" -duration "$DUR" -update "$UPDATE" -loss-load "$LOSS_LOAD" &
+	-suite "$SUITE" -peers "$PEERS" -restart-peers "$RESTART" -duration "$DUR" -update "$UPDATE" -loss-load "$LOSS_LOAD" $PROFILE &
 PID=$!
 wait "$PID"
 PID=""

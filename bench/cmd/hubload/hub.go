@@ -28,6 +28,9 @@ const (
 
 type hub struct {
 	bin, ns, dir string
+	// profile, if set, is where currentd writes a CPU profile (its first
+	// run only: a restart would overwrite it).
+	profile string
 	cmd          *exec.Cmd
 	exited       chan struct{}
 	log          *os.File
@@ -68,7 +71,12 @@ func (h *hub) start() (time.Time, error) {
 		return time.Time{}, err
 	}
 	h.log = log
-	h.cmd = exec.Command("ip", "netns", "exec", h.ns, h.bin, "-c", filepath.Join(h.dir, "hub.toml"), "--ctl-dir", filepath.Join(h.dir, "ctl"))
+	args := []string{"netns", "exec", h.ns, h.bin, "-c", filepath.Join(h.dir, "hub.toml"), "--ctl-dir", filepath.Join(h.dir, "ctl")}
+	if h.profile != "" {
+		args = append(args, "--cpuprofile", h.profile)
+		h.profile = ""
+	}
+	h.cmd = exec.Command("ip", args...)
 	h.cmd.Stdout, h.cmd.Stderr = log, log
 	t0 := time.Now()
 	if err := h.cmd.Start(); err != nil {
@@ -94,13 +102,17 @@ func (h *hub) start() (time.Time, error) {
 // pid is currentd's own process ID ("ip netns exec" execs it).
 func (h *hub) pid() int { return h.cmd.Process.Pid }
 
+// stopTimeout is how long stop waits for currentd to exit before it
+// kills it (systemd's default is 90 s).
+const stopTimeout = 3 * time.Minute
+
 // stop signals the hub and waits for it to exit.
 func (h *hub) stop(sig syscall.Signal) time.Duration {
 	t0 := time.Now()
 	_ = h.cmd.Process.Signal(sig)
 	select {
 	case <-h.exited:
-	case <-time.After(2 * time.Minute):
+	case <-time.After(stopTimeout):
 		_ = h.cmd.Process.Kill()
 		<-h.exited
 	}

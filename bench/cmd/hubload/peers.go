@@ -220,9 +220,11 @@ func (f *fleet) receive(p *peer, d []byte) {
 	if err != nil && !errors.Is(err, session.ErrDropped) {
 		p.lastErr = err
 	}
-	if data {
+	if data && err == nil {
+		// Any authenticated record (a pong, the hub's keepalive) shows
+		// the session alive, as for currentd's liveness rule.
+		p.awaiting = false
 		if pr, err := parseProbe(udpPayload(pkt)); err == nil && pr.flags&flagEcho != 0 {
-			p.awaiting = false
 			t := monoNow()
 			p.pong.Store(t)
 			if p.firstPong.Load() <= f.mark.Load() {

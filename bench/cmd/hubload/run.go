@@ -25,6 +25,7 @@ type opts struct {
 	lossLoad                     float64
 	senders, window              int
 	pingEvery                    time.Duration
+	profile                      bool
 }
 
 func runCmd(args []string) error {
@@ -43,6 +44,7 @@ func runCmd(args []string) error {
 	fs.IntVar(&o.senders, "senders", 1, "sender goroutines (one leaves the hub the other core of a 2-core machine)")
 	fs.IntVar(&o.window, "window", 64, "handshakes in flight")
 	fs.DurationVar(&o.pingEvery, "ping", time.Second, "each peer's ping interval in the restart figures")
+	fs.BoolVar(&o.profile, "profile", false, "run each hub's first currentd with --cpuprofile WORK/hub-N/cpu.pprof")
 	_ = fs.Parse(args)
 	if o.nsHub == "" || o.currentd == "" || o.work == "" {
 		return fmt.Errorf("run needs -ns-hub, -currentd and -work")

@@ -61,6 +61,9 @@ func (r *runner) bringUp(n int) (*hub, *fleet, error) {
 		return nil, nil, err
 	}
 	h := &hub{bin: r.o.currentd, ns: r.o.nsHub, dir: dir}
+	if r.o.profile {
+		h.profile = filepath.Join(dir, "cpu.pprof")
+	}
 	say("n=%d: starting currentd (%s)", n, dir)
 	if _, err := h.start(); err != nil {
 		return nil, nil, err
@@ -226,7 +229,7 @@ func (r *runner) load(h *hub, f *fleet) error {
 	if err != nil {
 		return err
 	}
-	time.Sleep(time.Second) // the last updates complete
+	settleEpochs(f) // the last updates complete before the control run
 	say("%d peers paced at %.0f pkt/s without updates (control), %v", n, rate, d)
 	ctrl, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders})
 	if err != nil {
@@ -249,6 +252,22 @@ func (r *runner) load(h *hub, f *fleet) error {
 	r.add("one-way time p50 / p99", fmt.Sprintf("tunnel %s / %s, plain %s / %s", us(ctrl.rep.LatP50), us(ctrl.rep.LatP99), us(plain.rep.LatP50), us(plain.rep.LatP99)),
 		fmt.Sprintf("added by the hub: p50 %s, p99 %s (control run against the plain path at the same rate)", us(ctrl.rep.LatP50-plain.rep.LatP50), us(ctrl.rep.LatP99-plain.rep.LatP99)))
 	return nil
+}
+
+// settleEpochs waits until the peers' epoch changes have stopped for a
+// second (at most 20 s): updates started at the end of a phase, or
+// retransmitted on a loaded machine, must not land in the next one.
+func settleEpochs(f *fleet) {
+	_, _, _, last := f.outcomes()
+	stable := time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if _, _, _, e := f.outcomes(); e != last {
+			last, stable = e, time.Now()
+		} else if time.Since(stable) >= time.Second {
+			return
+		}
+	}
 }
 
 func us(ns float64) string { return fmt.Sprintf("%.0f µs", ns/1e3) }
