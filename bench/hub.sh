@@ -10,19 +10,20 @@
 #   HUB_PEERS          peers of the load figures [1000]
 #   HUB_RESTART_PEERS  peer counts of the restart figures [1000,10000]
 #   HUB_DURATION       length of each load phase [10s]
-#   HUB_UPDATE         every peer's epoch update interval in the loss run [2s]
-#   HUB_LOSS_LOAD      load of the paced runs, percent of the measured aggregate [50]
+#   HUB_UPDATE         every peer's epoch update interval in the loss run [5s]
+#   HUB_LOSS_LOAD      load of the paced runs, percent of the measured aggregate [25]
 #   HUB_SUITE          cipher suite [mls-xwing-ed25519]
 #   HUB_KEEP           1 keeps the work directory (logs, state) [0]
 #   HUB_PROFILE        1 writes currentd CPU profiles (WORK/hub-N/cpu.pprof; implies HUB_KEEP=1) [0]
+#   HUB_ARGS           more hubload run flags (e.g. -unpaced-only)
 #   HUB_TMP            where the work directory (and the hub's state_dir) is made [/tmp]
 set -euo pipefail
 
 PEERS=${HUB_PEERS:-1000}
 RESTART=${HUB_RESTART_PEERS-1000,10000}
 DUR=${HUB_DURATION:-10s}
-UPDATE=${HUB_UPDATE:-2s}
-LOSS_LOAD=${HUB_LOSS_LOAD:-50}
+UPDATE=${HUB_UPDATE:-5s}
+LOSS_LOAD=${HUB_LOSS_LOAD:-25}
 SUITE=${HUB_SUITE:-mls-xwing-ed25519}
 KEEP=${HUB_KEEP:-0}
 PROFILE=""
@@ -86,7 +87,7 @@ ip -n "$NSH" route add 198.18.0.0/15 via 192.0.2.2
 # the hard one) must hold the largest peer count and a margin.
 [ "$(ulimit -Hn)" -gt 11000 ] || die "open-file limit $(ulimit -Hn) is below 11000 (one socket per peer)"
 ip netns exec "$NSP" "$WORK/bin/hubload" run -ns-hub "$NSH" -currentd "$WORK/bin/currentd" -work "$WORK" \
-	-suite "$SUITE" -peers "$PEERS" -restart-peers "$RESTART" -duration "$DUR" -update "$UPDATE" -loss-load "$LOSS_LOAD" $PROFILE &
+	-suite "$SUITE" -peers "$PEERS" -restart-peers "$RESTART" -duration "$DUR" -update "$UPDATE" -loss-load "$LOSS_LOAD" $PROFILE ${HUB_ARGS:-} &
 PID=$!
 wait "$PID"
 PID=""

@@ -31,9 +31,9 @@ type hub struct {
 	// profile, if set, is where currentd writes a CPU profile (its first
 	// run only: a restart would overwrite it).
 	profile string
-	cmd          *exec.Cmd
-	exited       chan struct{}
-	log          *os.File
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     *os.File
 	// rssConfigured is the RSS (kB) with every peer configured and none
 	// contacted.
 	rssConfigured int64

@@ -37,6 +37,11 @@ type loadSpec struct {
 	rate     float64
 	duration time.Duration
 	senders  int
+	// flows > 1 spreads each peer's probes over that many UDP source
+	// ports (flows), so that the kernel's UDP GRO on the hub's TUN cannot
+	// coalesce them: it isolates the cost of many peers from that of
+	// many flows.
+	flows int
 	// plain sends on the plain path to plainSink instead of the tunnel.
 	plain     bool
 	plainSink *net.UDPAddr
@@ -169,7 +174,11 @@ func (s *sender) send(p *peer) bool {
 		return false
 	}
 	putProbe(payload, pr)
-	buildUDP4(ip, p.tun, s.f.sinkIP, probeSrcPort, sinkPort, len(payload))
+	sport := uint16(probeSrcPort)
+	if s.spec.flows > 1 {
+		sport += uint16(pr.seq % uint64(s.spec.flows))
+	}
+	buildUDP4(ip, p.tun, s.f.sinkIP, sport, sinkPort, len(payload))
 	rec, err := p.s.SealPacketTo(time.Now(), s.buf[:0], ip)
 	p.mu.Unlock()
 	if err != nil {

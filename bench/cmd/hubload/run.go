@@ -25,7 +25,7 @@ type opts struct {
 	lossLoad                     float64
 	senders, window              int
 	pingEvery                    time.Duration
-	profile                      bool
+	profile, unpacedOnly         bool
 }
 
 func runCmd(args []string) error {
@@ -39,12 +39,13 @@ func runCmd(args []string) error {
 	fs.IntVar(&o.loadPeers, "peers", 1000, "peers of the load figures (0 skips them)")
 	restart := fs.String("restart-peers", "1000,10000", "peer counts of the restart figures (\"\" skips them)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
-	fs.DurationVar(&o.update, "update", 2*time.Second, "every peer's epoch update interval in the update-loss phase")
-	fs.Float64Var(&o.lossLoad, "loss-load", 50, "load of the paced phases, percent of the measured aggregate capacity")
+	fs.DurationVar(&o.update, "update", 5*time.Second, "every peer's epoch update interval in the update-loss phase")
+	fs.Float64Var(&o.lossLoad, "loss-load", 25, "load of the paced phases, percent of the measured aggregate capacity")
 	fs.IntVar(&o.senders, "senders", 1, "sender goroutines (one leaves the hub the other core of a 2-core machine)")
 	fs.IntVar(&o.window, "window", 64, "handshakes in flight")
 	fs.DurationVar(&o.pingEvery, "ping", time.Second, "each peer's ping interval in the restart figures")
 	fs.BoolVar(&o.profile, "profile", false, "run each hub's first currentd with --cpuprofile WORK/hub-N/cpu.pprof")
+	fs.BoolVar(&o.unpacedOnly, "unpaced-only", false, "measure only the two unpaced phases (for profiling the data path)")
 	_ = fs.Parse(args)
 	if o.nsHub == "" || o.currentd == "" || o.work == "" {
 		return fmt.Errorf("run needs -ns-hub, -currentd and -work")

@@ -104,14 +104,14 @@ func (r *runner) bringUp(n int) (*hub, *fleet, error) {
 
 // phase is one load phase's outcome.
 type phase struct {
-	res              loadResult
-	rep              sinkReport
-	hubCPU, toolCPU  time.Duration
-	sinkCPU          time.Duration
-	rssMax           int64
-	hubEpochs        uint64
+	res             loadResult
+	rep             sinkReport
+	hubCPU, toolCPU time.Duration
+	sinkCPU         time.Duration
+	rssMax          int64
+	hubEpochs       uint64
 	// epochSeqs are the peers' epoch-change seqs during the phase.
-	epochSeqs map[int][]uint64
+	epochSeqs        map[int][]uint64
 	delivered, lost  uint64
 	pps, mbps, cpuGB float64
 }
@@ -207,6 +207,14 @@ func (r *runner) load(h *hub, f *fleet) error {
 	r.add("single peer", fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", single.pps, single.mbps),
 		fmt.Sprintf("hub %.2f CPU s/GB; sent %d, lost %d (overload); tool CPU %.1f s, sink %.1f s", single.cpuGB, single.res.sent[0], single.lost, single.toolCPU.Seconds(), single.sinkCPU.Seconds()))
 
+	say("single peer, unpaced, %d flows, %v", n, d)
+	singleFlows, err := r.measure(h, f, loadSpec{peers: f.peers[:1], duration: d, senders: 1, flows: n})
+	if err != nil {
+		return err
+	}
+	r.add(fmt.Sprintf("single peer, %d flows", n), fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", singleFlows.pps, singleFlows.mbps),
+		fmt.Sprintf("hub %.2f CPU s/GB; as many UDP flows as there are peers below, so that the TUN's UDP GRO merges none (it merges the one flow above)", singleFlows.cpuGB))
+
 	say("%d peers, unpaced, %v", n, d)
 	all, err := r.measure(h, f, loadSpec{peers: f.peers, duration: d, senders: r.o.senders})
 	if err != nil {
@@ -214,12 +222,15 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 	j := jain(all.rates(f.peers))
 	r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", all.pps, all.mbps),
-		fmt.Sprintf("= %.2f of the single peer; hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload)",
-			all.pps/single.pps, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered))
+		fmt.Sprintf("= %.2f of the single peer (%.2f of the single peer with %d flows); hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload)",
+			all.pps/single.pps, all.pps/singleFlows.pps, n, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered))
 	r.add(fmt.Sprintf("%d peers Jain's index", n), fmt.Sprintf("%.3f", j), "per-peer delivered rates of the unpaced run")
 	r.add(fmt.Sprintf("%d peers hub RSS under load", n), fmt.Sprintf("%.1f KiB/peer", float64(all.rssMax-h.rssConfigured)/float64(n)),
 		fmt.Sprintf("peak %.1f MiB, minus %.1f MiB with the peers configured and idle; whole daemon %.1f KiB/peer", float64(all.rssMax)/1024, float64(h.rssConfigured)/1024, float64(all.rssMax)/float64(n)))
 	r.sum.aggVsSingle, r.sum.jain = all.pps/single.pps, j
+	if r.o.unpacedOnly {
+		return nil
+	}
 
 	rate := all.pps * r.o.lossLoad / 100
 	say("%d peers paced at %.0f pkt/s with every peer updating every %v, %v", n, rate, r.o.update, d)
@@ -235,13 +246,16 @@ func (r *runner) load(h *hub, f *fleet) error {
 	if err != nil {
 		return err
 	}
-	updLoss, updAll, epochs := attribute(upd, f, rate/float64(n))
-	ctlLoss, ctlAll, ctlEpochs := attribute(ctrl, f, rate/float64(n))
-	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", epochs, upd.hubEpochs),
-		fmt.Sprintf("control run: %d, %d", ctlEpochs, ctrl.hubEpochs))
-	r.add("lost to epoch updates", fmt.Sprintf("%d of %d", updLoss, upd.delivered+upd.lost),
-		fmt.Sprintf("lost within -0.1..+0.5 s of an epoch change of the peer; all losses %d; control run %d (%d within windows)", updAll, ctlAll, ctlLoss))
-	r.sum.updateLoss = int64(updLoss)
+	ul := attribute(upd, f, rate/float64(n))
+	cl := attribute(ctrl, f, rate/float64(n))
+	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", ul.epochs, upd.hubEpochs),
+		fmt.Sprintf("hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change",
+			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
+	excess := max(ul.excess(), 0)
+	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", excess, upd.delivered+upd.lost),
+		fmt.Sprintf("losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked); all losses %d, control run %d",
+			ul.inWindows, ul.expected, ul.checked, ul.all, cl.all))
+	r.sum.updateLoss = int64(math.Round(excess))
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
 	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}
@@ -272,10 +286,28 @@ func settleEpochs(f *fleet) {
 
 func us(ns float64) string { return fmt.Sprintf("%.0f µs", ns/1e3) }
 
-// attribute counts a phase's lost probes, and those of them sent within
-// -0.1 s..+0.5 s of an epoch change of their peer (from the seqs the peer
-// recorded at each change and its paced per-peer rate).
-func attribute(ph phase, f *fleet, perPeerRate float64) (inWindows, all uint64, epochs int) {
+// lossSplit is a phase's lost probes, split by when they were sent.
+type lossSplit struct {
+	// all counts every probe lost; checked those whose sequence number
+	// the sink reported (all but gaps beyond its per-peer list).
+	all, checked uint64
+	// inWindows: checked probes sent within -0.1 s..+0.5 s of an epoch
+	// change of their peer; expected: how many of the checked would fall
+	// there if losses ignored the peer's epoch changes (each peer's
+	// checked losses times the share of its probes inside windows).
+	inWindows uint64
+	expected  float64
+	epochs    int
+}
+
+// excess is the loss that the epoch changes themselves explain: what the
+// windows hold beyond their share of the background loss.
+func (l lossSplit) excess() float64 { return float64(l.inWindows) - l.expected }
+
+// attribute splits a phase's losses by the peers' epoch changes (from the
+// seqs each peer recorded at its changes and its paced per-peer rate).
+func attribute(ph phase, f *fleet, perPeerRate float64) lossSplit {
+	var l lossSplit
 	sent := map[uint32]uint64{}
 	for i, p := range f.peers {
 		if i < len(ph.res.sent) {
@@ -288,33 +320,57 @@ func attribute(ph phase, f *fleet, perPeerRate float64) (inWindows, all uint64, 
 		got[p.ID] = p
 	}
 	for _, p := range f.peers {
+		n := sent[uint32(p.id)]
 		seqs := ph.epochSeqs[p.id]
-		epochs += len(seqs)
+		l.epochs += len(seqs)
 		pr, ok := got[uint32(p.id)]
 		var missing []uint64
 		if ok {
 			missing = pr.Missing
 			// Lost after the last one that arrived.
-			for s := pr.Max + 1; s < sent[uint32(p.id)]; s++ {
+			for s := pr.Max + 1; s < n; s++ {
 				missing = append(missing, s)
 			}
-			all += pr.MissingN + sent[uint32(p.id)] - min(sent[uint32(p.id)], pr.Max+1)
+			l.all += pr.MissingN + n - min(n, pr.Max+1)
 		} else {
-			for s := uint64(0); s < sent[uint32(p.id)]; s++ {
+			for s := uint64(0); s < n; s++ {
 				missing = append(missing, s)
 			}
-			all += sent[uint32(p.id)]
+			l.all += n
 		}
+		l.checked += uint64(len(missing))
 		for _, m := range missing {
-			for _, e := range seqs {
-				if m+before >= e && m <= e+after {
-					inWindows++
-					break
-				}
+			if inWindow(m, seqs, before, after) {
+				l.inWindows++
 			}
+		}
+		if n > 0 {
+			l.expected += float64(len(missing)) * float64(windowSpan(seqs, before, after, n)) / float64(n)
 		}
 	}
-	return inWindows, all, epochs
+	return l
+}
+
+func inWindow(m uint64, seqs []uint64, before, after uint64) bool {
+	for _, e := range seqs {
+		if m+before >= e && m <= e+after {
+			return true
+		}
+	}
+	return false
+}
+
+// windowSpan is how many of the sequence numbers 0..n-1 lie in a window.
+func windowSpan(seqs []uint64, before, after, n uint64) uint64 {
+	var span, end uint64 // end: first seq past the windows counted so far
+	for _, e := range slices.Sorted(slices.Values(seqs)) {
+		lo, hi := max(e-min(e, before), end), min(e+after+1, n)
+		if hi > lo {
+			span += hi - lo
+			end = hi
+		}
+	}
+	return span
 }
 
 // restarts measures a SIGTERM restart and a kill -9 restart of h with

@@ -105,11 +105,29 @@ func TestAttribute(t *testing.T) {
 		}},
 		epochSeqs: map[int][]uint64{0: {100, 650}, 1: {980}},
 	}
-	in, all, epochs := attribute(ph, f, 100)
+	l := attribute(ph, f, 100)
 	// Peer 0: 95 and 700 are in windows, 300 is not; peer 1 lost its
 	// last 10 (990..999), all within 980's window.
-	if in != 12 || all != 13 || epochs != 3 {
-		t.Fatalf("attribute = %d in windows, %d in all, %d epochs; want 12, 13, 3", in, all, epochs)
+	if l.inWindows != 12 || l.all != 13 || l.checked != 13 || l.epochs != 3 {
+		t.Fatalf("attribute = %+v; want 12 in windows, 13 in all and checked, 3 epochs", l)
+	}
+	// Peer 0's windows cover 90..150 and 640..700 (122 of 1000), peer
+	// 1's 970..999 (30): 3·0.122 + 10·0.03 expected by chance.
+	if want := 3*0.122 + 10*0.03; math.Abs(l.expected-want) > 1e-9 {
+		t.Fatalf("expected %v, want %v", l.expected, want)
+	}
+}
+
+func TestWindowSpan(t *testing.T) {
+	// Overlapping windows count once; clipped at 0 and at n.
+	if got := windowSpan([]uint64{5, 0, 8}, 10, 3, 10); got != 10 {
+		t.Fatalf("windowSpan = %d, want 10", got)
+	}
+	if got := windowSpan([]uint64{100, 300}, 10, 50, 1000); got != 122 {
+		t.Fatalf("windowSpan = %d, want 122", got)
+	}
+	if got := windowSpan(nil, 10, 50, 1000); got != 0 {
+		t.Fatalf("windowSpan = %d, want 0", got)
 	}
 }
 
