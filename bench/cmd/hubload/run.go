@@ -26,6 +26,7 @@ type opts struct {
 	senders, window              int
 	pingEvery                    time.Duration
 	profile, unpacedOnly         bool
+	manyOnly                     bool
 }
 
 func runCmd(args []string) error {
@@ -46,6 +47,7 @@ func runCmd(args []string) error {
 	fs.DurationVar(&o.pingEvery, "ping", time.Second, "each peer's ping interval in the restart figures")
 	fs.BoolVar(&o.profile, "profile", false, "run each hub's first currentd with --cpuprofile WORK/hub-N/cpu.pprof")
 	fs.BoolVar(&o.unpacedOnly, "unpaced-only", false, "measure only the two unpaced phases (for profiling the data path)")
+	fs.BoolVar(&o.manyOnly, "many-only", false, "measure only the many-peer unpaced phase (for profiling the data path)")
 	_ = fs.Parse(args)
 	if o.nsHub == "" || o.currentd == "" || o.work == "" {
 		return fmt.Errorf("run needs -ns-hub, -currentd and -work")

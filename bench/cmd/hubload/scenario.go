@@ -33,7 +33,9 @@ func (r *runner) run() error {
 			counts = slices.DeleteFunc(slices.Clone(counts), func(n int) bool { return n == r.o.loadPeers })
 		}
 		f.close()
-		h.stop(syscall.SIGTERM)
+		// Teardown: the state is not needed again, and SIGTERM makes a
+		// hub with thousands of routes take minutes (see README).
+		h.stop(syscall.SIGKILL)
 		if err != nil {
 			return err
 		}
@@ -45,7 +47,9 @@ func (r *runner) run() error {
 		}
 		err = r.restarts(h, f)
 		f.close()
-		h.stop(syscall.SIGTERM)
+		// Teardown: the state is not needed again, and SIGTERM makes a
+		// hub with thousands of routes take minutes (see README).
+		h.stop(syscall.SIGKILL)
 		if err != nil {
 			return err
 		}
@@ -199,6 +203,13 @@ func (ph phase) rates(peers []*peer) []float64 {
 func (r *runner) load(h *hub, f *fleet) error {
 	n := len(f.peers)
 	d := r.o.duration
+	if r.o.manyOnly {
+		// Profiling the many-peer data path: nothing else in the profile.
+		say("%d peers, unpaced, %v", n, d)
+		all, err := r.measure(h, f, loadSpec{peers: f.peers, duration: d, senders: r.o.senders})
+		r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s", all.pps), fmt.Sprintf("hub %.2f CPU s/GB", all.cpuGB))
+		return err
+	}
 	say("single peer, unpaced, %v", d)
 	single, err := r.measure(h, f, loadSpec{peers: f.peers[:1], duration: d, senders: 1})
 	if err != nil {
@@ -377,7 +388,7 @@ func windowSpan(seqs []uint64, before, after, n uint64) uint64 {
 // every peer of f pinging through it.
 func (r *runner) restarts(h *hub, f *fleet) error {
 	n := len(f.peers)
-	f.pingEvery.Store(int64(r.o.pingEvery))
+	f.pingEvery.Store(int64(pingInterval(r.o.pingEvery, n)))
 	defer f.pingEvery.Store(0)
 	if err := waitPongs(f, monoNow(), 60*time.Second); err != nil {
 		return fmt.Errorf("n=%d before the restart: %w", n, err)
@@ -421,6 +432,16 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 	}
 	return nil
+}
+
+// maxPingRate bounds the pings of all peers together, per second: 10,000
+// peers pinging every second would be a load test of their own.
+const maxPingRate = 5000
+
+// pingInterval is each of n peers' ping interval: at least min, and long
+// enough for maxPingRate.
+func pingInterval(min time.Duration, n int) time.Duration {
+	return max(min, time.Duration(n)*time.Second/maxPingRate)
 }
 
 // waitPongs waits until every peer got a pong after mark (mono ns).

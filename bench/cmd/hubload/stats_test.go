@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestJain(t *testing.T) {
@@ -160,4 +161,13 @@ func FuzzProbe(f *testing.F) {
 			t.Fatalf("%d probes counted from two", rep.N)
 		}
 	})
+}
+
+func TestPingInterval(t *testing.T) {
+	if got := pingInterval(time.Second, 1000); got != time.Second {
+		t.Errorf("1000 peers: %v", got)
+	}
+	if got := pingInterval(time.Second, 10000); got != 2*time.Second {
+		t.Errorf("10000 peers: %v", got)
+	}
 }
