@@ -34,6 +34,8 @@ die() { printf 'bench-hub: %s\n' "$*" >&2; exit 1; }
 for tool in ip go; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=netns.sh
+. "$ROOT/bench/netns.sh"
 WORK=$(mktemp -d "${HUB_TMP:-/tmp}/current-hub.XXXXXX")
 NSH=curhub-h-$$
 NSP=curhub-p-$$
@@ -69,14 +71,7 @@ mkdir -p "$WORK/bin"
 go build -o "$WORK/bin/" ./cmd/currentd ./bench/cmd/hubload || die "go build failed"
 
 printf '== namespaces %s (hub) and %s (peers), veth 192.0.2.1 <-> 192.0.2.2\n' "$NSH" "$NSP" >&2
-ip netns add "$NSH"
-ip netns add "$NSP"
-ip link add vhh netns "$NSH" type veth peer name vhp netns "$NSP"
-ip -n "$NSH" addr add 192.0.2.1/24 dev vhh
-ip -n "$NSP" addr add 192.0.2.2/24 dev vhp
-for ns in "$NSH" "$NSP"; do ip -n "$ns" link set lo up; done
-ip -n "$NSH" link set vhh up
-ip -n "$NSP" link set vhp up
+veth_pair "$NSH" "$NSP" vhh vhp
 # Every peer has its own source address: 198.18.0.0/15 is local in the
 # peers' namespace (any address in it can be bound) and routed there
 # from the hub's.

@@ -134,6 +134,8 @@ func (h *hub) status() (*ctl.Status, error) {
 // hubCounts sums what the hub reports of its peers.
 type hubCounts struct {
 	handshakes, resumed, resumeFailed, epochChanges, cookies uint64
+	replayDrops                                              uint64
+	refused                                                  map[string]uint64
 	established                                              int
 }
 
@@ -142,12 +144,13 @@ func (h *hub) counts() (hubCounts, error) {
 	if err != nil {
 		return hubCounts{}, err
 	}
-	c := hubCounts{cookies: st.Unauthenticated.CookiesSent}
+	c := hubCounts{cookies: st.Unauthenticated.CookiesSent, refused: st.Unauthenticated.Refused}
 	for _, p := range st.Peers {
 		c.handshakes += p.Handshakes.Established
 		c.resumed += p.Resumptions.Resumed
 		c.resumeFailed += p.Resumptions.Failed
 		c.epochChanges += p.EpochChanges
+		c.replayDrops += p.Dropped.Replay
 		if p.State == ctl.StateEstablished {
 			c.established++
 		}

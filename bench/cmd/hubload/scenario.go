@@ -114,6 +114,10 @@ type phase struct {
 	sinkCPU         time.Duration
 	rssMax          int64
 	hubEpochs       uint64
+	// rcvbufDrops: datagrams the kernel dropped at full UDP receive
+	// buffers in the hub's namespace (the hub's socket, or the sink's);
+	// replayDrops: records the hub's replay windows refused.
+	rcvbufDrops, replayDrops uint64
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
 	delivered, lost  uint64
@@ -130,6 +134,7 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	hub0, _ := h.usage()
 	tool0, _ := procstat.CPU(os.Getpid())
 	sink0, _ := procstat.CPU(r.sinkPID)
+	rcvbuf0, _ := procstat.UDPRcvbufErrors(h.pid())
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -159,6 +164,8 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	tool1, _ := procstat.CPU(os.Getpid())
 	sink1, _ := procstat.CPU(r.sinkPID)
 	hc1, _ := h.counts()
+	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
+	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
 	rep, err := r.sink.report()
 	if err != nil {
 		return ph, err
@@ -233,8 +240,8 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 	j := jain(all.rates(f.peers))
 	r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", all.pps, all.mbps),
-		fmt.Sprintf("= %.2f of the single peer (%.2f of the single peer with %d flows); hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload)",
-			all.pps/single.pps, all.pps/singleFlows.pps, n, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered))
+		fmt.Sprintf("= %.2f of the single peer (%.2f of the single peer with %d flows); hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload; %d at full UDP receive buffers)",
+			all.pps/single.pps, all.pps/singleFlows.pps, n, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered, all.rcvbufDrops))
 	r.add(fmt.Sprintf("%d peers Jain's index", n), fmt.Sprintf("%.3f", j), "per-peer delivered rates of the unpaced run")
 	r.add(fmt.Sprintf("%d peers hub RSS under load", n), fmt.Sprintf("%.1f KiB/peer", float64(all.rssMax-h.rssConfigured)/float64(n)),
 		fmt.Sprintf("peak %.1f MiB, minus %.1f MiB with the peers configured and idle; whole daemon %.1f KiB/peer", float64(all.rssMax)/1024, float64(h.rssConfigured)/1024, float64(all.rssMax)/float64(n)))
@@ -264,8 +271,8 @@ func (r *runner) load(h *hub, f *fleet) error {
 			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
 	excess := max(ul.excess(), 0)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", excess, upd.delivered+upd.lost),
-		fmt.Sprintf("losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked); all losses %d, control run %d",
-			ul.inWindows, ul.expected, ul.checked, ul.all, cl.all))
+		fmt.Sprintf("losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked); all losses %d (full UDP receive buffers in the hub's namespace %d, replay-window drops %d), control run %d (%d, %d)",
+			ul.inWindows, ul.expected, ul.checked, ul.all, upd.rcvbufDrops, upd.replayDrops, cl.all, ctrl.rcvbufDrops, ctrl.replayDrops))
 	r.sum.updateLoss = int64(math.Round(excess))
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)

@@ -76,3 +76,42 @@ func ParseCPU(stat []byte) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / clockTick, nil
 }
+
+// UDPRcvbufErrors is the RcvbufErrors counter of the UDP line in
+// /proc/PID/net/snmp: datagrams dropped because a socket's receive buffer
+// was full, in the network namespace of process pid.
+func UDPRcvbufErrors(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/snmp")
+	if err != nil {
+		return 0, err
+	}
+	return ParseSNMP(b, "Udp", "RcvbufErrors")
+}
+
+// ParseSNMP reads one counter of /proc/net/snmp, where each protocol has a
+// line of names followed by a line of values, both starting "Proto:".
+func ParseSNMP(snmp []byte, proto, name string) (uint64, error) {
+	prefix := proto + ":"
+	var names []string
+	for line := range bytes.Lines(snmp) {
+		fs := strings.Fields(string(line))
+		if len(fs) == 0 || fs[0] != prefix {
+			continue
+		}
+		if names == nil {
+			names = fs
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(fs) {
+				v, err := strconv.ParseUint(fs[i], 10, 64)
+				if err != nil {
+					return 0, errFormat
+				}
+				return v, nil
+			}
+		}
+		return 0, errFormat
+	}
+	return 0, errFormat
+}

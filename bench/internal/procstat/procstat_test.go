@@ -62,11 +62,31 @@ func TestSelf(t *testing.T) {
 	t.Fatalf("CPU time did not advance in 5 s of work (%d)", x)
 }
 
+func TestParseSNMP(t *testing.T) {
+	snmp := []byte("Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 100 2 7 90 5 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 9\n")
+	if v, err := ParseSNMP(snmp, "Udp", "RcvbufErrors"); err != nil || v != 5 {
+		t.Fatalf("RcvbufErrors = %d, %v; want 5", v, err)
+	}
+	if v, err := ParseSNMP(snmp, "UdpLite", "RcvbufErrors"); err != nil || v != 9 {
+		t.Fatalf("UdpLite RcvbufErrors = %d, %v; want 9", v, err)
+	}
+	for _, bad := range []string{"", "Udp: RcvbufErrors\n", "Udp: RcvbufErrors\nUdp: x\n", "Udp: A\nUdp: 1\n"} {
+		if _, err := ParseSNMP([]byte(bad), "Udp", "RcvbufErrors"); err == nil {
+			t.Errorf("ParseSNMP(%q) succeeded", bad)
+		}
+	}
+	if _, err := UDPRcvbufErrors(os.Getpid()); err != nil {
+		t.Logf("this system has no /proc/PID/net/snmp: %v", err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("1234 (cur rent) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0"))
 	f.Add([]byte("VmRSS:\t 14712 kB\n"))
 	f.Add([]byte(")"))
+	f.Add([]byte("Udp: InDatagrams RcvbufErrors\nUdp: 1 2\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseSNMP(b, "Udp", "RcvbufErrors")
 		if d, err := ParseCPU(b); err == nil && d < 0 {
 			t.Fatalf("negative CPU time %v", d)
 		}
