@@ -20,7 +20,8 @@ import (
 // limits apply to each peer alone). Every peer does what currentd does
 // as an initiator towards a hub: sealed hellos (identity hiding), cookie
 // answers, retransmissions on the daemon's schedule, and, when its
-// traffic goes unanswered, a sealed resumption from its current group.
+// traffic goes unanswered, a sealed resumption from its current group,
+// next to the silent session (rescue.go).
 //
 // Concurrency: a peer's session is only touched under its mutex, by its
 // socket's reader goroutine, the fleet's timer goroutine and the sender
@@ -64,9 +65,14 @@ type peer struct {
 	pingAt   time.Time
 	awaiting bool
 	sentAt   time.Time
+	// cand is a resumption running next to s (rescue.go) until candEnd.
+	cand    *session.Session
+	candEnd time.Time
 	// Outcomes of the peer's sessions.
 	handshakes, resumptions, failures int
-	lastErr                           error
+	// rescues counts the candidates started for a silent session.
+	rescues int
+	lastErr error
 	// pong is the CLOCK_MONOTONIC time of the last pong, in ns, and
 	// firstPong that of the first after the fleet's mark.
 	pong, firstPong atomic.Int64
@@ -163,19 +169,6 @@ func (f *fleet) handshake(p *peer) error {
 	return f.startLocked(p, f.sessionConfig(p))
 }
 
-// resumeLocked replaces p's session by one resuming its group.
-func (f *fleet) resumeLocked(p *peer, now time.Time) error {
-	cfg := f.sessionConfig(p)
-	if p.s != nil {
-		st, err := p.s.State()
-		if err == nil {
-			cfg.Resume, cfg.PeerIndex, cfg.LocalIndex = st, p.s.PeerIndex(), p.s.LocalIndex()
-		}
-		cfg.HelloFloor = p.s.HelloTime()
-	}
-	return f.startLocked(p, cfg)
-}
-
 func (f *fleet) startLocked(p *peer, cfg session.Config) error {
 	s, err := session.New(cfg)
 	if err != nil {
@@ -214,6 +207,9 @@ func (f *fleet) receive(p *peer, d []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.s == nil {
+		return
+	}
+	if f.toCandidateLocked(p, now, d) {
 		return
 	}
 	pkt, data, err := p.s.ReceiveDatagram(now, d)
@@ -303,13 +299,10 @@ func (f *fleet) noteHelloKey(k []byte) {
 
 // flushLocked sends what the session queued.
 func (p *peer) flushLocked() {
-	if p.s == nil {
-		return
-	}
-	for _, b := range p.s.Outgoing() {
-		// A send fails while the hub is down (ECONNREFUSED from the
-		// last ICMP error): the session retransmits what matters.
-		_, _ = p.c.Write(b)
+	// A send fails while the hub is down (ECONNREFUSED from the last
+	// ICMP error): the session retransmits what matters.
+	if p.s != nil {
+		flushSession(p, p.s)
 	}
 }
 
@@ -342,6 +335,7 @@ func (f *fleet) tickLocked(p *peer, now time.Time, upd, ping time.Duration) {
 	if p.s == nil {
 		return
 	}
+	f.candidateTimersLocked(p, now)
 	if t := p.s.NextTimeout(); !t.IsZero() && !now.Before(t) {
 		f.timerCalls.Add(1)
 		if err := p.s.HandleTimeout(now); err != nil {
@@ -371,10 +365,7 @@ func (f *fleet) tickLocked(p *peer, now time.Time, upd, ping time.Duration) {
 // unanswered after silentAfter: the hub forgot the session (it restarted).
 func (f *fleet) pingLocked(p *peer, now time.Time, every time.Duration) {
 	if p.awaiting && now.Sub(p.sentAt) >= silentAfter {
-		if err := f.resumeLocked(p, now); err != nil {
-			p.lastErr = err
-		}
-		return
+		f.rescueLocked(p, now)
 	}
 	if p.pingAt.IsZero() {
 		p.pingAt = now.Add(time.Duration(rand.Int64N(int64(every))))
@@ -469,4 +460,15 @@ func (f *fleet) outcomes() (handshakes, resumptions, failures, epochs int) {
 		p.mu.Unlock()
 	}
 	return
+}
+
+// rescues sums the peers' rescue candidates.
+func (f *fleet) rescues() int {
+	n := 0
+	for _, p := range f.peers {
+		p.mu.Lock()
+		n += p.rescues
+		p.mu.Unlock()
+	}
+	return n
 }

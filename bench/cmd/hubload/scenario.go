@@ -407,6 +407,7 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 		say("n=%d: %s restart", n, name)
 		hs0, rs0, _, _ := f.outcomes()
+		rescues0 := f.rescues()
 		stopTook := h.stop(sig)
 		tool0, _ := procstat.CPU(os.Getpid())
 		mark := monoNow()
@@ -430,12 +431,15 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 		secs := float64(last-mark) / 1e9
 		resumed, fresh := rs1-rs0, hs1-hs0
+		rescues := f.rescues() - rescues0
 		r.add(fmt.Sprintf("n=%d %s restart", n, name), fmt.Sprintf("%.2f s until every peer carried traffic", secs),
-			fmt.Sprintf("from the new currentd's start (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d, handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges; hub CPU %.1f s, tool CPU %.1f s",
-				ready.Seconds(), stopTook.Seconds(), resumed, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
+			fmt.Sprintf("from the new currentd's start (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges; hub CPU %.1f s, tool CPU %.1f s",
+				ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
 		if n == 10000 && sig == syscall.SIGTERM {
 			r.sum.restart10kS = secs
-			r.sum.resumedShare = float64(resumed) / float64(n)
+			// The hub's count: saved sessions resumed, at most one per
+			// peer (a rescue of a live session is not counted there).
+			r.sum.resumedShare = float64(hc.resumed) / float64(n)
 		}
 	}
 	return nil
