@@ -217,18 +217,23 @@ func (f *fleet) receive(p *peer, d []byte) {
 		p.lastErr = err
 	}
 	if data && err == nil {
-		// Any authenticated record (a pong, the hub's keepalive) shows
-		// the session alive, as for currentd's liveness rule.
-		p.awaiting = false
-		if pr, err := parseProbe(udpPayload(pkt)); err == nil && pr.flags&flagEcho != 0 {
-			t := monoNow()
-			p.pong.Store(t)
-			if p.firstPong.Load() <= f.mark.Load() {
-				p.firstPong.Store(t)
-			}
-		}
+		f.heardLocked(p, pkt)
 	}
 	f.afterLocked(p, now)
+}
+
+// heardLocked notes an authenticated record carrying pkt: any (a pong,
+// the hub's keepalive) shows the session alive, as for currentd's
+// liveness rule, and a pong is traffic carried.
+func (f *fleet) heardLocked(p *peer, pkt []byte) {
+	p.awaiting = false
+	if pr, err := parseProbe(udpPayload(pkt)); err == nil && pr.flags&flagEcho != 0 {
+		t := monoNow()
+		p.pong.Store(t)
+		if p.firstPong.Load() <= f.mark.Load() {
+			p.firstPong.Store(t)
+		}
+	}
 }
 
 // afterLocked acts on the session's events and sends what it queued.

@@ -60,10 +60,17 @@ func (f *fleet) toCandidateLocked(p *peer, now time.Time, d []byte) bool {
 	if !ok || info.Receiver != p.cand.LocalIndex() {
 		return false
 	}
-	if err := p.cand.HandleDatagram(now, d); err != nil && !errors.Is(err, session.ErrDropped) {
+	c := p.cand
+	pkt, data, err := c.ReceiveDatagram(now, d)
+	if err != nil && !errors.Is(err, session.ErrDropped) {
 		p.lastErr = err
 	}
 	f.candidateEventsLocked(p)
+	if data && err == nil && p.s == c {
+		// Established by this very datagram's predecessor: the
+		// candidate is the session now, and this is its traffic.
+		f.heardLocked(p, pkt)
+	}
 	return true
 }
 

@@ -171,3 +171,13 @@ func TestPingInterval(t *testing.T) {
 		t.Errorf("10000 peers: %v", got)
 	}
 }
+
+func TestShare(t *testing.T) {
+	back := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+	if got := share(back, 4, 0.5); got != "2.00 s" {
+		t.Errorf("half of 4: %s", got)
+	}
+	if got := share(back, 4, 0.99); got != "never" {
+		t.Errorf("99 %% of 4 with 3 back: %s", got)
+	}
+}
