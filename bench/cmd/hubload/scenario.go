@@ -395,6 +395,13 @@ func windowSpan(seqs []uint64, before, after, n uint64) uint64 {
 // every peer of f pinging through it.
 func (r *runner) restarts(h *hub, f *fleet) error {
 	n := len(f.peers)
+	// Every peer's first ping at a random moment of the first
+	// interval: all at once would be a burst of n pings at the hub.
+	for _, p := range f.peers {
+		p.mu.Lock()
+		p.pingAt = time.Time{}
+		p.mu.Unlock()
+	}
 	f.pingEvery.Store(int64(pingInterval(r.o.pingEvery, n)))
 	defer f.pingEvery.Store(0)
 	if err := waitPongs(f, monoNow(), 60*time.Second); err != nil {
