@@ -18,8 +18,13 @@ import (
 // hub that is merely slow gets one extra resumption per peer and
 // lifetime, not one per second of slowness.
 
-// candidateLifetime is currentd's HandshakeTimeout default.
-const candidateLifetime = 10 * time.Second
+// candidateLifetime is how long a rescue may take: the session's GiveUp
+// (it retransmits the request until then). currentd's rescue lives for
+// its HandshakeTimeout (10 s) and then starts another; for a resumption
+// from the same group that is the same request again, and building it
+// anew every 10 s for 10,000 peers while the hub is down would make the
+// tool's CPU, not the hub's, the figure.
+const candidateLifetime = session.DefaultGiveUp
 
 // rescueLocked starts the candidate, unless one is under way.
 func (f *fleet) rescueLocked(p *peer, now time.Time) {
