@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -445,8 +446,8 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		resumed, fresh := rs1-rs0, hs1-hs0
 		rescues := f.rescues() - rescues0
 		r.add(fmt.Sprintf("n=%d %s restart", n, name), value,
-			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges, refused %v; hub CPU %.1f s, tool CPU %.1f s",
-				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, hc.refused, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
+			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges, refused %s; hub CPU %.1f s, tool CPU %.1f s",
+				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, nonzero(hc.refused), hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
 		if n == 10000 && sig == syscall.SIGTERM {
 			r.sum.restart10kS = secs
 			// The hub's count: saved sessions resumed, at most one per
@@ -512,6 +513,20 @@ func (f *fleet) describeMissing(mark int64) string {
 		p.mu.Unlock()
 	}
 	return fmt.Sprintf("of them %d established, %d awaiting an answer, %d with a rescue under way; the first is p%d", est, awaiting, cand, first)
+}
+
+// nonzero prints the counts of m that are not zero, by name.
+func nonzero(m map[string]uint64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if parts == nil {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // restartWait bounds the wait for every peer after a restart.

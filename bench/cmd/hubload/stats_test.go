@@ -181,3 +181,12 @@ func TestShare(t *testing.T) {
 		t.Errorf("99 %% of 4 with 3 back: %s", got)
 	}
 }
+
+func TestNonzero(t *testing.T) {
+	if got := nonzero(map[string]uint64{"rate_global": 3, "bad_hello": 0, "hello_replay": 1}); got != "hello_replay 1, rate_global 3" {
+		t.Errorf("nonzero = %q", got)
+	}
+	if got := nonzero(nil); got != "nothing" {
+		t.Errorf("nonzero(nil) = %q", got)
+	}
+}
