@@ -433,9 +433,13 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		hub1, _ := h.usage()
 		tool1, _ := procstat.CPU(os.Getpid())
 		hs1, rs1, _, _ := f.outcomes()
+		// A hub that cannot answer its control socket now (it did
+		// once, in start) leaves its counts out, not the figure.
 		hc, err := h.counts()
+		hubNote := fmt.Sprintf("hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges, refused %s",
+			hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, nonzero(hc.refused))
 		if err != nil {
-			return err
+			hubNote = fmt.Sprintf("hub counts unavailable (%v)", err)
 		}
 		secs := math.NaN()
 		value := fmt.Sprintf("%d of %d peers carried no traffic within %v", n-len(back), n, restartWait)
@@ -446,13 +450,15 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		resumed, fresh := rs1-rs0, hs1-hs0
 		rescues := f.rescues() - rescues0
 		r.add(fmt.Sprintf("n=%d %s restart", n, name), value,
-			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; hub counts resumed %d, failed resumptions %d, handshakes %d, %d cookie challenges, refused %s; hub CPU %.1f s, tool CPU %.1f s",
-				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hc.resumed, hc.resumeFailed, hc.handshakes, hc.cookies, nonzero(hc.refused), hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
+			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; %s; hub CPU %.1f s, tool CPU %.1f s",
+				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hubNote, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
 		if n == 10000 && sig == syscall.SIGTERM {
 			r.sum.restart10kS = secs
 			// The hub's count: saved sessions resumed, at most one per
 			// peer (a rescue of a live session is not counted there).
-			r.sum.resumedShare = float64(hc.resumed) / float64(n)
+			if err == nil {
+				r.sum.resumedShare = float64(hc.resumed) / float64(n)
+			}
 		}
 	}
 	return nil
