@@ -113,7 +113,9 @@ func (st *sinkState) report() sinkReport {
 	st.mu.Unlock()
 	for id, r := range peers {
 		pr := peerReport{ID: id, N: r.n, Max: r.max}
-		for s := uint64(0); s < min(r.max, maxSeq); s++ {
+		// Gaps are looked for below maxSeq and within the bitset (a
+		// peer whose probes all carried larger numbers has none).
+		for s := uint64(0); s < min(r.max, maxSeq, uint64(len(r.seen))*64); s++ {
 			if r.seen[s/64]&(1<<(s%64)) == 0 {
 				pr.MissingN++
 				if len(pr.Missing) < maxMissing {

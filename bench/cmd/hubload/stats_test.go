@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -80,14 +81,23 @@ func TestSinkCounts(t *testing.T) {
 		st.note(b, 150)
 	}
 	st.note([]byte("junk"), 0)
+	// A sequence number beyond maxSeq is counted, not gap-checked.
+	putProbe(b, probe{peer: 8, seq: maxSeq + 5})
+	st.note(b, 0)
 	rep := st.report()
+	for _, p := range rep.Peers {
+		if p.ID == 8 && (p.N != 1 || p.MissingN != 0) {
+			t.Fatalf("peer 8: %+v", p)
+		}
+	}
+	rep.Peers = slices.DeleteFunc(rep.Peers, func(p peerReport) bool { return p.ID == 8 })
 	if len(rep.Peers) != 1 || rep.Peers[0].N != 5 || rep.Peers[0].Max != 7 || rep.Peers[0].MissingN != 3 {
 		t.Fatalf("report %+v", rep)
 	}
 	if m := rep.Peers[0].Missing; len(m) != 3 || m[0] != 2 || m[1] != 5 || m[2] != 6 {
 		t.Fatalf("missing %v, want [2 5 6]", m)
 	}
-	if rep.Ignored != 1 || rep.LatN != 5 || rep.LatP50 != 50 {
+	if rep.Ignored != 1 || rep.LatN != 6 || rep.LatP50 != 50 {
 		t.Fatalf("report %+v", rep)
 	}
 	if again := st.report(); again.N != 0 || len(again.Peers) != 0 {
