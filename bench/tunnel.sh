@@ -63,6 +63,8 @@ for tool in ip go timeout getconf; do
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=netns.sh
+. "$ROOT/bench/netns.sh"
 WORK=$(mktemp -d /tmp/current-bench.XXXXXX)
 NSA=curbench-a-$$
 NSB=curbench-b-$$
@@ -176,14 +178,7 @@ fi
 [ -n "$WG_SKIP" ] && say "wireguard-go comparison SKIPPED: $WG_SKIP"
 
 say "namespaces $NSA and $NSB joined by a veth pair (192.0.2.1 <-> 192.0.2.2, MTU 1500)"
-ip netns add "$NSA"
-ip netns add "$NSB"
-ip link add vba netns "$NSA" type veth peer name vbb netns "$NSB"
-ip -n "$NSA" addr add 192.0.2.1/24 dev vba
-ip -n "$NSB" addr add 192.0.2.2/24 dev vbb
-for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
-ip -n "$NSA" link set vba up
-ip -n "$NSB" link set vbb up
+veth_pair "$NSA" "$NSB" vba vbb
 
 # Tunnel addressing, the same scheme for both: a /24 per tunnel, .1 in A
 # (the initiator, iperf3 client), .2 in B (responder, iperf3 server).

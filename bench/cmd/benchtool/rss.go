@@ -2,13 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/current-vpn/current/bench/internal/procstat"
 )
 
 // The resident-set figures. rsswatch samples VmRSS of the daemons into a
@@ -39,8 +40,12 @@ func rsswatch(out string, args []string) error {
 		alive := 0
 		var b strings.Builder
 		for _, pid := range pids {
-			kb, ok := vmRSS(pid)
-			if !ok {
+			n, err := strconv.Atoi(pid)
+			if err != nil {
+				return fmt.Errorf("rsswatch: PID %q", pid)
+			}
+			kb, err := procstat.VmRSSKB(n)
+			if err != nil {
 				continue
 			}
 			alive++
@@ -54,25 +59,6 @@ func rsswatch(out string, args []string) error {
 		}
 		<-tick.C
 	}
-}
-
-// vmRSS reads the VmRSS line of /proc/PID/status, in kB.
-func vmRSS(pid string) (int64, bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			fs := strings.Fields(string(rest))
-			if len(fs) == 0 {
-				return 0, false
-			}
-			kb, err := strconv.ParseInt(fs[0], 10, 64)
-			return kb, err == nil
-		}
-	}
-	return 0, false
 }
 
 type rssSample struct {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/current-vpn/current/session"
+)
+
+// The load: sender goroutines, each owning every senders-th peer, send
+// probes round-robin over their peers, through the tunnel (sealed into
+// the peer's session, to the sink's address behind the hub's TUN) or on
+// the plain path (the same probe as a UDP datagram straight to the sink
+// over the link between the namespaces, for the latency baseline).
+// Round-robin at the sender makes the offered load equal per peer, so the
+// per-peer delivered rates measure the hub's fairness.
+
+// probeIPLen is the size of a probe's IP packet: with a 1420-byte tunnel
+// MTU, 1392 bytes of UDP payload fill it exactly, as bench-tunnel's
+// udp1392 run does.
+const probeIPLen = 1420
+
+func monoNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// loadSpec is one load phase.
+type loadSpec struct {
+	peers []*peer // who sends
+	// rate is the aggregate offered rate in packets per second; 0 sends
+	// as fast as the senders can.
+	rate     float64
+	duration time.Duration
+	senders  int
+	// flows > 1 spreads each peer's probes over that many UDP source
+	// ports (flows), so that the kernel's UDP GRO on the hub's TUN cannot
+	// coalesce them: it isolates the cost of many peers from that of
+	// many flows.
+	flows int
+	// plain sends on the plain path to plainSink instead of the tunnel.
+	plain     bool
+	plainSink *net.UDPAddr
+}
+
+// loadResult is what the senders did.
+type loadResult struct {
+	sent    []uint64 // per peer of the spec, in order
+	elapsed time.Duration
+	errors  int
+}
+
+// runLoad runs one phase. Every peer's seq restarts at 0, so the sink's
+// counts for the phase are comparable with sent.
+func runLoad(f *fleet, spec loadSpec) (loadResult, error) {
+	for _, p := range spec.peers {
+		p.mu.Lock()
+		p.seq = 0
+		p.epochSeqs = p.epochSeqs[:0]
+		p.mu.Unlock()
+	}
+	senders := min(max(spec.senders, 1), len(spec.peers))
+	res := loadResult{sent: make([]uint64, len(spec.peers))}
+	var plains []*net.UDPConn
+	if spec.plain {
+		for range senders {
+			c, err := net.DialUDP("udp4", nil, spec.plainSink)
+			if err != nil {
+				for _, c := range plains {
+					c.Close()
+				}
+				return res, err
+			}
+			plains = append(plains, c)
+		}
+		defer func() {
+			for _, c := range plains {
+				c.Close()
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := time.Now()
+	for w := range senders {
+		var idx []int
+		for i := w; i < len(spec.peers); i += senders {
+			idx = append(idx, i)
+		}
+		s := &sender{f: f, spec: &spec, idx: idx, rate: spec.rate / float64(senders)}
+		if spec.plain {
+			s.plain = plains[w]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs := s.run(start)
+			mu.Lock()
+			res.errors += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	for i, p := range spec.peers {
+		p.mu.Lock()
+		res.sent[i] = p.seq
+		p.mu.Unlock()
+	}
+	return res, nil
+}
+
+type sender struct {
+	f     *fleet
+	spec  *loadSpec
+	idx   []int
+	rate  float64
+	plain *net.UDPConn
+	buf   []byte
+}
+
+// pacingTick is how often a paced sender catches up with its schedule.
+const pacingTick = time.Millisecond
+
+func (s *sender) run(start time.Time) (errors int) {
+	h := session.PacketHeadroom(session.Datagram)
+	s.buf = make([]byte, h+probeIPLen+session.PacketOverhead(session.Datagram))
+	end := start.Add(s.spec.duration)
+	next := 0
+	var sent float64
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return errors
+		}
+		owed := 64 // a burst between clock reads when unpaced
+		if s.rate > 0 {
+			owed = int(now.Sub(start).Seconds()*s.rate - sent)
+			if owed <= 0 {
+				time.Sleep(pacingTick)
+				continue
+			}
+		}
+		for range owed {
+			if !s.send(s.spec.peers[s.idx[next]]) {
+				errors++
+			}
+			sent++
+			next = (next + 1) % len(s.idx)
+		}
+	}
+}
+
+// send sends one probe from p; false if it could not be sent.
+func (s *sender) send(p *peer) bool {
+	h := session.PacketHeadroom(session.Datagram)
+	ip := s.buf[h : h+probeIPLen]
+	payload := ip[ipv4Header+udpHeader:]
+	p.mu.Lock()
+	pr := probe{peer: uint32(p.id), seq: p.seq, sent: monoNow()}
+	p.seq++
+	if s.plain != nil {
+		p.mu.Unlock()
+		putProbe(payload, pr)
+		_, err := s.plain.Write(payload)
+		return err == nil
+	}
+	if p.s == nil || !p.s.Established() {
+		p.mu.Unlock()
+		return false
+	}
+	putProbe(payload, pr)
+	sport := uint16(probeSrcPort)
+	if s.spec.flows > 1 {
+		sport += uint16(pr.seq % uint64(s.spec.flows))
+	}
+	buildUDP4(ip, p.tun, s.f.sinkIP, sport, sinkPort, len(payload))
+	rec, err := p.s.SealPacketTo(time.Now(), s.buf[:0], ip)
+	p.mu.Unlock()
+	if err != nil {
+		return false
+	}
+	_, err = p.c.Write(rec)
+	return err == nil
+}
