@@ -386,25 +386,40 @@ func (l *Link) DelRoute(prefix netip.Prefix) error {
 			return fmt.Errorf("del route %v dev %s: %w", p, l.name, err)
 		}
 	}
-	if err := l.delRoute(p, 0); err != nil {
+	if err := l.delRouteAnyone(p); err != nil {
 		return fmt.Errorf("del route %v dev %s: %w", p, l.name, err)
 	}
 	l.disown(func(o owned) bool { return o.route != nil && o.prefix == p })
 	return nil
 }
 
+// delRouteAnyone deletes the route to p via the interface, ours or
+// another's. A route we added goes in one request by its protocol. Only
+// another's needs the listing of delRoute(p, 0), which dumps the whole
+// table: done for every route, a hub removing 10,000 peers' routes spent
+// minutes there. The kernel keys a route by table, destination and
+// metric, not protocol, so when ours is found there is no other; when it
+// is not (replaced by someone since), the listing finds theirs.
+func (l *Link) delRouteAnyone(p netip.Prefix) error {
+	if slices.ContainsFunc(l.owned, func(o owned) bool { return o.route != nil && o.prefix == p }) {
+		err := l.h.RouteDel(l.routeOf(p, RouteProtocol))
+		if !gone(err) {
+			return err
+		}
+	}
+	return l.delRoute(p, 0)
+}
+
+// routeOf is the route to p via the interface of protocol proto, as a
+// delete request: RT_SCOPE_NOWHERE matches a route of any scope; the
+// default (universe) would miss an IPv4 link-scope route.
+func (l *Link) routeOf(p netip.Prefix, proto netlink.RouteProtocol) *netlink.Route {
+	return &netlink.Route{LinkIndex: l.Index(), Dst: ipNet(p), Table: l.tableFor(p), Protocol: proto, Scope: netlink.SCOPE_NOWHERE}
+}
+
 // delRoute deletes a route to p via the interface of protocol proto (0 for
 // any but the kernel's), tolerating its absence.
 func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
-	r := &netlink.Route{
-		LinkIndex: l.Index(),
-		Dst:       ipNet(p),
-		Table:     l.tableFor(p),
-		Protocol:  proto,
-		// RT_SCOPE_NOWHERE matches a route of any scope; the default
-		// (universe) would miss an IPv4 link-scope route.
-		Scope: netlink.SCOPE_NOWHERE,
-	}
 	if proto == 0 {
 		// The kernel's prefix route would match a protocol-less delete;
 		// delete the others one by one instead.
@@ -425,7 +440,7 @@ func (l *Link) delRoute(p netip.Prefix, proto netlink.RouteProtocol) error {
 		}
 		return nil
 	}
-	if err := l.h.RouteDel(r); err != nil && !gone(err) {
+	if err := l.h.RouteDel(l.routeOf(p, proto)); err != nil && !gone(err) {
 		return err
 	}
 	return nil

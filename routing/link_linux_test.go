@@ -342,6 +342,22 @@ func TestLinkDelete(t *testing.T) {
 	if err := l.DelRoute(mustPrefix("2001:db8:5::/48")); err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := n.hasRoute("2001:db8:5::/48", "ct0"); ok {
+		t.Error("DelRoute left our own route")
+	}
+	// Ours, replaced by someone else's since: DelRoute still removes it.
+	if err := l.AddRoute(mustPrefix("2001:db8:6::/48")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.h.RouteReplace(&netlink.Route{LinkIndex: l.Index(), Dst: ipnet(mustPrefix("2001:db8:6::/48")), Protocol: unix.RTPROT_BOOT}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DelRoute(mustPrefix("2001:db8:6::/48")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.hasRoute("2001:db8:6::/48", "ct0"); ok {
+		t.Error("DelRoute left the route that replaced ours")
+	}
 	if err := l.DelAddress(mustPrefix("192.0.2.1/24")); err != nil {
 		t.Fatal(err)
 	}
