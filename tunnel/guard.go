@@ -151,12 +151,21 @@ func (g *guard) refusedKeyPackage(now time.Time, c carrier, err error) bool {
 // admitHandshake decides whether a ClientHello from host may start
 // responder work now, as far as the host and global limits go.
 func (g *guard) admitHandshake(now time.Time, host netip.Prefix, from string) bool {
-	if !g.hosts.allow(now, host) {
-		g.refuse(now, refRateHost, from)
+	if !g.admitCopy(now, host, from) {
 		return false
 	}
 	if !g.global.allow(now) {
 		g.refuse(now, refRateGlobal, from)
+		return false
+	}
+	return true
+}
+
+// admitCopy decides whether a copy of a hello already opened may reach
+// its peer: only the host's limit applies (sealed.go).
+func (g *guard) admitCopy(now time.Time, host netip.Prefix, from string) bool {
+	if !g.hosts.allow(now, host) {
+		g.refuse(now, refRateHost, from)
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -430,5 +431,33 @@ func TestRefusedKeyPackageCounted(t *testing.T) {
 	waitFor(t, "the UDP refusal counted", func() bool { return refused() == 2 })
 	if p := a.dev.Stats().Peers["b"]; p.Established {
 		t.Fatal("a refused KeyPackage established a session")
+	}
+}
+
+// TestCopiesPassTheCeiling: at the device's handshake ceiling a new hello
+// is refused, but a copy of one already opened still reaches its peer
+// (which answers from its cache), limited only by its host's bucket.
+func TestCopiesPassTheCeiling(t *testing.T) {
+	g := newGuard(slog.New(slog.DiscardHandler))
+	now := time.Unix(1000, 0)
+	for i := 0; g.global.allow(now); i++ {
+		if i > 1<<20 {
+			t.Fatal("the global limiter never runs dry")
+		}
+	}
+	host := hostOf(netip.MustParseAddr("192.0.2.9"))
+	if g.admitHandshake(now, host, "192.0.2.9:1") {
+		t.Fatal("a new hello passed an exhausted device limit")
+	}
+	if !g.admitCopy(now, host, "192.0.2.9:1") {
+		t.Fatal("a copy of an opened hello was refused at the ceiling")
+	}
+	for i := 0; g.admitCopy(now, host, "192.0.2.9:1"); i++ {
+		if i > 1<<20 {
+			t.Fatal("copies from one host are not limited")
+		}
+	}
+	if g.refused[refRateHost].Load() == 0 || g.refused[refRateGlobal].Load() == 0 {
+		t.Fatalf("refusals not counted: host %d, global %d", g.refused[refRateHost].Load(), g.refused[refRateGlobal].Load())
 	}
 }

@@ -112,14 +112,22 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		d.guard.refuse(now, refBadHello, from)
 		return sealedVerdict{}
 	}
-	// Retransmissions too take a token, as every hello did before
-	// hiding: a flood of copies is limited like a flood of hellos.
-	if !d.guard.admitHandshake(now, hostOf(src.Addr()), from) {
-		return sealedVerdict{}
-	}
+	host := hostOf(src.Addr())
 	h := sha256.Sum256(env)
 	if p := d.opened.lookup(h); p != nil {
+		// A copy of a hello opened before costs a hash and a lookup, and
+		// its peer answers it from its cache. It takes the host's token,
+		// so a flood of copies from one host is limited as before, but
+		// not the device's: under a restart storm the device sits at its
+		// ceiling, and a peer whose answer was lost must not be refused
+		// again and again while we hold the answer.
+		if !d.guard.admitCopy(now, host, from) {
+			return sealedVerdict{}
+		}
 		return sealedVerdict{p: p, hash: h}
+	}
+	if !d.guard.admitHandshake(now, host, from) {
+		return sealedVerdict{}
 	}
 	oh, err := ring.OpenHello(now, env)
 	switch {
