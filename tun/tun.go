@@ -33,6 +33,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/current-vpn/current/routing"
@@ -75,6 +76,10 @@ type Device struct {
 	index    int
 	offloads Offloads
 	h        *netlink.Handle // in the device's namespace
+	// gro coalesces TCP on Write when offloads are on (gro_linux.go),
+	// writing to the device's file through rc.
+	gro *groWriter
+	rc  syscall.RawConn
 
 	changes chan struct{}
 	drained chan struct{}
@@ -157,6 +162,14 @@ func wrap(wdev wgtun.Device) (*Device, error) {
 		h:        h,
 		changes:  make(chan struct{}, 1),
 		drained:  make(chan struct{}),
+	}
+	if off.TCP {
+		rc, err := wdev.File().SyscallConn()
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		d.gro, d.rc = newGROWriter(), rc
 	}
 	go d.drain()
 	return d, nil
@@ -291,6 +304,16 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		if len(b) <= offset {
 			return 0, fmt.Errorf("tun %s: write: buffer %d holds no packet after offset %d", d.name, i, offset)
 		}
+	}
+	if d.gro != nil {
+		err := d.gro.write(d.rc, bufs, offset, func(run [][]byte) error {
+			_, err := d.dev.Write(run, offset)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		return len(bufs), nil
 	}
 	// wireguard/tun's count is bytes, despite its interface's comment.
 	if _, err := d.dev.Write(bufs, offset); err != nil {

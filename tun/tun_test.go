@@ -38,6 +38,12 @@ type batch struct {
 	err  error
 }
 
+// families are the address pairs the tests run over.
+var families = []struct {
+	name          string
+	local, remote netip.Addr
+}{{"v4", local4, remote4}, {"v6", local6, remote6}}
+
 var (
 	local4  = netip.MustParseAddr("192.0.2.1")
 	remote4 = netip.MustParseAddr("192.0.2.2")
@@ -163,27 +169,7 @@ func packet(src, dst netip.AddrPort, payload []byte) []byte {
 	binary.BigEndian.PutUint16(udp[2:], dst.Port())
 	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
 	copy(udp[8:], payload)
-	var ip []byte
-	if src.Addr().Is4() {
-		ip = make([]byte, 20)
-		ip[0] = 0x45
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
-		ip[8] = 64
-		ip[9] = unix.IPPROTO_UDP
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s[:])
-		copy(ip[16:], d[:])
-		binary.BigEndian.PutUint16(ip[10:], ^checksum(0, ip))
-	} else {
-		ip = make([]byte, 40)
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(udp)))
-		ip[6] = unix.IPPROTO_UDP
-		ip[7] = 64
-		s, d := src.Addr().As16(), dst.Addr().As16()
-		copy(ip[8:], s[:])
-		copy(ip[24:], d[:])
-	}
+	ip := tun.IPHeader(src.Addr(), dst.Addr(), unix.IPPROTO_UDP, len(udp))
 	sum := ^checksum(pseudo(src.Addr(), dst.Addr(), len(udp)), udp)
 	if sum == 0 {
 		sum = 0xffff
@@ -192,18 +178,7 @@ func packet(src, dst netip.AddrPort, payload []byte) []byte {
 	return append(ip, udp...)
 }
 
-func checksum(sum uint32, b []byte) uint16 {
-	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(binary.BigEndian.Uint16(b))
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
+func checksum(sum uint32, b []byte) uint16 { return tun.RefChecksum(b, sum) }
 
 func pseudo(src, dst netip.Addr, n int) uint32 {
 	var b []byte
@@ -286,10 +261,7 @@ func TestDevice(t *testing.T) {
 		t.Errorf("transmit queue length %d, want %d", q, tun.TxQueueLen)
 	}
 
-	for _, fam := range []struct {
-		name          string
-		local, remote netip.Addr
-	}{{"v4", local4, remote4}, {"v6", local6, remote6}} {
+	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
 			f.t = t
 			c := f.udpSocket(fam.local)
