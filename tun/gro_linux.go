@@ -287,7 +287,7 @@ func (f *groFlow) finish(buf []byte, offset int) []unix.Iovec {
 	binary.NativeEndian.PutUint16(vh[4:], uint16(f.gsoSize))          // gso_size
 	binary.NativeEndian.PutUint16(vh[6:], uint16(f.iphLen))           // csum_start
 	binary.NativeEndian.PutUint16(vh[8:], 16)                         // csum_offset
-	binary.BigEndian.PutUint16(tcp[16:], foldChecksum(pseudoSum(src, dst, f.length-f.iphLen)))
+	binary.BigEndian.PutUint16(tcp[16:], foldChecksum(pseudoSum(src, dst, unix.IPPROTO_TCP, f.length-f.iphLen)))
 	return f.iov
 }
 
@@ -329,14 +329,15 @@ func tcpChecksumValid(pkt []byte, iphLen int, v6 bool) bool {
 	} else {
 		src, dst = pkt[12:16], pkt[16:20]
 	}
-	return foldChecksum(sumBytes(pkt[iphLen:], pseudoSum(src, dst, len(pkt)-iphLen))) == 0xffff
+	return foldChecksum(sumBytes(pkt[iphLen:], pseudoSum(src, dst, unix.IPPROTO_TCP, len(pkt)-iphLen))) == 0xffff
 }
 
-// pseudoSum is the unfolded sum of the TCP pseudo-header.
-func pseudoSum(src, dst []byte, length int) uint64 {
+// pseudoSum is the unfolded sum of the pseudo-header of a proto segment
+// of length bytes.
+func pseudoSum(src, dst []byte, proto uint64, length int) uint64 {
 	s := sumBytes(src, 0)
 	s = sumBytes(dst, s)
-	return s + unix.IPPROTO_TCP + uint64(length)
+	return s + proto + uint64(length)
 }
 
 // sumBytes adds b, as big-endian 16-bit words, to the one's-complement

@@ -26,11 +26,13 @@ const offset = tun.VirtioNetHdrLen + 6
 // 2001:db8::1/64 on it, up. Addresses .2 and ::2 are "across the tunnel":
 // the kernel routes them into the device.
 type fixture struct {
-	t    *testing.T
-	ns   netns.NsHandle
-	dev  *tun.Device
-	link *routing.Link
-	pkts chan batch
+	// segments: the reader uses ReadSegments rather than Read.
+	segments bool
+	t        *testing.T
+	ns       netns.NsHandle
+	dev      *tun.Device
+	link     *routing.Link
+	pkts     chan batch
 }
 
 type batch struct {
@@ -51,7 +53,11 @@ var (
 	remote6 = netip.MustParseAddr("2001:db8::2")
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureReading(t, false) }
+
+// newFixtureReading is newFixture with a reader that uses ReadSegments if
+// segments is set.
+func newFixtureReading(t *testing.T, segments bool) *fixture {
 	t.Helper()
 	ns := nstest.New(t)
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
@@ -61,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ns: ns, dev: dev, pkts: make(chan batch, 64)}
+	f := &fixture{t: t, ns: ns, dev: dev, pkts: make(chan batch, 64), segments: segments}
 	t.Cleanup(func() {
 		if err := dev.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -109,8 +115,16 @@ func (f *fixture) reader() {
 		bufs[i] = make([]byte, offset+65535)
 	}
 	sizes := make([]int, n)
+	raw := make([]byte, tun.RawReadSize)
+	get := func(k int) [][]byte { return bufs[:min(k, n)] }
 	for {
-		k, err := f.dev.Read(bufs, sizes, offset)
+		var k int
+		var err error
+		if f.segments {
+			k, err = f.dev.ReadSegments(raw, get, sizes, offset)
+		} else {
+			k, err = f.dev.Read(bufs, sizes, offset)
+		}
 		var b batch
 		for i := range k {
 			b.pkts = append(b.pkts, bytes.Clone(bufs[i][offset:offset+sizes[i]]))
@@ -327,7 +341,13 @@ func TestDevice(t *testing.T) {
 // split it into five packets in one batch; without, the kernel splits it.
 // Either way the five arrive intact and in order.
 func TestDeviceSegmentation(t *testing.T) {
-	f := newFixture(t)
+	for _, segments := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ReadSegments=%v", segments), func(t *testing.T) { testSegmentation(t, segments) })
+	}
+}
+
+func testSegmentation(t *testing.T, segments bool) {
+	f := newFixtureReading(t, segments)
 	c := f.udpSocket(local4)
 	raw, err := c.SyscallConn()
 	if err != nil {
