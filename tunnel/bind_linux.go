@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -335,10 +336,11 @@ func (sc *sendScratch) setDst(dst netip.AddrPort, src netip.Addr, ifindex int32)
 	}
 }
 
-// putCmsg appends one control message to b.
+// putCmsg appends one control message to b (without allocating when b
+// has the room, as the send scratch does).
 func putCmsg(b []byte, level, typ int32, data []byte) []byte {
 	start := len(b)
-	b = b[:start+unix.CmsgSpace(len(data))]
+	b = slices.Grow(b, unix.CmsgSpace(len(data)))[:start+unix.CmsgSpace(len(data))]
 	clear(b[start:])
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[start]))
 	h.Level, h.Type = level, typ
