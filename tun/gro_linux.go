@@ -38,8 +38,6 @@ const (
 	// maxGROSegments bounds the iovecs of one super-packet.
 	maxGROSegments = 64
 	tcpFlagFIN     = 0x01
-	tcpFlagSYN     = 0x02
-	tcpFlagRST     = 0x04
 	tcpFlagPSH     = 0x08
 	tcpFlagACK     = 0x10
 )

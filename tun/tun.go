@@ -16,11 +16,16 @@
 //     VirtioNetHdrLen always is simplest. Read has no minimum offset, but
 //     every buffer must hold offset+MTU bytes, and len(bufs) should be
 //     BatchSize(): one super-packet fills up to that many buffers.
-//   - Write may coalesce packets of one flow into the first buffer of the
-//     flow, using spare capacity beyond its length (cap(buf) > len(buf)
-//     makes that possible, and it never allocates), and it overwrites the
-//     headroom and packet headers. Buffers belong to Write until it returns
-//     and their contents are undefined afterwards.
+//   - Write may coalesce packets of one flow: TCP segments into one
+//     super-packet written from their buffers as they are (gro_linux.go),
+//     UDP datagrams into the first buffer of the flow, using spare capacity
+//     beyond its length (cap(buf) > len(buf) makes that possible, and it
+//     never allocates). It overwrites the headroom and packet headers.
+//     Buffers belong to Write until it returns and their contents are
+//     undefined afterwards.
+//   - ReadSegments reads a super-packet first and asks for as many
+//     buffers as it has segments afterwards (split_linux.go), for a reader
+//     that must not hold buffers while it waits.
 //   - Namespaces. A TUN is created in the network namespace of the thread
 //     that creates it. CreateAt does that on a thread of its own (see
 //     routing.InNamespace); the device's fd, and this package's netlink
