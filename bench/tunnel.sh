@@ -29,6 +29,11 @@
 #   BENCH_KEEP       1 keeps the work directory (logs, JSON) [0]
 #   BENCH_PROFILE    1 runs both currentd with --cpuprofile (cur/a/cpu.pprof,
 #                    cur/b/cpu.pprof in the kept work directory) [0]
+#   BENCH_SYSCALLS   1 counts the daemons' system calls during every run
+#                    (perf stat tracepoints) and prints them per GB; "all"
+#                    by name, every system call [0]
+#   BENCH_CURRENTD   a currentd binary to measure instead of this tree's
+#                    (A/B runs of two builds) []
 #   BENCH_RSS_AFTER  seconds after the last load at which the daemons' RSS
 #                    is read again [30]
 set -euo pipefail
@@ -154,6 +159,12 @@ cd "$ROOT"
 mkdir -p "$WORK/bin"
 go build -o "$WORK/bin/" ./cmd/currentd ./cmd/currentctl ./bench/cmd/... ||
 	die "go build failed (is cmd/ or tunnel/ mid-edit?)"
+if [ -n "${BENCH_CURRENTD:-}" ]; then
+	# A/B runs of two builds: each invocation measures one against the
+	# same wireguard-go.
+	cp "$BENCH_CURRENTD" "$WORK/bin/currentd" || die "BENCH_CURRENTD=$BENCH_CURRENTD: cannot copy"
+	say "currentd: $BENCH_CURRENTD"
+fi
 BT=$WORK/bin/benchtool
 
 WG=""
@@ -323,6 +334,47 @@ cpu_ticks() { # pid: utime + stime in clock ticks (fields 14, 15 of /proc/pid/st
 	sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
 
+# System calls of the daemons during a run (BENCH_SYSCALLS=1): one perf
+# stat per daemon counting tracepoints, which costs the daemon far less
+# than strace's ptrace stops would.
+SYSCALLS=${BENCH_SYSCALLS:-0}
+SYS_EVENTS="raw_syscalls:sys_enter"
+if [ "$SYSCALLS" = all ]; then
+	SYS_EVENTS="$SYS_EVENTS,syscalls:sys_enter_*"
+else
+	for sc in read write readv writev recvmmsg sendmmsg futex epoll_pwait nanosleep; do
+		SYS_EVENTS="$SYS_EVENTS,syscalls:sys_enter_$sc"
+	done
+fi
+SYS_PIDS=""
+if [ "$SYSCALLS" != 0 ]; then
+	command -v perf >/dev/null || die "BENCH_SYSCALLS=1 needs perf"
+fi
+syscalls_start() { # pid-A pid-B
+	rm -f "$WORK/sys.a" "$WORK/sys.b"
+	perf stat -x, -e "$SYS_EVENTS" -o "$WORK/sys.a" -p "$1" 2>/dev/null &
+	SYS_PIDS="$!"
+	perf stat -x, -e "$SYS_EVENTS" -o "$WORK/sys.b" -p "$2" 2>/dev/null &
+	SYS_PIDS="$SYS_PIDS $!"
+	PIDS="$PIDS $SYS_PIDS"
+	sleep 0.2 # perf attaches
+}
+syscalls_stop() {
+	local pid
+	for pid in $SYS_PIDS; do kill -INT "$pid" 2>/dev/null || true; done
+	for pid in $SYS_PIDS; do
+		wait "$pid" 2>/dev/null || true
+		PIDS=$(echo "$PIDS" | sed "s/ $pid\b//")
+	done
+	SYS_PIDS=""
+}
+syscalls_per_gb() { # perf-output gb: "total=N name=N ..." per GB, in thousands, those above 50
+	awk -F, -v g="$2" '$3 ~ /sys_enter/ && $1 / g >= 50 {
+		n = $3; sub(/.*sys_enter_?/, "", n); if (n == "") n = "total"
+		printf "%s%s=%.1fk", sep, n, $1 / g / 1000; sep = " "
+	}' "$1"
+}
+
 # measure IMPL TEST: one run of TEST over IMPL, appended to $RESULTS.
 measure() {
 	local impl=$1 test=$2 dst pa="" pb="" args
@@ -342,10 +394,12 @@ measure() {
 	if [ -n "$pa" ]; then
 		kill -0 "$pa" 2>/dev/null && kill -0 "$pb" 2>/dev/null || die "$impl daemon died (logs in $WORK; BENCH_KEEP=1 keeps them)"
 		a0=$(cpu_ticks "$pa") b0=$(cpu_ticks "$pb")
+		[ "$SYSCALLS" != 0 ] && syscalls_start "$pa" "$pb"
 	fi
 	t0=$(now)
 	# shellcheck disable=SC2086
 	iperf "$dst" $args || ok=""
+	[ -n "$pa" ] && [ "$SYSCALLS" != 0 ] && syscalls_stop
 	if [ -n "$pa" ]; then
 		# The windows of the daemons' RSS peaks, and when each
 		# daemon's last load ended.
@@ -384,6 +438,9 @@ measure() {
 		say "  $impl $test: $pps pkt/s delivered, loss $lostpct %"
 		;;
 	esac
+	if [ -n "$pa" ] && [ "$SYSCALLS" != 0 ] && awk -v g="$gb" 'BEGIN{exit !(g > 0)}'; then
+		echo "info syscalls per GB, $test $impl: A $(syscalls_per_gb "$WORK/sys.a" "$gb"); B $(syscalls_per_gb "$WORK/sys.b" "$gb")" >> "$RESULTS"
+	fi
 	if [ -n "$pa" ] && awk -v g="$gb" 'BEGIN{exit !(g > 0)}'; then
 		echo "${test}_cpuA $impl $(awk -v t=$((a1 - a0)) -v h="$CLK_TCK" -v g="$gb" 'BEGIN{printf "%.3f", t/h/g}')" >> "$RESULTS"
 		echo "${test}_cpuB $impl $(awk -v t=$((b1 - b0)) -v h="$CLK_TCK" -v g="$gb" 'BEGIN{printf "%.3f", t/h/g}')" >> "$RESULTS"

@@ -2,6 +2,7 @@ package tun
 
 import (
 	"fmt"
+	"syscall"
 
 	"github.com/current-vpn/current/routing"
 	"github.com/vishvananda/netlink"
@@ -21,6 +22,11 @@ const minOffset = 0
 // netlink socket in the device's namespace.
 type kernel struct {
 	h *netlink.Handle
+	// gro coalesces TCP on Write when offloads are on (gro_linux.go),
+	// writing to the device's file through rc, which ReadSegments reads
+	// from too (split_linux.go).
+	gro *groWriter
+	rc  syscall.RawConn
 }
 
 // CreateAt creates a TUN device in network namespace ns.
@@ -63,7 +69,28 @@ func openKernel(wdev wgtun.Device, name string) (kernel, int, Offloads, error) {
 		// with the kernel's 500 too, it only drops more on bursts).
 		_ = h.LinkSetTxQLen(link, TxQueueLen)
 	}
-	return kernel{h: h}, link.Attrs().Index, off, nil
+	k := kernel{h: h}
+	if off.TCP {
+		rc, err := wdev.File().SyscallConn()
+		if err != nil {
+			h.Close()
+			return kernel{}, 0, Offloads{}, err
+		}
+		k.gro, k.rc = newGROWriter(), rc
+	}
+	return k, link.Attrs().Index, off, nil
+}
+
+// write writes bufs through our own TCP coalescing when offloads are on;
+// done is false when it is not, and wireguard/tun writes them.
+func (k kernel) write(dev wgtun.Device, bufs [][]byte, offset int) (done bool, err error) {
+	if k.gro == nil {
+		return false, nil
+	}
+	return true, k.gro.write(k.rc, bufs, offset, func(run [][]byte) error {
+		_, err := dev.Write(run, offset)
+		return err
+	})
 }
 
 // probeOffloads finds out what wireguard/tun negotiated, which it does not

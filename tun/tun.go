@@ -17,11 +17,16 @@
 //     and 4 bytes on macOS and FreeBSD (minOffset), and
 //     every buffer must hold offset+MTU bytes, and len(bufs) should be
 //     BatchSize(): one super-packet fills up to that many buffers.
-//   - Write may coalesce packets of one flow into the first buffer of the
-//     flow, using spare capacity beyond its length (cap(buf) > len(buf)
-//     makes that possible, and it never allocates), and it overwrites the
-//     headroom and packet headers. Buffers belong to Write until it returns
-//     and their contents are undefined afterwards.
+//   - Write may coalesce packets of one flow: on Linux, TCP segments into
+//     one super-packet written from their buffers as they are
+//     (gro_linux.go), and UDP datagrams into the first buffer of the flow,
+//     using spare capacity beyond its length (cap(buf) > len(buf) makes
+//     that possible, and it never allocates). It overwrites the headroom
+//     and packet headers. Buffers belong to Write until it returns and
+//     their contents are undefined afterwards.
+//   - ReadSegments (Linux) reads a super-packet first and asks for as
+//     many buffers as it has segments afterwards (split_linux.go), for a
+//     reader that must not hold buffers while it waits.
 //   - Namespaces (Linux). A TUN is created in the network namespace of the
 //     thread that creates it. CreateAt does that on a thread of its own
 //     (see routing.InNamespace); the device's fd, and this package's
@@ -234,6 +239,12 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		if len(b) <= offset {
 			return 0, fmt.Errorf("tun %s: write: buffer %d holds no packet after offset %d", d.name, i, offset)
 		}
+	}
+	if done, err := d.kernel.write(d.dev, bufs, offset); done {
+		if err != nil {
+			return 0, err
+		}
+		return len(bufs), nil
 	}
 	// wireguard/tun's count is bytes, despite its interface's comment.
 	if _, err := d.dev.Write(bufs, offset); err != nil {

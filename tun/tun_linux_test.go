@@ -26,17 +26,25 @@ const offset = tun.VirtioNetHdrLen + 6
 // 2001:db8::1/64 on it, up. Addresses .2 and ::2 are "across the tunnel":
 // the kernel routes them into the device.
 type fixture struct {
-	t    *testing.T
-	ns   netns.NsHandle
-	dev  *tun.Device
-	link *routing.Link
-	pkts chan batch
+	// segments: the reader uses ReadSegments rather than Read.
+	segments bool
+	t        *testing.T
+	ns       netns.NsHandle
+	dev      *tun.Device
+	link     *routing.Link
+	pkts     chan batch
 }
 
 type batch struct {
 	pkts [][]byte
 	err  error
 }
+
+// families are the address pairs the tests run over.
+var families = []struct {
+	name          string
+	local, remote netip.Addr
+}{{"v4", local4, remote4}, {"v6", local6, remote6}}
 
 var (
 	local4  = netip.MustParseAddr("192.0.2.1")
@@ -45,7 +53,11 @@ var (
 	remote6 = netip.MustParseAddr("2001:db8::2")
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureReading(t, false) }
+
+// newFixtureReading is newFixture with a reader that uses ReadSegments if
+// segments is set.
+func newFixtureReading(t *testing.T, segments bool) *fixture {
 	t.Helper()
 	ns := nstest.New(t)
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
@@ -55,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ns: ns, dev: dev, pkts: make(chan batch, 64)}
+	f := &fixture{t: t, ns: ns, dev: dev, pkts: make(chan batch, 64), segments: segments}
 	t.Cleanup(func() {
 		if err := dev.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -103,8 +115,16 @@ func (f *fixture) reader() {
 		bufs[i] = make([]byte, offset+65535)
 	}
 	sizes := make([]int, n)
+	raw := make([]byte, tun.RawReadSize)
+	get := func(k int) [][]byte { return bufs[:min(k, n)] }
 	for {
-		k, err := f.dev.Read(bufs, sizes, offset)
+		var k int
+		var err error
+		if f.segments {
+			k, err = f.dev.ReadSegments(raw, get, sizes, offset)
+		} else {
+			k, err = f.dev.Read(bufs, sizes, offset)
+		}
 		var b batch
 		for i := range k {
 			b.pkts = append(b.pkts, bytes.Clone(bufs[i][offset:offset+sizes[i]]))
@@ -163,27 +183,7 @@ func packet(src, dst netip.AddrPort, payload []byte) []byte {
 	binary.BigEndian.PutUint16(udp[2:], dst.Port())
 	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
 	copy(udp[8:], payload)
-	var ip []byte
-	if src.Addr().Is4() {
-		ip = make([]byte, 20)
-		ip[0] = 0x45
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
-		ip[8] = 64
-		ip[9] = unix.IPPROTO_UDP
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s[:])
-		copy(ip[16:], d[:])
-		binary.BigEndian.PutUint16(ip[10:], ^checksum(0, ip))
-	} else {
-		ip = make([]byte, 40)
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(udp)))
-		ip[6] = unix.IPPROTO_UDP
-		ip[7] = 64
-		s, d := src.Addr().As16(), dst.Addr().As16()
-		copy(ip[8:], s[:])
-		copy(ip[24:], d[:])
-	}
+	ip := tun.IPHeader(src.Addr(), dst.Addr(), unix.IPPROTO_UDP, len(udp))
 	sum := ^checksum(pseudo(src.Addr(), dst.Addr(), len(udp)), udp)
 	if sum == 0 {
 		sum = 0xffff
@@ -192,18 +192,7 @@ func packet(src, dst netip.AddrPort, payload []byte) []byte {
 	return append(ip, udp...)
 }
 
-func checksum(sum uint32, b []byte) uint16 {
-	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(binary.BigEndian.Uint16(b))
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
+func checksum(sum uint32, b []byte) uint16 { return tun.RefChecksum(b, sum) }
 
 func pseudo(src, dst netip.Addr, n int) uint32 {
 	var b []byte
@@ -286,10 +275,7 @@ func TestDevice(t *testing.T) {
 		t.Errorf("transmit queue length %d, want %d", q, tun.TxQueueLen)
 	}
 
-	for _, fam := range []struct {
-		name          string
-		local, remote netip.Addr
-	}{{"v4", local4, remote4}, {"v6", local6, remote6}} {
+	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
 			f.t = t
 			c := f.udpSocket(fam.local)
@@ -355,7 +341,13 @@ func TestDevice(t *testing.T) {
 // split it into five packets in one batch; without, the kernel splits it.
 // Either way the five arrive intact and in order.
 func TestDeviceSegmentation(t *testing.T) {
-	f := newFixture(t)
+	for _, segments := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ReadSegments=%v", segments), func(t *testing.T) { testSegmentation(t, segments) })
+	}
+}
+
+func testSegmentation(t *testing.T, segments bool) {
+	f := newFixtureReading(t, segments)
 	c := f.udpSocket(local4)
 	raw, err := c.SyscallConn()
 	if err != nil {

@@ -36,15 +36,12 @@ func (p *peer) sendBatch(now time.Time, b *packetBatch) {
 			pb.release()
 			continue
 		}
-		if p.txb == nil {
-			p.txb = ioBatchPool.Get().(*ioBatch)
-		}
-		p.txb.bufs, p.txb.pkts = append(p.txb.bufs, pb), append(p.txb.pkts, sc.out[k])
+		tx := p.txBatch(now)
+		tx.bufs, tx.pkts = append(tx.bufs, pb), append(tx.pkts, sc.out[k])
 		n++
 		bytes += uint64(len(pb.pkt))
-		if len(p.txb.bufs) == maxBatch {
-			// wireguard/conn sends at most IdealBatchSize datagrams a
-			// call (more would overrun its message array).
+		if len(tx.bufs) == maxBatch {
+			// A batch is what one send takes (bind_linux.go).
 			p.flushTx()
 		}
 	}
@@ -75,11 +72,9 @@ func (p *peer) send(now time.Time, b *packetBuf) {
 			var rec []byte
 			rec, err = p.sess.SealPacketTo(now, b.arr[sealAt:sealAt], b.pkt)
 			if err == nil {
-				if p.txb == nil {
-					p.txb = ioBatchPool.Get().(*ioBatch)
-				}
-				p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
-				if len(p.txb.bufs) == maxBatch {
+				tx := p.txBatch(now)
+				tx.bufs, tx.pkts = append(tx.bufs, b), append(tx.pkts, rec)
+				if len(tx.bufs) == maxBatch {
 					p.flushTx()
 				}
 			} else {
@@ -136,19 +131,30 @@ func (p *peer) sealStream(now time.Time, b *packetBuf) error {
 		b.release()
 		return err
 	}
-	if p.txb == nil {
-		p.txb = ioBatchPool.Get().(*ioBatch)
-	}
-	p.txb.bufs, p.txb.pkts = append(p.txb.bufs, b), append(p.txb.pkts, rec)
-	if len(p.txb.bufs) == maxBatch {
+	tx := p.txBatch(now)
+	tx.bufs, tx.pkts = append(tx.bufs, b), append(tx.pkts, rec)
+	if len(tx.bufs) == maxBatch {
 		p.flushTx()
 	}
 	p.flush()
 	return nil
 }
 
+// txBatch is the batch records are sealed into, begun at now if there is
+// none yet.
+func (p *peer) txBatch(now time.Time) *ioBatch {
+	if p.txb == nil {
+		p.txb = ioBatchPool.Get().(*ioBatch)
+		p.txb.at = now
+	}
+	return p.txb
+}
+
 // flushTx hands the records sealed since the last call to the peer's UDP
-// writer, or to its TCP connection, as one batch.
+// writer, or to its TCP connection, as one batch. The time they count as
+// sent is when the batch was begun: the clock is a system call (a
+// suspend-counting one, clock.go), and the owner read it for the batch
+// already.
 func (p *peer) flushTx() {
 	b := p.txb
 	if b == nil {
@@ -156,7 +162,7 @@ func (p *peer) flushTx() {
 	}
 	p.txb = nil
 	if sc, ok := p.conn.(*streamConn); ok {
-		p.lastSent = p.now()
+		p.lastSent = b.at
 		sc.sendOwned(b)
 		return
 	}
@@ -167,7 +173,7 @@ func (p *peer) flushTx() {
 	}
 	dc.unstick()
 	b.c, b.ep = dc, dc.ep
-	p.lastSent = p.now()
+	p.lastSent = b.at
 	p.sentData(p.lastSent)
 	p.dev.queue(p.dev.udpWriter(p), b)
 }

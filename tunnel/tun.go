@@ -29,12 +29,100 @@ const (
 	maxSegment = 1<<16 - 1
 )
 
+// segmentReader is a TUN that splits what it reads straight into buffers
+// it asks for once it knows how many it needs (tun.Device): the reader
+// then takes pool buffers after the read, as the memory bound wants
+// (readers.go), without copying every packet once more.
+type segmentReader interface {
+	ReadSegments(raw []byte, get func(n int) [][]byte, sizes []int, offset int) (int, error)
+}
+
+// rawReadSize is what a segmentReader reads into: a virtio-net header and
+// the largest packet.
+const rawReadSize = 10 + maxSegment // tun.RawReadSize
+
 // readTUN is the TUN reader goroutine: it dispatches each packet to the
 // peer whose allowed IPs hold the destination, one batch per peer and
-// read. The reader reads into receive slots of its own and copies each
-// packet it routes into a pool buffer; when the pool has none left, the
-// packet is dropped (bufcap.go).
+// read. Packets go into pool buffers taken after the read; when the pool
+// has none left, the packet is dropped (bufcap.go).
 func (d *Device) readTUN() {
+	if sr, ok := d.tun.(segmentReader); ok {
+		d.readTUNSegments(sr)
+		return
+	}
+	d.readTUNSlots()
+}
+
+// readTUNSegments reads a packet or super-packet at a time into a receive
+// slot and has it split into pool buffers.
+func (d *Device) readTUNSegments(sr segmentReader) {
+	slots := newReceiveSlots(1, &d.slotEpoch)
+	defer slots.unmap()
+	raw := slots.bufs[0][:rawReadSize]
+	bufs := make([]*packetBuf, maxBatch)
+	arrs := make([][]byte, maxBatch)
+	sizes := make([]int, maxBatch)
+	got := 0
+	get := func(n int) [][]byte {
+		n = min(n, maxBatch)
+		got = d.buf.pool.getN(bufs[:n])
+		if got < n {
+			d.buf.pool.noBuffer.Add(uint64(n - got))
+		}
+		for i, b := range bufs[:got] {
+			arrs[i] = b.arr
+		}
+		return arrs[:got]
+	}
+	var bt batcher
+	for {
+		got = 0
+		k, err := sr.ReadSegments(raw, get, sizes, tunOffset)
+		for i, b := range bufs[:got] {
+			if i >= k {
+				b.release()
+				continue
+			}
+			b.pkt = b.arr[tunOffset : tunOffset+sizes[i]]
+			if p := d.route(b.pkt); p != nil {
+				bt.add(p, b)
+			} else {
+				b.release()
+			}
+		}
+		clear(bufs[:got])
+		clear(arrs[:got])
+		bt.flush((*peer).enqueue)
+		slots.giveBack()
+		if err != nil && d.tunReadFailed(err, k) {
+			return
+		}
+	}
+}
+
+// tunReadFailed handles a read error; true: the device is closed.
+func (d *Device) tunReadFailed(err error, k int) bool {
+	if d.closing.Load() || errors.Is(err, os.ErrClosed) {
+		return true
+	}
+	// wireguard-go's tun returns ErrTooManySegments for a GSO packet
+	// that does not fit the batch; the rest of the batch was still
+	// delivered, so go on.
+	d.log.Debug("TUN read", "err", err)
+	if k == 0 {
+		// A device that keeps failing (removed under us) must not turn
+		// this loop into a busy one.
+		if d.stats.tunReadErrors.Add(1)%100 == 1 {
+			d.log.Warn("TUN read failed", "err", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// readTUNSlots reads batches into receive slots of its own and copies
+// each packet it routes into a pool buffer.
+func (d *Device) readTUNSlots() {
 	n := max(d.tun.BatchSize(), 1)
 	slots := newReceiveSlots(n, &d.slotEpoch)
 	defer slots.unmap()
@@ -60,22 +148,8 @@ func (d *Device) readTUN() {
 		r.reset()
 		bt.flush((*peer).enqueue)
 		slots.giveBack()
-		if err != nil {
-			if d.closing.Load() || errors.Is(err, os.ErrClosed) {
-				return
-			}
-			// wireguard-go's tun returns ErrTooManySegments for a GSO
-			// packet that does not fit the batch; the rest of the batch was
-			// still delivered, so go on.
-			d.log.Debug("TUN read", "err", err)
-			if k == 0 {
-				// A device that keeps failing (removed under us) must
-				// not turn this loop into a busy one.
-				if d.stats.tunReadErrors.Add(1)%100 == 1 {
-					d.log.Warn("TUN read failed", "err", err)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+		if err != nil && d.tunReadFailed(err, k) {
+			return
 		}
 	}
 }

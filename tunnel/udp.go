@@ -17,10 +17,11 @@ import (
 	"github.com/current-vpn/current/session"
 )
 
-// The UDP transport. wireguard-go's StdNetBind owns the sockets (one IPv4
-// and one IPv6 socket on the listen port) and moves datagrams in batches
-// (recvmmsg/sendmmsg, UDP GSO/GRO where the kernel has them). One reader
-// goroutine per socket routes every datagram without cryptography:
+// The UDP transport. The device's bind (bind.go; on Linux our own over
+// recvmmsg/sendmmsg with UDP GSO/GRO, bind_linux.go) owns the sockets, one
+// IPv4 and one IPv6 socket on the listen port, and moves datagrams in
+// batches. One reader goroutine per socket routes every datagram without
+// cryptography:
 //
 //   - a protected record, or a control datagram with a receiver index, goes
 //     to the peer that registered that index for its session (or its
@@ -34,15 +35,15 @@ import (
 //     hello are then handed to that peer, whose session checks everything
 //     else.
 //
-// The owner goroutine sends: Bind.Send is one sendmmsg for a whole batch.
+// The writers send: Bind.Send is one sendmmsg for a whole batch.
 
 // underLoadHellos is how many ClientHello datagrams per second the
 // listener takes before it demands cookies.
 const underLoadHellos = 64
 
 type udpState struct {
-	bind conn.Bind
-	fns  []conn.ReceiveFunc
+	bind udpBind
+	fns  []udpReader // one per socket
 	port uint16
 	jar  *session.CookieJar
 
@@ -68,11 +69,11 @@ func (d *Device) openUDP(port uint16) error {
 		return err
 	}
 	u.jar = jar
-	u.bind = conn.NewStdNetBind()
-	fns, actual, err := u.bind.Open(port)
+	bind, fns, actual, err := openUDPBind(port)
 	if err != nil {
 		return err
 	}
+	u.bind = bind
 	if d.cfg.Fwmark != 0 {
 		if err := u.bind.SetMark(d.cfg.Fwmark); err != nil {
 			u.bind.Close()
@@ -101,37 +102,45 @@ func (d *Device) countHello(now time.Time) {
 // UDPPort is the port of the UDP sockets, 0 if none are open.
 func (d *Device) UDPPort() int { return int(d.udp.port) }
 
-// readUDP is one socket's reader goroutine. Datagrams are read into
-// receive slots of the reader's own and routed there; each one routed to
-// a peer is copied into a pool buffer (or dropped when the pool has none
-// left, bufcap.go), and they go to their peers in one batch per peer and
-// read.
-func (d *Device) readUDP(fn conn.ReceiveFunc) {
-	n := max(d.udp.bind.BatchSize(), 1)
+// readUDP is one socket's reader goroutine. Messages are read into receive
+// slots of the reader's own and their datagrams (several in a message the
+// kernel coalesced) routed there; each one routed to a peer is copied into
+// a pool buffer (or dropped when the pool has none left, bufcap.go), and
+// they go to their peers in one batch per peer and read.
+func (d *Device) readUDP(rd udpReader) {
+	n := max(rd.batch(), 1)
 	slots := newReceiveSlots(n, &d.slotEpoch)
 	defer slots.unmap()
-	land := make([]packetBuf, n)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		land[i].arr = slots.bufs[i]
 		bufs[i] = slots.bufs[i][recvAt:]
 	}
-	sizes := make([]int, n)
-	eps := make([]conn.Endpoint, n)
+	msgs := make([]udpMsg, n)
+	// One read holds at most a batch of datagrams (bind.go).
+	land := make([]packetBuf, maxBatch)
 	var r routedReads
-	r.init(n)
+	r.init(maxBatch)
 	var bt batcher
 	for {
-		k, err := fn(bufs, sizes, eps)
+		k, err := rd.read(bufs, msgs)
+		nd := 0
 		for i := range k {
-			lb := &land[i]
-			lb.pkt, lb.ep = lb.arr[recvAt:recvAt+sizes[i]], eps[i]
-			eps[i] = nil
-			if p := d.routeDatagram(lb); p != nil {
-				r.add(p, i)
-			} else {
-				lb.pkt, lb.ep, lb.frags, lb.opened = nil, nil, nil, nil
-			}
+			m := &msgs[i]
+			m.datagrams(bufs[i], func(dgram []byte) {
+				if nd == len(land) {
+					d.stats.dropInvalid.Add(1)
+					return
+				}
+				lb := &land[nd]
+				lb.pkt, lb.ep = dgram, m.ep
+				if p := d.routeDatagram(lb); p != nil {
+					r.add(p, nd)
+				} else {
+					lb.pkt, lb.ep, lb.frags, lb.opened = nil, nil, nil, nil
+				}
+				nd++
+			})
+			m.ep = nil
 		}
 		got := r.take(d.buf.pool)
 		for j, b := range r.bufs[:got] {
@@ -224,11 +233,8 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 }
 
 func endpointAddr(ep conn.Endpoint) netip.AddrPort {
-	if se, ok := ep.(*conn.StdNetEndpoint); ok {
-		return se.AddrPort
-	}
-	ap, _ := netip.ParseAddrPort(ep.DstToString())
-	return ap
+	dst, _, _ := endpointParts(ep)
+	return dst
 }
 
 // assembleHello adds a hello fragment and, once the message is complete,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 )
@@ -30,6 +31,7 @@ type ioBatch struct {
 	pkts [][]byte
 	c    *dgramCarrier
 	ep   conn.Endpoint
+	at   time.Time // when its first record was sealed
 }
 
 var ioBatchPool = sync.Pool{New: func() any {
@@ -41,7 +43,7 @@ func (b *ioBatch) release() {
 	clear(b.bufs)
 	clear(b.pkts)
 	b.bufs, b.pkts = b.bufs[:0], b.pkts[:0]
-	b.c, b.ep = nil, nil
+	b.c, b.ep, b.at = nil, nil, time.Time{}
 	ioBatchPool.Put(b)
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hubload drives one real currentd hub with many active peers
 // (issue 17) and reports what bench/README.md ("Hub at scale") lists:
 // aggregate throughput against a single peer in the same run, fairness
