@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"sync/atomic"
 	"time"
 )
 
@@ -14,18 +15,26 @@ import (
 // (watchSuspend) then wakes every owner, whose timers are recomputed from
 // the suspend-counting clock and fire at once.
 //
-// Times it returns are base plus the elapsed suspend-counting time, so
-// they compare and subtract like any time.Time of this process, and their
-// wall reading stays right across a sleep (time.Now's would too, but its
-// monotonic reading, which Sub and Before use, would not).
+// Times it returns are base plus the elapsed monotonic time plus the
+// suspend time found so far, so they compare and subtract like any
+// time.Time of this process, and their wall reading stays right across a
+// sleep (time.Now's would too, but its monotonic reading, which Sub and
+// Before use, would not). Reading CLOCK_BOOTTIME is a system call (x/sys
+// has no vDSO path for it), and the owners read the clock for every batch:
+// 30,000 system calls per GB. So only the watcher reads it, once a second,
+// and the owners add what it found to Go's monotonic clock (vDSO). A wake
+// is seen within suspendCheckInterval, when the watcher wakes every owner
+// anyway.
 type suspendClock struct {
 	base time.Time
 	// elapsed counts suspend, sinceBase does not; both are durations
 	// since base was taken.
 	elapsed, sinceBase func() time.Duration
 	// slept is how far elapsed was ahead of sinceBase at the last
-	// check.
-	slept time.Duration
+	// check that found a sleep; only the watcher touches it. suspended
+	// is the same for the owners.
+	slept     time.Duration
+	suspended atomic.Int64
 }
 
 // newSuspendClock returns the clock of this machine.
@@ -39,7 +48,9 @@ func newSuspendClock() *suspendClock {
 	}
 }
 
-func (c *suspendClock) now() time.Time { return c.base.Add(c.elapsed()) }
+func (c *suspendClock) now() time.Time {
+	return c.base.Add(c.sinceBase() + time.Duration(c.suspended.Load()))
+}
 
 // suspendThreshold is the least lead of the suspend-counting clock over
 // the monotonic one that counts as a sleep: the two are read one after
@@ -52,6 +63,7 @@ func (c *suspendClock) sleptFor() time.Duration {
 	lead := c.elapsed() - c.sinceBase()
 	if d := lead - c.slept; d >= suspendThreshold {
 		c.slept = lead
+		c.suspended.Store(int64(lead))
 		return d
 	}
 	return 0

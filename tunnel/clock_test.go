@@ -49,6 +49,25 @@ func TestSuspendClock(t *testing.T) {
 		t.Fatalf("second look after the wake: slept %v", got)
 	}
 
+	// The clock never reads the suspend-counting one itself: between the
+	// watcher's looks it runs with the monotonic clock, so it never goes
+	// back.
+	before := c.now()
+	f.suspend(time.Hour)
+	if !c.now().Equal(before) {
+		t.Fatalf("the clock moved with no monotonic time and no look: %v -> %v", before, c.now())
+	}
+	f.run(time.Second)
+	if got, want := c.now(), before.Add(time.Second); !got.Equal(want) {
+		t.Fatalf("a second later, before the watcher looked: %v, want %v", got, want)
+	}
+	if got := c.sleptFor(); got != time.Hour {
+		t.Fatalf("the hour's suspend: slept %v", got)
+	}
+	if got, want := c.now(), before.Add(time.Hour+time.Second); !got.Equal(want) {
+		t.Fatalf("after the look: %v, want %v", got, want)
+	}
+
 	// Scheduling noise between the two readings is no suspend; a second
 	// sleep is measured from the end of the first.
 	f.suspend(suspendThreshold / 2)
