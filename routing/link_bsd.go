@@ -141,19 +141,6 @@ func (l *Link) Down() error {
 	return ifconfig(ifconfigDown(l.name))
 }
 
-// kernelPrefix rejects what the kernel would misread.
-func kernelPrefix(p netip.Prefix) error {
-	switch {
-	case !p.IsValid():
-		return errors.New("invalid prefix")
-	case p.Addr().Is4In6():
-		return errors.New("IPv4-mapped IPv6 prefix; use the IPv4 form")
-	case p.Addr().Zone() != "":
-		return errors.New("prefix has a zone")
-	}
-	return nil
-}
-
 // addressPrefix returns how a is configured on the interface, or the zero
 // Prefix if it is not.
 func (l *Link) addressPrefix(a netip.Addr) (netip.Prefix, error) {
@@ -165,19 +152,13 @@ func (l *Link) addressPrefix(a netip.Addr) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
+	var nets []*net.IPNet
 	for _, x := range addrs {
-		ipn, ok := x.(*net.IPNet)
-		if !ok {
-			continue
+		if ipn, ok := x.(*net.IPNet); ok {
+			nets = append(nets, ipn)
 		}
-		xa, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok || xa.Unmap() != a {
-			continue
-		}
-		ones, _ := ipn.Mask.Size()
-		return netip.PrefixFrom(a, ones), nil
 	}
-	return netip.Prefix{}, nil
+	return configuredAs(a, nets), nil
 }
 
 // AddAddress adds prefix as an address of the interface. On macOS, whose

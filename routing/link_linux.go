@@ -156,21 +156,6 @@ func (l *Link) Down() error {
 	return nil
 }
 
-// kernelPrefix rejects what the kernel would misread: an IPv4-mapped IPv6
-// prefix would be installed as an IPv6 one that no IPv4 packet uses.
-func kernelPrefix(p netip.Prefix) error {
-	if !p.IsValid() {
-		return errors.New("invalid prefix")
-	}
-	if p.Addr().Is4In6() {
-		return errors.New("IPv4-mapped IPv6 prefix; use the IPv4 form")
-	}
-	if p.Addr().Zone() != "" {
-		return errors.New("prefix has a zone")
-	}
-	return nil
-}
-
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
@@ -236,15 +221,13 @@ func (l *Link) addressPrefix(a netip.Addr) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
+	nets := make([]*net.IPNet, 0, len(addrs))
 	for _, x := range addrs {
-		xa, ok := netip.AddrFromSlice(x.IP)
-		if !ok || xa.Unmap() != a {
-			continue
+		if x.IPNet != nil {
+			nets = append(nets, x.IPNet)
 		}
-		ones, _ := x.Mask.Size()
-		return netip.PrefixFrom(a, ones), nil
 	}
-	return netip.Prefix{}, nil
+	return configuredAs(a, nets), nil
 }
 
 // DelAddress removes an address from the interface, whoever added it.
