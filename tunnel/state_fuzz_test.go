@@ -14,17 +14,9 @@ import (
 // does: it is refused with an error, or it is usable and writes back to
 // the same state.
 func FuzzLoadState(f *testing.F) {
-	ik, rk := newKeys(f, testSuite), newKeys(f, testSuite)
-	group, epoch := establishedStreamGroup(f, ik, rk)
-	for _, b := range stateSeeds(f, group, epoch) {
-		f.Add(b)
-	}
-	dir := f.TempDir()
+	_, rk, dir := stateFuzzSetup(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(statePath(dir, rk.pub), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		st, err := loadState(dir, rk.pub)
+		st, err := loadStateFile(t, dir, rk.pub, data)
 		if err != nil {
 			return
 		}
@@ -49,17 +41,9 @@ func FuzzLoadState(f *testing.F) {
 // error. The session package's own fuzzing of resumed groups is
 // FuzzResumeState (datagram mode).
 func FuzzStreamResumeState(f *testing.F) {
-	ik, rk := newKeys(f, testSuite), newKeys(f, testSuite)
-	group, epoch := establishedStreamGroup(f, ik, rk)
-	for _, b := range stateSeeds(f, group, epoch) {
-		f.Add(b)
-	}
-	dir := f.TempDir()
+	ik, rk, dir := stateFuzzSetup(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(statePath(dir, rk.pub), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		st, err := loadState(dir, rk.pub)
+		st, err := loadStateFile(t, dir, rk.pub, data)
 		if err != nil || !st.stream() {
 			return
 		}
@@ -90,6 +74,26 @@ func FuzzStreamResumeState(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stateFuzzSetup makes the keys of a real stream session, seeds f with
+// state files around its group, and returns the directory to load from.
+func stateFuzzSetup(f *testing.F) (ik, rk keyPair, dir string) {
+	ik, rk = newKeys(f, testSuite), newKeys(f, testSuite)
+	group, epoch := establishedStreamGroup(f, ik, rk)
+	for _, b := range stateSeeds(f, group, epoch) {
+		f.Add(b)
+	}
+	return ik, rk, f.TempDir()
+}
+
+// loadStateFile writes data as the state file of pub in dir and loads it
+// as a restarting daemon does.
+func loadStateFile(t *testing.T, dir string, pub, data []byte) (*savedState, error) {
+	if err := os.WriteFile(statePath(dir, pub), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return loadState(dir, pub)
 }
 
 // stateSeeds are state files around a real group: usable ones of both
