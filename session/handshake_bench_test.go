@@ -97,24 +97,48 @@ func benchResponder(b *testing.B, id mls.CipherSuiteID, initiator func(keyPair) 
 // inBatches runs b.N operations in batches of up to batch: prepare(done, n)
 // makes the inputs of the n operations from the done-th on with the timer
 // stopped, run(done) does them timed, and check (with the timer stopped)
-// verifies their results. The thread's own CPU time of run is reported as
+// verifies their results.
+func inBatches(b *testing.B, batch int, prepare func(done, n int), run func(done int), check func()) {
+	timedSteps(b, batch, untimed(prepare), timed(run), untimed(func(int, int) { check() }))
+}
+
+// benchStep is one step of a batch in timedSteps: with the timer running
+// or stopped.
+type benchStep struct {
+	timed bool
+	run   func(done, n int)
+}
+
+func untimed(f func(done, n int)) benchStep { return benchStep{run: f} }
+
+func timed(f func(done int)) benchStep {
+	return benchStep{timed: true, run: func(done, _ int) { f(done) }}
+}
+
+// timedSteps runs b.N operations in batches of up to batch, each batch
+// through steps in order (done: operations before the batch, n: its
+// size); only the timed steps count. Their thread CPU time is reported as
 // cpu-ns/op: on a shared machine it counts less of the other processes
 // than wall time does.
-func inBatches(b *testing.B, batch int, prepare func(done, n int), run func(done int), check func()) {
+func timedSteps(b *testing.B, batch int, steps ...benchStep) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var cpu time.Duration
 	b.ResetTimer()
+	b.StopTimer()
 	for done := 0; done < b.N; done += batch {
-		b.StopTimer()
-		prepare(done, min(batch, b.N-done))
-		b.StartTimer()
-		c0 := threadCPU()
-		run(done)
-		cpu += threadCPU() - c0
-		b.StopTimer()
-		check()
-		b.StartTimer()
+		n := min(batch, b.N-done)
+		for _, st := range steps {
+			if !st.timed {
+				st.run(done, n)
+				continue
+			}
+			b.StartTimer()
+			c0 := threadCPU()
+			st.run(done, n)
+			cpu += threadCPU() - c0
+			b.StopTimer()
+		}
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -74,3 +74,42 @@ func formatOps(m map[string]int) string {
 	}
 	return out
 }
+
+// TestResumeOpCount prints and pins the public-key operations of one
+// sealed resumption (BenchmarkResumeHub, BenchmarkResumePeer) per side:
+// the floor that BenchmarkResumeFloor times.
+func TestResumeOpCount(t *testing.T) {
+	for _, id := range responderSuites {
+		s, _ := mls.Suite(id)
+		t.Run(suiteName(s), func(t *testing.T) {
+			f := newResumeFixture(t, id, newKeys(t, id))
+			mls.ResetOpCounts()
+			peer := f.peer(t)
+			request := peer.Outgoing()
+			peerOps := mls.OpCounts()
+			mls.ResetOpCounts()
+			hub := f.hub(t)
+			for _, d := range request {
+				_ = hub.HandleDatagram(t0, d)
+			}
+			hubOps := mls.OpCounts()
+			answer := hub.Outgoing()
+			mls.ResetOpCounts()
+			for _, d := range answer {
+				_ = peer.HandleDatagram(t0, d)
+			}
+			maps.Copy(peerOps, addOps(peerOps, mls.OpCounts()))
+			resumed(t, peer, hub)
+			t.Logf("hub: %s", formatOps(hubOps))
+			t.Logf("peer: %s", formatOps(peerOps))
+		})
+	}
+}
+
+func addOps(a, b map[string]int) map[string]int {
+	out := maps.Clone(a)
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
