@@ -6,18 +6,32 @@ import (
 	"github.com/current-vpn/current/session/mls"
 )
 
+// resumeFixtures is how many distinct groups (each with its own peer and
+// hello key) the benchmarks cycle through: more than the engine's caches
+// of verified signatures and parsed public keys hold, so that, as in a
+// restart of thousands of peers, no resumption finds the last one's checks
+// cached.
+const resumeFixtures = 72
+
+func newResumeFixtures(tb testing.TB, id mls.CipherSuiteID, rk keyPair) []*resumeFixture {
+	fs := make([]*resumeFixture, resumeFixtures)
+	for k := range fs {
+		fs[k] = newResumeFixture(tb, id, rk)
+	}
+	return fs
+}
+
 // resumeFixture is a sealed datagram-mode pair that completed a handshake
 // and one update, saved as currentd saves it: each side's Session.State()
 // and indices. Every resumption in the benchmarks starts from these bytes,
 // as a restarted hub and its peers do.
 type resumeFixture struct {
-	id      mls.CipherSuiteID
-	ik, rk  keyPair
-	ring    *HelloKeyring
-	key     []byte // the hub's hello key as the peer cached it
-	state   [2][]byte
-	index   [2]uint32
-	session [2]*Session
+	id     mls.CipherSuiteID
+	ik, rk keyPair
+	ring   *HelloKeyring
+	key    []byte // the hub's hello key as the peer cached it
+	state  [2][]byte
+	index  [2]uint32
 }
 
 func newResumeFixture(tb testing.TB, id mls.CipherSuiteID, rk keyPair) *resumeFixture {
@@ -90,19 +104,19 @@ func resumed(tb testing.TB, peer, hub *Session) {
 // peer must accept its answer.
 func BenchmarkResumeHub(b *testing.B) {
 	eachResponderSuite(b, func(b *testing.B, id mls.CipherSuiteID, rk keyPair) {
-		f := newResumeFixture(b, id, rk)
+		fs := newResumeFixtures(b, id, rk)
 		var peers, hubs []*Session
 		var requests [][][]byte
 		b.ReportAllocs()
-		timedSteps(b, 32, untimed(func(_, n int) {
+		timedSteps(b, 32, untimed(func(done, n int) {
 			peers, hubs, requests = make([]*Session, n), make([]*Session, n), make([][][]byte, n)
 			for k := range peers {
-				peers[k] = f.peer(b)
+				peers[k] = fs[(done+k)%len(fs)].peer(b)
 				requests[k] = peers[k].Outgoing()
 			}
-		}), timed(func(int) {
+		}), timed(func(done int) {
 			for k := range hubs {
-				hubs[k] = f.hub(b)
+				hubs[k] = fs[(done+k)%len(fs)].hub(b)
 				for _, d := range requests[k] {
 					_ = hubs[k].HandleDatagram(t0, d)
 				}
@@ -123,19 +137,19 @@ func BenchmarkResumeHub(b *testing.B) {
 // timer stopped.
 func BenchmarkResumePeer(b *testing.B) {
 	eachResponderSuite(b, func(b *testing.B, id mls.CipherSuiteID, rk keyPair) {
-		f := newResumeFixture(b, id, rk)
+		fs := newResumeFixtures(b, id, rk)
 		var peers, hubs []*Session
 		var answers [][][]byte
 		b.ReportAllocs()
 		timedSteps(b, 32, untimed(func(_, n int) {
 			peers, hubs, answers = make([]*Session, n), make([]*Session, n), make([][][]byte, n)
-		}), timed(func(int) {
+		}), timed(func(done int) {
 			for k := range peers {
-				peers[k] = f.peer(b)
+				peers[k] = fs[(done+k)%len(fs)].peer(b)
 			}
-		}), untimed(func(int, int) {
+		}), untimed(func(done, _ int) {
 			for k := range hubs {
-				hubs[k] = f.hub(b)
+				hubs[k] = fs[(done+k)%len(fs)].hub(b)
 				deliver(b, peers[k], hubs[k], t0)
 				answers[k] = hubs[k].Outgoing()
 			}

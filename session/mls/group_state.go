@@ -131,7 +131,9 @@ func UnmarshalGroup(data []byte, cfg GroupConfig) (*Group, error) {
 	if tree.Leaf(priv.Leaf) == nil {
 		return fail(fmt.Errorf("mls: saved own leaf %d is blank", priv.Leaf))
 	}
-	if err := priv.ConsistentWith(s, tree); err != nil {
+	// The keys themselves are checked against the tree when first used
+	// (placedIn says why).
+	if err := priv.placedIn(tree, nil); err != nil {
 		return fail(err)
 	}
 	signer, err := s.newSigningKey(g.sigPriv)

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -282,5 +283,58 @@ func TestUnmarshalGroupRejectsCorruption(t *testing.T) {
 	bad[1] ^= 0xff
 	if _, err := UnmarshalGroup(bad, GroupConfig{}); err == nil {
 		t.Fatal("state with a bad magic accepted")
+	}
+}
+
+// TestRestoredKeyCheckedAtUse: a restored group does not compare its
+// private keys with the tree at the load (treekem_private.go, placedIn),
+// so a saved leaf key that does not match the tree must be refused where
+// it is used, decrypting the next commit's path secret, with an error and
+// without changing the group; the same state with the right key resumes.
+func TestRestoredKeyCheckedAtUse(t *testing.T) {
+	for _, s := range Suites() {
+		t.Run(s.Name, func(t *testing.T) {
+			a := newCreator(t, s, "a")
+			b := add(t, s, a, nil, "b")
+			commitAndDeliver(t, b, []*member{a})
+			good, err := b.g.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, _, err := s.GenerateHPKEKeyPair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv := b.g.state.priv
+			saved := priv.EncryptionPriv
+			priv.EncryptionPriv = other
+			bad, err := b.g.MarshalBinary()
+			priv.EncryptionPriv = saved
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.g.SelfUpdate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			restored, err := UnmarshalGroup(bad, GroupConfig{})
+			if err != nil {
+				t.Fatalf("placement is right, the load must pass: %v", err)
+			}
+			epoch := restored.Epoch()
+			if _, err := restored.Process(roundTrip(t, res.Commit)); err == nil || !strings.Contains(err.Error(), "does not match") {
+				t.Fatalf("commit to a restored group with a wrong leaf key: %v", err)
+			}
+			if restored.Epoch() != epoch {
+				t.Fatal("a refused commit changed the epoch")
+			}
+			fine, err := UnmarshalGroup(good, GroupConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fine.Process(roundTrip(t, res.Commit)); err != nil {
+				t.Fatalf("the right state refused the commit: %v", err)
+			}
+		})
 	}
 }

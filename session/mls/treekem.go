@@ -416,7 +416,14 @@ func decryptUpdatePath(s *CipherSuite, t RatchetTree, priv *TreePrivateKey, send
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	parsed, _ := priv.parsedFor(node, key)
+	parsed, checked := priv.parsedFor(node, key)
+	if !checked {
+		// A key restored from saved state, not checked at the load:
+		// parsing it for the decryption yields its public key.
+		if parsed.sk, err = checkKeyPairParsed(s, key, t.encryptionKey(node)); err != nil {
+			return nil, nil, nil, fmt.Errorf("mls: our key for node %d: %w", node, err)
+		}
+	}
 	secret, err := s.decryptWithLabel(key, parsed.sk, labelUpdatePathNode, groupContext, ct.KEMOutput, ct.Ciphertext)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("mls: decrypting the UpdatePath: %w", err)

@@ -147,6 +147,22 @@ func (k *TreePrivateKey) privFor(x NodeIndex) []byte {
 // key. Compared by public key, since some KEMs accept several encodings of
 // one private key.
 func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
+	return k.placedIn(t, func(x NodeIndex, priv, pub []byte) error { return k.checkKeyPair(s, x, priv, pub) })
+}
+
+// placedIn checks that every key k holds is for a node where the tree has
+// one: its leaf, occupied, and non-blank ancestors of it. check, if not
+// nil, checks each key against the tree's public key for its node.
+//
+// A restored group (UnmarshalGroup) checks only the placement: comparing
+// a private key with its public key means parsing it, which for X-Wing
+// and ML-KEM is a key generation, and a resumption uses at most one of the
+// saved keys (the hub's leaf key, to decrypt the peer's path secret; the
+// resuming side replaces both of its keys before it decrypts anything).
+// The key that is used is checked where it is parsed for the decryption
+// (DecryptUpdatePath), so a state whose key does not match its tree still
+// fails, with an error, at the first use.
+func (k *TreePrivateKey) placedIn(t RatchetTree, check func(x NodeIndex, priv, pub []byte) error) error {
 	size, err := t.checkShape()
 	if err != nil {
 		return err
@@ -155,8 +171,10 @@ func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
 	if !ok || t.leafAt(x) == nil {
 		return fmt.Errorf("mls: private key's leaf %d is blank or outside the tree", k.Leaf)
 	}
-	if err := k.checkKeyPair(s, x, k.EncryptionPriv, t.leafAt(x).EncryptionKey); err != nil {
-		return fmt.Errorf("mls: leaf %d: %w", k.Leaf, err)
+	if check != nil {
+		if err := check(x, k.EncryptionPriv, t.leafAt(x).EncryptionKey); err != nil {
+			return fmt.Errorf("mls: leaf %d: %w", k.Leaf, err)
+		}
 	}
 	for _, y := range slices.Sorted(maps.Keys(k.PathPrivs)) {
 		if y.isLeaf() || !y.inTree(size) || !nodeBelow(x, y) {
@@ -166,7 +184,10 @@ func (k *TreePrivateKey) ConsistentWith(s *CipherSuite, t RatchetTree) error {
 		if p == nil {
 			return fmt.Errorf("mls: private key for blank node %d", y)
 		}
-		if err := k.checkKeyPair(s, y, k.PathPrivs[y], p.EncryptionKey); err != nil {
+		if check == nil {
+			continue
+		}
+		if err := check(y, k.PathPrivs[y], p.EncryptionKey); err != nil {
 			return fmt.Errorf("mls: node %d: %w", y, err)
 		}
 	}
