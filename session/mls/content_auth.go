@@ -25,12 +25,6 @@ func marshalFramedContentTBS(w *wire.Writer, wf WireFormat, content *FramedConte
 	}
 }
 
-func framedContentTBS(wf WireFormat, content *FramedContent, gc *GroupContext) ([]byte, error) {
-	w := wire.NewWriter(nil)
-	marshalFramedContentTBS(w, wf, content, gc)
-	return w.Bytes()
-}
-
 // checkSenderContent enforces the sender/content combinations of section 6.1:
 // external senders only propose, new members only add themselves or commit.
 func checkSenderContent(c *FramedContent) error {
@@ -74,11 +68,7 @@ func (k *signingKey) signContent(wf WireFormat, content *FramedContent, gc *Grou
 	if err := checkSenderContent(content); err != nil {
 		return nil, err
 	}
-	tbs, err := framedContentTBS(wf, content, gc)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := k.signWithLabel(labelFramedContentTBS, tbs)
+	sig, err := k.signLabeled(labelFramedContentTBS, func(w *wire.Writer) { marshalFramedContentTBS(w, wf, content, gc) })
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +80,8 @@ func (s *CipherSuite) VerifyContent(sigPub []byte, ac *AuthenticatedContent, gc 
 	if err := checkSenderContent(&ac.Content); err != nil {
 		return err
 	}
-	tbs, err := framedContentTBS(ac.WireFormat, &ac.Content, gc)
-	if err != nil {
-		return err
-	}
-	if err := s.VerifyWithLabel(sigPub, labelFramedContentTBS, tbs, ac.Auth.Signature); err != nil {
+	tbs := func(w *wire.Writer) { marshalFramedContentTBS(w, ac.WireFormat, &ac.Content, gc) }
+	if err := s.verifyLabeled(sigPub, labelFramedContentTBS, tbs, ac.Auth.Signature); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	return nil
@@ -103,9 +90,5 @@ func (s *CipherSuite) VerifyContent(sigPub []byte, ac *AuthenticatedContent, gc 
 // ProposalRef computes the reference by which a Commit can include the
 // proposal carried in ac.
 func (s *CipherSuite) ProposalRef(ac *AuthenticatedContent) ([]byte, error) {
-	enc, err := wire.Marshal(ac)
-	if err != nil {
-		return nil, err
-	}
-	return s.RefHash(labelProposalRef, enc)
+	return s.refHashOf(labelProposalRef, ac.MarshalMLS)
 }

@@ -3,17 +3,9 @@ package mls
 import (
 	"errors"
 	"fmt"
-
-	"github.com/current-vpn/current/session/mls/wire"
 )
 
 const labelGroupInfoTBS = "GroupInfoTBS"
-
-func (g *GroupInfo) tbs() ([]byte, error) {
-	w := wire.NewWriter(nil)
-	g.marshalTBS(w)
-	return w.Bytes()
-}
 
 // Sign signs the GroupInfo ("GroupInfoTBS") with the private key of the
 // member at leaf g.Signer and stores the signature in g.Signature.
@@ -30,11 +22,7 @@ func (g *GroupInfo) signWith(k *signingKey) error {
 	if g == nil {
 		return errors.New("mls: missing GroupInfo")
 	}
-	tbs, err := g.tbs()
-	if err != nil {
-		return err
-	}
-	sig, err := k.signWithLabel(labelGroupInfoTBS, tbs)
+	sig, err := k.signLabeled(labelGroupInfoTBS, g.marshalTBS)
 	if err != nil {
 		return err
 	}
@@ -49,11 +37,7 @@ func (g *GroupInfo) VerifySignature(s *CipherSuite, sigPub []byte) error {
 	if g == nil {
 		return errors.New("mls: missing GroupInfo")
 	}
-	tbs, err := g.tbs()
-	if err != nil {
-		return err
-	}
-	if err := s.VerifyWithLabel(sigPub, labelGroupInfoTBS, tbs, g.Signature); err != nil {
+	if err := s.verifyLabeled(sigPub, labelGroupInfoTBS, g.marshalTBS, g.Signature); err != nil {
 		return fmt.Errorf("%w: GroupInfo: %v", ErrBadSignature, err)
 	}
 	return nil

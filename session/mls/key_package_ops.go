@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/current-vpn/current/session/mls/wire"
 )
 
 const labelKeyPackageTBS = "KeyPackageTBS"
@@ -171,11 +169,7 @@ func (k *KeyPackage) Sign(s *CipherSuite, sigPriv []byte) error {
 }
 
 func (k *KeyPackage) signWith(sk *signingKey) error {
-	tbs, err := k.tbs()
-	if err != nil {
-		return err
-	}
-	sig, err := sk.signWithLabel(labelKeyPackageTBS, tbs)
+	sig, err := sk.signLabeled(labelKeyPackageTBS, k.marshalTBS)
 	if err != nil {
 		return err
 	}
@@ -186,20 +180,10 @@ func (k *KeyPackage) signWith(sk *signingKey) error {
 // VerifySignature checks the KeyPackage signature against the leaf node's
 // signature key.
 func (k *KeyPackage) VerifySignature(s *CipherSuite) error {
-	tbs, err := k.tbs()
-	if err != nil {
-		return err
-	}
-	if err := s.VerifyWithLabel(k.LeafNode.SignatureKey, labelKeyPackageTBS, tbs, k.Signature); err != nil {
+	if err := s.verifyLabeled(k.LeafNode.SignatureKey, labelKeyPackageTBS, k.marshalTBS, k.Signature); err != nil {
 		return fmt.Errorf("%w: KeyPackage: %v", ErrBadSignature, err)
 	}
 	return nil
-}
-
-func (k *KeyPackage) tbs() ([]byte, error) {
-	w := wire.NewWriter(nil)
-	k.marshalTBS(w)
-	return w.Bytes()
 }
 
 // Validate checks a KeyPackage before it is used to add its owner (RFC 9420
@@ -258,9 +242,5 @@ func (k *KeyPackage) validateWith(c *LeafNodeCheck, signed bool) error {
 
 // Ref is the KeyPackageRef that names k in a Welcome (section 5.2).
 func (k *KeyPackage) Ref(s *CipherSuite) ([]byte, error) {
-	enc, err := wire.Marshal(k)
-	if err != nil {
-		return nil, err
-	}
-	return s.RefHash(labelKeyPackageRef, enc)
+	return s.refHashOf(labelKeyPackageRef, k.MarshalMLS)
 }

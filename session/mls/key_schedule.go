@@ -2,8 +2,6 @@ package mls
 
 import (
 	"fmt"
-
-	"github.com/current-vpn/current/session/mls/wire"
 )
 
 // Labels of the secrets derived from an epoch secret (RFC 9420 section 8).
@@ -44,13 +42,14 @@ type EpochSecrets struct {
 // JoinerSecret computes ExpandWithLabel(Extract(init_secret, commit_secret),
 // "joiner", GroupContext, Nh), the secret a Welcome hands to new members.
 func (s *CipherSuite) JoinerSecret(initSecret, commitSecret []byte, gc *GroupContext) ([]byte, error) {
-	gcBytes, err := wire.Marshal(gc)
-	if err != nil {
-		return nil, err
-	}
 	prk := s.Extract(initSecret, s.orZero(commitSecret))
 	defer zero(prk)
-	return s.ExpandWithLabel(prk, labelJoiner, gcBytes, s.Nh())
+	var joiner []byte
+	err := withScratch(gc.MarshalMLS, func(gcBytes []byte) (err error) {
+		joiner, err = s.ExpandWithLabel(prk, labelJoiner, gcBytes, s.Nh())
+		return err
+	})
+	return joiner, err
 }
 
 // orZero returns b, or Nh zero bytes for an absent value: the key schedule
@@ -94,13 +93,13 @@ func (s *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, 
 // NewEpochSecrets runs the key schedule from a joiner secret: the path a new
 // member takes, and the second half of the path an existing member takes.
 func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupContext) (*EpochSecrets, error) {
-	gcBytes, err := wire.Marshal(gc)
-	if err != nil {
-		return nil, err
-	}
 	ms := s.memberSecret(joinerSecret, pskSecret)
 	defer zero(ms)
-	epochSecret, err := s.ExpandWithLabel(ms, labelEpoch, gcBytes, s.Nh())
+	var epochSecret []byte
+	err := withScratch(gc.MarshalMLS, func(gcBytes []byte) (err error) {
+		epochSecret, err = s.ExpandWithLabel(ms, labelEpoch, gcBytes, s.Nh())
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

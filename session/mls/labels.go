@@ -42,6 +42,38 @@ func (s *CipherSuite) RefHash(label string, value []byte) ([]byte, error) {
 	return s.Digest(in), nil
 }
 
+// refHashOf is RefHash(label, the encoding marshal writes).
+func (s *CipherSuite) refHashOf(label string, marshal func(*wire.Writer)) ([]byte, error) {
+	return s.digestOf(func(w *wire.Writer) {
+		w.Opaque([]byte(label))
+		w.Vector(marshal)
+	})
+}
+
+// digestOf is the suite's hash of what marshal writes, encoded in a
+// scratch buffer (wire.GetScratch): hash inputs are never kept.
+func (s *CipherSuite) digestOf(marshal func(*wire.Writer)) ([]byte, error) {
+	var sum []byte
+	err := withScratch(marshal, func(in []byte) error {
+		sum = s.Digest(in)
+		return nil
+	})
+	return sum, err
+}
+
+// withScratch encodes what marshal writes into a scratch buffer and hands
+// it to use, which must not keep it.
+func withScratch(marshal func(*wire.Writer), use func([]byte) error) error {
+	w := wire.GetScratch()
+	defer wire.PutScratch(w)
+	marshal(w)
+	b, err := w.Bytes()
+	if err != nil {
+		return err
+	}
+	return use(b)
+}
+
 // Reference-hash labels.
 const (
 	labelKeyPackageRef = "MLS 1.0 KeyPackage Reference"

@@ -18,6 +18,31 @@ func labeledInput(label string, data []byte) ([]byte, error) {
 	return w.Bytes()
 }
 
+// withLabeled encodes SignContent{"MLS 1.0 "+label, content}, the content
+// written by marshal in place (no copy of it), into a scratch buffer, and
+// hands the encoding to use, which must not keep it. The bytes are those
+// of labeledInput(label, encoding of content).
+func withLabeled(label string, marshal func(*wire.Writer), use func(tbs []byte) error) error {
+	return withScratch(func(w *wire.Writer) {
+		w.Opaque([]byte(labelPrefix + label))
+		w.Vector(marshal)
+	}, use)
+}
+
+// signLabeled is signWithLabel of the content marshal writes.
+func (k *signingKey) signLabeled(label string, marshal func(*wire.Writer)) (sig []byte, err error) {
+	err = withLabeled(label, marshal, func(tbs []byte) error {
+		sig, err = k.sign(tbs)
+		return err
+	})
+	return sig, err
+}
+
+// verifyLabeled is VerifyWithLabel of the content marshal writes.
+func (s *CipherSuite) verifyLabeled(pub []byte, label string, marshal func(*wire.Writer), sig []byte) error {
+	return withLabeled(label, marshal, func(tbs []byte) error { return s.verifyTBS(pub, tbs, sig) })
+}
+
 // SignWithLabel is Signature.Sign(priv, SignContent{"MLS 1.0 "+label, content}).
 func (s *CipherSuite) SignWithLabel(priv []byte, label string, content []byte) ([]byte, error) {
 	tbs, err := labeledInput(label, content)
@@ -42,7 +67,12 @@ func (s *CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []b
 	if err != nil {
 		return err
 	}
-	// Identical bytes verified before give the same answer (verifiedCache).
+	return s.verifyTBS(pub, tbs, sig)
+}
+
+// verifyTBS verifies sig over the encoded SignContent tbs. Identical bytes
+// verified before give the same answer (verifiedCache).
+func (s *CipherSuite) verifyTBS(pub, tbs, sig []byte) error {
 	k := verifiedDigest(kindSignature, s.ID, pub, tbs, sig)
 	if isVerified(k) {
 		return nil

@@ -8,10 +8,8 @@ import (
 
 const labelLeafNodeTBS = "LeafNodeTBS"
 
-func (n *LeafNode) tbs(groupID []byte, leaf LeafIndex) ([]byte, error) {
-	w := wire.NewWriter(nil)
-	n.marshalTBS(w, groupID, uint32(leaf))
-	return w.Bytes()
+func (n *LeafNode) tbs(groupID []byte, leaf LeafIndex) func(*wire.Writer) {
+	return func(w *wire.Writer) { n.marshalTBS(w, groupID, uint32(leaf)) }
 }
 
 // Sign signs the leaf node with sigPriv and stores the signature in
@@ -28,11 +26,7 @@ func (n *LeafNode) Sign(s *CipherSuite, sigPriv, groupID []byte, leaf LeafIndex)
 }
 
 func (n *LeafNode) signWith(k *signingKey, groupID []byte, leaf LeafIndex) error {
-	tbs, err := n.tbs(groupID, leaf)
-	if err != nil {
-		return err
-	}
-	sig, err := k.signWithLabel(labelLeafNodeTBS, tbs)
+	sig, err := k.signLabeled(labelLeafNodeTBS, n.tbs(groupID, leaf))
 	if err != nil {
 		return err
 	}
@@ -44,11 +38,7 @@ func (n *LeafNode) signWith(k *signingKey, groupID []byte, leaf LeafIndex) error
 // That only proves possession of the key; binding the key to an identity is
 // the credential check's job (Validate).
 func (n *LeafNode) VerifySignature(s *CipherSuite, groupID []byte, leaf LeafIndex) error {
-	tbs, err := n.tbs(groupID, leaf)
-	if err != nil {
-		return err
-	}
-	if err := s.VerifyWithLabel(n.SignatureKey, labelLeafNodeTBS, tbs, n.Signature); err != nil {
+	if err := s.verifyLabeled(n.SignatureKey, labelLeafNodeTBS, n.tbs(groupID, leaf), n.Signature); err != nil {
 		return fmt.Errorf("%w: leaf node: %v", ErrBadSignature, err)
 	}
 	return nil

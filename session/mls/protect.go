@@ -49,14 +49,15 @@ func (k *MessageKeys) checkGroupEpoch(groupID []byte, epoch uint64) error {
 
 // membershipTag is MAC(membership_key, AuthenticatedContentTBM).
 func (k *MessageKeys) membershipTag(content *FramedContent, auth *FramedContentAuthData) ([]byte, error) {
-	w := wire.NewWriter(nil)
-	marshalFramedContentTBS(w, WireFormatPublicMessage, content, k.Context)
-	auth.MarshalMLSFor(w, content.ContentType)
-	tbm, err := w.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	return k.Suite.MAC(k.MembershipKey, tbm), nil
+	var tag []byte
+	err := withScratch(func(w *wire.Writer) {
+		marshalFramedContentTBS(w, WireFormatPublicMessage, content, k.Context)
+		auth.MarshalMLSFor(w, content.ContentType)
+	}, func(tbm []byte) error {
+		tag = k.Suite.MAC(k.MembershipKey, tbm)
+		return nil
+	})
+	return tag, err
 }
 
 // ProtectPublic encodes signed content as a PublicMessage, adding the

@@ -16,27 +16,21 @@ func (s *CipherSuite) ConfirmedTranscriptHash(interimBefore []byte, ac *Authenti
 	if ac.Content.ContentType != ContentTypeCommit {
 		return nil, fmt.Errorf("mls: transcript hash over %d content, want a commit", ac.Content.ContentType)
 	}
-	w := wire.NewWriter(append([]byte(nil), interimBefore...))
-	w.U16(uint16(ac.WireFormat))
-	ac.Content.MarshalMLS(w)
-	w.Opaque(ac.Auth.Signature)
-	in, err := w.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	return s.Digest(in), nil
+	return s.digestOf(func(w *wire.Writer) {
+		w.Raw(interimBefore)
+		w.U16(uint16(ac.WireFormat))
+		ac.Content.MarshalMLS(w)
+		w.Opaque(ac.Auth.Signature)
+	})
 }
 
 // InterimTranscriptHash computes
 // Hash(confirmed || InterimTranscriptHashInput{confirmation_tag}).
 func (s *CipherSuite) InterimTranscriptHash(confirmed, confirmationTag []byte) ([]byte, error) {
-	w := wire.NewWriter(append([]byte(nil), confirmed...))
-	w.Opaque(confirmationTag)
-	in, err := w.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	return s.Digest(in), nil
+	return s.digestOf(func(w *wire.Writer) {
+		w.Raw(confirmed)
+		w.Opaque(confirmationTag)
+	})
 }
 
 // ConfirmationTag is MAC(confirmation_key, confirmed_transcript_hash).

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // TreeKEM (RFC 9420 sections 7.4-7.6 and 12.4.2): creating, merging and
@@ -336,28 +337,33 @@ func (t *RatchetTree) MergeUpdatePath(s *CipherSuite, sender LeafIndex, path *Up
 // secrets decrypt the new ones), and the leaf's signature key to belong to no
 // other member.
 func (t RatchetTree) checkPathKeysFresh(sender LeafIndex, path *UpdatePath) error {
-	inUse := make(map[string]bool)
+	// Sorted, so that equal keys are neighbours: a set of the keys would
+	// copy each (1,216 bytes for X-Wing) into a map key.
+	type usedKey struct {
+		key  []byte
+		path bool
+	}
+	keys := make([]usedKey, 0, len(t)+1+len(path.Nodes))
 	for i := range t {
 		if key := t.encryptionKey(NodeIndex(i)); key != nil {
-			inUse[string(key)] = true
+			keys = append(keys, usedKey{key: key})
 		}
 	}
-	fresh := func(key []byte) error {
-		if len(key) == 0 {
+	keys = append(keys, usedKey{key: path.LeafNode.EncryptionKey, path: true})
+	for i := range path.Nodes {
+		keys = append(keys, usedKey{key: path.Nodes[i].EncryptionKey, path: true})
+	}
+	for _, k := range keys {
+		if k.path && len(k.key) == 0 {
 			return errors.New("mls: UpdatePath holds an empty encryption key")
 		}
-		if inUse[string(key)] {
+	}
+	slices.SortFunc(keys, func(a, b usedKey) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(keys); i++ {
+		// A run of equal keys that holds a path key has it next to
+		// another of the run.
+		if (keys[i].path || keys[i-1].path) && bytes.Equal(keys[i].key, keys[i-1].key) {
 			return errors.New("mls: UpdatePath reuses an encryption key")
-		}
-		inUse[string(key)] = true
-		return nil
-	}
-	if err := fresh(path.LeafNode.EncryptionKey); err != nil {
-		return err
-	}
-	for i := range path.Nodes {
-		if err := fresh(path.Nodes[i].EncryptionKey); err != nil {
-			return err
 		}
 	}
 	for j := 0; j < len(t); j += 2 {

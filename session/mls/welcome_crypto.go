@@ -40,15 +40,16 @@ func EncryptGroupInfo(s *CipherSuite, welcomeSecret []byte, gi *GroupInfo) ([]by
 	if gi == nil {
 		return nil, errors.New("mls: missing GroupInfo")
 	}
-	pt, err := wire.Marshal(gi)
-	if err != nil {
-		return nil, err
-	}
 	aead, nonce, err := welcomeAEAD(s, welcomeSecret)
 	if err != nil {
 		return nil, err
 	}
-	return aead.Seal(nil, nonce, pt, nil), nil
+	var ct []byte
+	err = withScratch(gi.MarshalMLS, func(pt []byte) error {
+		ct = aead.Seal(nil, nonce, pt, nil)
+		return nil
+	})
+	return ct, err
 }
 
 // DecryptGroupInfo decrypts and decodes a Welcome's encrypted_group_info.
