@@ -265,13 +265,20 @@ func (s *Session) onResumptionResponse(m *ResumptionResponse, sender uint32) err
 	if ce, ok := mlsEpoch(m.Commit); !ok || ce != epoch {
 		return drop("ResumptionResponse for epoch %d", ce)
 	}
+	var rec *mls.Received
+	var err error
 	if !s.res.merged {
-		if err := s.group.MergePendingCommit(); err != nil {
+		// The response's path secret is encrypted to the leaf key our
+		// commit just made: MergeAndProcess keeps it parsed for it.
+		rec, err = s.group.MergeAndProcess(m.Commit)
+		if s.group.Epoch() < epoch {
+			// Our own commit did not merge (err says why).
 			return err
 		}
 		s.res.merged = true
+	} else {
+		rec, err = s.group.Process(m.Commit)
 	}
-	rec, err := s.group.Process(m.Commit)
 	if err != nil {
 		return drop("ResumptionResponse: %v", err)
 	}

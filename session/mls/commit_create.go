@@ -324,7 +324,9 @@ func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, se
 
 // MergePendingCommit moves the group into the epoch its pending commit
 // creates, once the other members have accepted the commit.
-func (g *Group) MergePendingCommit() error {
+func (g *Group) MergePendingCommit() error { return g.mergePending(false) }
+
+func (g *Group) mergePending(keepLeaf bool) error {
 	if g.pending == nil {
 		return ErrNoPendingCommit
 	}
@@ -334,8 +336,27 @@ func (g *Group) MergePendingCommit() error {
 	}
 	next := g.pending.next
 	g.pending = nil
-	g.installEpoch(next)
+	g.installEpochKeeping(next, keepLeaf)
 	return nil
+}
+
+// MergeAndProcess merges our pending commit and processes msg, the other
+// member's commit in the epoch ours creates, as a resumption's initiator
+// does with the response. Our new leaf's private key, which msg's path
+// secret is encrypted to, stays parsed from our commit's creation until
+// msg is processed: parsing an X-Wing or ML-KEM key again is a key
+// generation. Whatever msg does, the parsed key is then dropped as after
+// MergePendingCommit. A merge that fails leaves msg unprocessed.
+func (g *Group) MergeAndProcess(msg *MLSMessage) (*Received, error) {
+	if err := g.mergePending(true); err != nil {
+		return nil, err
+	}
+	rec, err := g.Process(msg)
+	if priv := g.state.priv; priv != nil {
+		// Process installed a new epoch (compacting), or failed.
+		priv.compactParsed(false)
+	}
+	return rec, err
 }
 
 // DiscardPendingCommit drops a pending commit (for example because the peer

@@ -138,7 +138,11 @@ var (
 	ErrUnsupported          = errors.New("mls: unsupported")
 )
 
-func (g *Group) installEpoch(next epochState) {
+func (g *Group) installEpoch(next epochState) { g.installEpochKeeping(next, false) }
+
+// installEpochKeeping is installEpoch; keepLeaf keeps our leaf's parsed
+// private key whatever its size (compactParsed).
+func (g *Group) installEpochKeeping(next epochState, keepLeaf bool) {
 	old := g.state
 	if old.secrets != nil {
 		g.rememberResumptionPSK(old.ctx.Epoch, old.secrets.ResumptionPSK)
@@ -151,7 +155,7 @@ func (g *Group) installEpoch(next epochState) {
 		old.priv.Wipe()
 	}
 	if next.priv != nil {
-		next.priv.compactParsed()
+		next.priv.compactParsed(keepLeaf)
 	}
 	g.state = next
 	g.proposals = nil

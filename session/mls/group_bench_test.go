@@ -111,3 +111,29 @@ func BenchmarkTwoPartyUpdate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUnmarshalGroup is the state load of a restart: a two-member
+// group, after an update each, restored from MarshalBinary's output.
+func BenchmarkUnmarshalGroup(b *testing.B) {
+	for _, id := range []CipherSuiteID{MLS128DHKEMX25519AES128GCMSHA256Ed25519, MLS128MLKEM768X25519AES128GCMSHA256Ed25519} {
+		s, _ := Suite(id)
+		b.Run(s.Name, func(b *testing.B) {
+			a := newCreator(b, s, "a")
+			m := add(b, s, a, nil, "b")
+			commitAndDeliver(b, m, []*member{a})
+			commitAndDeliver(b, a, []*member{m})
+			saved, err := a.g.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				g, err := UnmarshalGroup(saved, GroupConfig{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				g.Close()
+			}
+		})
+	}
+}

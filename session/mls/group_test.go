@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -336,5 +337,81 @@ func TestRestoredKeyCheckedAtUse(t *testing.T) {
 				t.Fatalf("the right state refused the commit: %v", err)
 			}
 		})
+	}
+}
+
+// TestMergeAndProcess: a resuming initiator's merge of its own commit and
+// processing of the peer's in one step agrees with the peer, keeps no
+// large parsed key afterwards, and after a commit that fails to process
+// is merged and still takes the right one.
+func TestMergeAndProcess(t *testing.T) {
+	for _, s := range Suites() {
+		t.Run(s.Name, func(t *testing.T) {
+			a := newCreator(t, s, "a")
+			b := add(t, s, a, nil, "b")
+			ours, err := b.g.SelfUpdate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.g.Process(roundTrip(t, ours.Commit)); err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := a.g.SelfUpdate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.g.MergePendingCommit(); err != nil {
+				t.Fatal(err)
+			}
+			epoch := b.g.Epoch()
+			forged := roundTrip(t, theirs.Commit)
+			forged.PublicMessage.Auth.Signature = bytes.Clone(forged.PublicMessage.Auth.Signature)
+			forged.PublicMessage.Auth.Signature[0] ^= 1
+			if _, err := b.g.MergeAndProcess(forged); err == nil {
+				t.Fatal("a commit with a bad signature was processed")
+			}
+			if b.g.Epoch() != epoch+1 {
+				t.Fatalf("epoch %d after the merge, want %d", b.g.Epoch(), epoch+1)
+			}
+			if _, err := b.g.Process(roundTrip(t, theirs.Commit)); err != nil {
+				t.Fatal(err)
+			}
+			assertAgree(t, []*member{a, b})
+			noLargeParsed(t, b.g)
+
+			// Straight through, as a resumption's response goes.
+			ours, err = b.g.SelfUpdate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.g.Process(roundTrip(t, ours.Commit)); err != nil {
+				t.Fatal(err)
+			}
+			if theirs, err = a.g.SelfUpdate(); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.g.MergePendingCommit(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.g.MergeAndProcess(roundTrip(t, theirs.Commit)); err != nil {
+				t.Fatal(err)
+			}
+			assertAgree(t, []*member{a, b})
+			noLargeParsed(t, b.g)
+			if _, err := b.g.MergeAndProcess(roundTrip(t, theirs.Commit)); !errors.Is(err, ErrNoPendingCommit) {
+				t.Fatalf("without a pending commit: %v", err)
+			}
+		})
+	}
+}
+
+// noLargeParsed fails if g's private state keeps a parsed key that is not
+// a DHKEM key (treekem_private.go: only those are kept in an epoch).
+func noLargeParsed(t *testing.T, g *Group) {
+	t.Helper()
+	for _, p := range g.state.priv.parsed {
+		if p.sk != nil && !smallParsedKey(p.sk) {
+			t.Fatalf("node %d keeps a parsed %#04x key", p.node, p.sk.KEM().ID())
+		}
 	}
 }

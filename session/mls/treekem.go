@@ -83,7 +83,7 @@ func (p *PendingPath) PrivateKey() *TreePrivateKey {
 		EncryptionPriv: bytes.Clone(p.leafPriv),
 		PathPrivs:      make(map[NodeIndex][]byte, len(p.steps)),
 	}
-	k.setParsed(NodeIndex(2*p.leaf), k.EncryptionPriv, p.leafSK, p.leafPub)
+	k.setParsedKeep(NodeIndex(2*p.leaf), k.EncryptionPriv, p.leafSK, p.leafPub)
 	for i, st := range p.steps {
 		k.PathPrivs[st.node] = bytes.Clone(p.nodePrivs[i])
 		if i < len(p.nodeSKs) {

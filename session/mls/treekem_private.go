@@ -52,8 +52,21 @@ func (k *TreePrivateKey) setParsed(x NodeIndex, priv []byte, sk hpke.PrivateKey,
 	if sk == nil || len(priv) == 0 {
 		return
 	}
-	if !smallParsedKey(sk) {
-		sk = nil
+	p := parsedHPKEKey{node: x, priv: priv, pubHash: sha256.Sum256(pub)}
+	if smallParsedKey(sk) {
+		p.sk = sk
+	}
+	k.setParsedEntry(p)
+}
+
+// setParsedKeep is setParsed keeping sk whatever its size, for a committer's
+// new leaf key: it is what the other member of a two-member group encrypts
+// its next path secret to, and in a resumption that comes one round trip
+// later. compactParsed drops a large key when the key becomes an epoch's,
+// unless the merge is MergeAndProcess's.
+func (k *TreePrivateKey) setParsedKeep(x NodeIndex, priv []byte, sk hpke.PrivateKey, pub []byte) {
+	if sk == nil || len(priv) == 0 {
+		return
 	}
 	k.setParsedEntry(parsedHPKEKey{node: x, priv: priv, sk: sk, pubHash: sha256.Sum256(pub)})
 }
@@ -87,11 +100,12 @@ func (k *TreePrivateKey) parsedFor(x NodeIndex, priv []byte) (parsedHPKEKey, boo
 }
 
 // compactParsed keeps only the leaf's parsed DHKEM key, for a key that
-// becomes an epoch's and lives as long.
-func (k *TreePrivateKey) compactParsed() {
+// becomes an epoch's and lives as long; keepLeaf keeps the leaf's parsed
+// key of any size, for one more step (MergeAndProcess).
+func (k *TreePrivateKey) compactParsed(keepLeaf bool) {
 	leaf := NodeIndex(2 * k.Leaf)
 	k.parsed = slices.DeleteFunc(k.parsed, func(p parsedHPKEKey) bool {
-		return p.node != leaf || p.sk == nil || !sameSlice(p.priv, k.EncryptionPriv)
+		return p.node != leaf || p.sk == nil || !sameSlice(p.priv, k.EncryptionPriv) || !keepLeaf && !smallParsedKey(p.sk)
 	})
 	if len(k.parsed) == 0 {
 		k.parsed = nil
