@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -100,13 +101,14 @@ func (d *Device) readTUNSegments(sr segmentReader) {
 		} else {
 			k, err = sr.ReadSegmentsNow(raw, get, sizes, tunOffset)
 		}
+		var rc routeCache // the segments of one read share their headers
 		for i, b := range bufs[:got] {
 			if i >= k {
 				b.release()
 				continue
 			}
 			b.pkt = b.arr[tunOffset : tunOffset+sizes[i]]
-			if p := d.route(b.pkt); p != nil {
+			if p := rc.route(d, b.pkt); p != nil {
 				bt.add(p, b)
 				held++
 			} else {
@@ -179,6 +181,27 @@ func (d *Device) readTUNSlots() {
 			return
 		}
 	}
+}
+
+// routeCache remembers the last destination routed: the segments of a
+// super-packet all go to one address, and one lookup in the allowed-IPs
+// table serves them all. It lives for one read, so a table changed by a
+// reconfiguration is seen at the next.
+type routeCache struct {
+	dst netip.Addr
+	p   *peer
+}
+
+func (rc *routeCache) route(d *Device, pkt []byte) *peer {
+	_, dst, ok := packetAddrs(pkt)
+	if ok && rc.p != nil && dst == rc.dst {
+		return rc.p
+	}
+	p := d.route(pkt)
+	if p != nil {
+		rc.dst, rc.p = dst, p
+	}
+	return p
 }
 
 // route finds the peer of one outbound packet, nil (counted) if none.
