@@ -17,6 +17,8 @@ import (
 // peer's batches always go to the same writer, through a FIFO channel, so
 // its packet order is kept. The TUN has one writer (wireguard/tun
 // serialises writes anyway); UDP has one per CPU, peers spread by index.
+// An owner whose UDP writer is idle sends its batch itself (writeOrQueue):
+// the writer is there for the owner that has more to seal meanwhile.
 
 // writeQueueLen bounds the batches waiting for one writer, and the
 // writer limit of bufcap.go the buffers in them: a slow writer must not
