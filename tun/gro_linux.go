@@ -339,18 +339,27 @@ func pseudoSum(src, dst []byte, proto uint64, length int) uint64 {
 }
 
 // sumBytes adds b, as big-endian 16-bit words, to the one's-complement
-// sum s (unfolded), eight bytes at a time.
+// sum s (unfolded). The bulk is summed as little-endian 32-bit words into
+// four 64-bit accumulators: no carry chain ties one addition to the next
+// (the adds run in parallel), no byte swaps, and since the one's-complement
+// sum does not depend on byte order (RFC 1071, 2.B) the folded result only
+// needs its two bytes swapped once. An accumulator takes 2^32 words before
+// it could overflow, far beyond the 64 KiB of a packet.
 func sumBytes(b []byte, s uint64) uint64 {
-	var carry uint64
-	for len(b) >= 32 {
-		s, carry = bits.Add64(s, binary.BigEndian.Uint64(b), 0)
-		s, carry = bits.Add64(s, binary.BigEndian.Uint64(b[8:]), carry)
-		s, carry = bits.Add64(s, binary.BigEndian.Uint64(b[16:]), carry)
-		s, carry = bits.Add64(s, binary.BigEndian.Uint64(b[24:]), carry)
-		s, carry = bits.Add64(s, 0, carry)
-		s += carry // cannot carry again: s is 0 if the line above did
-		b = b[32:]
+	if len(b) >= 32 {
+		var a0, a1, a2, a3 uint64
+		for len(b) >= 32 {
+			a0 += uint64(binary.LittleEndian.Uint32(b)) + uint64(binary.LittleEndian.Uint32(b[16:]))
+			a1 += uint64(binary.LittleEndian.Uint32(b[4:])) + uint64(binary.LittleEndian.Uint32(b[20:]))
+			a2 += uint64(binary.LittleEndian.Uint32(b[8:])) + uint64(binary.LittleEndian.Uint32(b[24:]))
+			a3 += uint64(binary.LittleEndian.Uint32(b[12:])) + uint64(binary.LittleEndian.Uint32(b[28:]))
+			b = b[32:]
+		}
+		var carry uint64
+		s, carry = bits.Add64(s, uint64(bits.ReverseBytes16(foldChecksum(a0+a1+a2+a3))), 0)
+		s += carry
 	}
+	var carry uint64
 	for len(b) >= 8 {
 		s, carry = bits.Add64(s, binary.BigEndian.Uint64(b), 0)
 		s += carry

@@ -84,7 +84,7 @@ func gathered(iov []unix.Iovec) []byte {
 
 func TestChecksumMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := range 300 {
+	for n := range 2100 {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = byte(r.Uint32())
@@ -94,9 +94,18 @@ func TestChecksumMatchesReference(t *testing.T) {
 				b[i] = 0xff // the carries' worst case
 			}
 		}
-		if got, want := foldChecksum(sumBytes(b, 0)), refChecksum(b, 0); got != want {
-			t.Fatalf("%d bytes: %#04x, want %#04x", n, got, want)
+		init := r.Uint32N(1 << 16)
+		if n%5 == 0 {
+			init = 0xffff
 		}
+		if got, want := foldChecksum(sumBytes(b, uint64(init))), refChecksum(b, init); got != want {
+			t.Fatalf("%d bytes from %#04x: %#04x, want %#04x", n, init, got, want)
+		}
+	}
+	// The largest packet, all ones: the accumulators' heaviest load.
+	b := bytes.Repeat([]byte{0xff}, 1<<16-1)
+	if got, want := foldChecksum(sumBytes(b, 0xffff)), refChecksum(b, 0xffff); got != want {
+		t.Fatalf("64 KiB of ones: %#04x, want %#04x", got, want)
 	}
 }
 

@@ -59,6 +59,10 @@ import (
 // kernel ABI constant; wireguard/tun keeps its copy unexported.
 const VirtioNetHdrLen = 10
 
+// ErrNothingWaiting is ReadSegmentsNow's answer (Linux) when the device
+// has no packet queued.
+var ErrNothingWaiting = errors.New("no packet waiting")
+
 // TxQueueLen is the length of the queue in which the kernel holds
 // packets for the daemon to read; Create sets it. The kernel's default
 // for a TUN (500) overflows whenever the reading goroutine waits a few

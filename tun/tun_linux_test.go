@@ -59,6 +59,14 @@ func newFixture(t *testing.T) *fixture { return newFixtureReading(t, false) }
 // segments is set.
 func newFixtureReading(t *testing.T, segments bool) *fixture {
 	t.Helper()
+	f := newDeviceFixture(t, segments)
+	go f.reader()
+	return f
+}
+
+// newDeviceFixture is the fixture without its reader goroutine.
+func newDeviceFixture(t *testing.T, segments bool) *fixture {
+	t.Helper()
 	ns := nstest.New(t)
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skipf("needs /dev/net/tun: %v", err)
@@ -103,7 +111,6 @@ func newFixtureReading(t *testing.T, segments bool) *fixture {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	go f.reader()
 	return f
 }
 
@@ -120,15 +127,22 @@ func (f *fixture) reader() {
 	for {
 		var k int
 		var err error
+		var b batch
 		if f.segments {
+			// As the daemon reads: then what queued meanwhile, without
+			// waiting, into the same batch.
 			k, err = f.dev.ReadSegments(raw, get, sizes, offset)
+			for err == nil {
+				b.pkts = appendClones(b.pkts, bufs[:k], sizes, offset)
+				k, err = f.dev.ReadSegmentsNow(raw, get, sizes, offset)
+			}
+			if errors.Is(err, tun.ErrNothingWaiting) {
+				k, err = 0, nil
+			}
 		} else {
 			k, err = f.dev.Read(bufs, sizes, offset)
 		}
-		var b batch
-		for i := range k {
-			b.pkts = append(b.pkts, bytes.Clone(bufs[i][offset:offset+sizes[i]]))
-		}
+		b.pkts = appendClones(b.pkts, bufs[:k], sizes, offset)
 		b.err = err
 		f.pkts <- b
 		if errors.Is(err, os.ErrClosed) {
@@ -136,6 +150,14 @@ func (f *fixture) reader() {
 			return
 		}
 	}
+}
+
+// appendClones appends copies of the packets read into bufs.
+func appendClones(pkts [][]byte, bufs [][]byte, sizes []int, offset int) [][]byte {
+	for i, b := range bufs {
+		pkts = append(pkts, bytes.Clone(b[offset:offset+sizes[i]]))
+	}
+	return pkts
 }
 
 // next returns the next batch containing a packet that match accepts,
@@ -448,5 +470,61 @@ func TestCreateErrors(t *testing.T) {
 	}
 	if _, err := tun.CreateAt(ns, "a-name-longer-than-ifnamsiz", 1420); err == nil {
 		t.Error("CreateAt with an over-long name succeeded")
+	}
+}
+
+// TestReadSegmentsNow: without waiting, the reader gets what the kernel
+// queued, one packet or super-packet a call, and ErrNothingWaiting at
+// once when the queue is empty.
+func TestReadSegmentsNow(t *testing.T) {
+	f := newDeviceFixture(t, true)
+	raw := make([]byte, tun.RawReadSize)
+	bufs := make([][]byte, 64)
+	for i := range bufs {
+		bufs[i] = make([]byte, offset+65535)
+	}
+	sizes := make([]int, len(bufs))
+	get := func(k int) [][]byte { return bufs[:min(k, len(bufs))] }
+	drain := func() [][]byte {
+		var pkts [][]byte
+		for range 1000 { // the kernel's chatter is a few packets, not a flood
+			k, err := f.dev.ReadSegmentsNow(raw, get, sizes, offset)
+			if errors.Is(err, tun.ErrNothingWaiting) {
+				return pkts
+			}
+			if err != nil {
+				t.Fatalf("ReadSegmentsNow: %v", err)
+			}
+			pkts = appendClones(pkts, bufs[:k], sizes, offset)
+		}
+		t.Fatal("ReadSegmentsNow never found the queue empty")
+		return nil
+	}
+	drain() // whatever the kernel sent when the link came up
+	start := time.Now()
+	if pkts := drain(); len(pkts) > 2 {
+		t.Fatalf("an idle device gave %d packets", len(pkts))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("ReadSegmentsNow on an empty device took %v", d)
+	}
+	c := f.udpSocket(local4)
+	dst := netip.AddrPortFrom(remote4, 4000)
+	const n = 5
+	for i := range n {
+		// A send to an address across the device has the packet queued
+		// on the device before it returns.
+		if _, err := c.WriteToUDPAddrPort([]byte{byte(i)}, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []byte
+	for _, p := range drain() {
+		if q, err := parseUDP(p); err == nil && q.dst == dst {
+			got = append(got, q.payload...)
+		}
+	}
+	if !bytes.Equal(got, []byte{0, 1, 2, 3, 4}) {
+		t.Fatalf("read without waiting: payloads % x, want 00 01 02 03 04", got)
 	}
 }

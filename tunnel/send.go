@@ -175,7 +175,7 @@ func (p *peer) flushTx() {
 	b.c, b.ep = dc, dc.ep
 	p.lastSent = b.at
 	p.sentData(p.lastSent)
-	p.dev.queue(p.dev.udpWriter(p), b)
+	p.dev.writeOrQueue(p.dev.udpWriter(p), b, p.dev.writeUDP)
 }
 
 func (p *peer) flushPending() {

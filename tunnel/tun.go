@@ -2,9 +2,12 @@ package tunnel
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/current-vpn/current/tun"
 )
 
 // TUN is the packet device, in the batch shape of wireguard-go's
@@ -35,6 +38,9 @@ const (
 // (readers.go), without copying every packet once more.
 type segmentReader interface {
 	ReadSegments(raw []byte, get func(n int) [][]byte, sizes []int, offset int) (int, error)
+	// ReadSegmentsNow does not wait: tun.ErrNothingWaiting if the device
+	// has nothing queued.
+	ReadSegmentsNow(raw []byte, get func(n int) [][]byte, sizes []int, offset int) (int, error)
 }
 
 // rawReadSize is what a segmentReader reads into: a virtio-net header and
@@ -54,7 +60,11 @@ func (d *Device) readTUN() {
 }
 
 // readTUNSegments reads a packet or super-packet at a time into a receive
-// slot and has it split into pool buffers.
+// slot and has it split into pool buffers. After a read it goes on reading
+// without waiting, into the same batches, until the device has nothing
+// queued or a batch is full: on a busy link one hand-off to the owner (and
+// from it to the crypto workers and the UDP writer) then carries several
+// super-packets rather than one. It never waits while it holds buffers.
 func (d *Device) readTUNSegments(sr segmentReader) {
 	slots := newReceiveSlots(1, &d.slotEpoch)
 	defer slots.unmap()
@@ -63,8 +73,16 @@ func (d *Device) readTUNSegments(sr segmentReader) {
 	arrs := make([][]byte, maxBatch)
 	sizes := make([]int, maxBatch)
 	got := 0
+	var bt batcher
+	held := 0 // packets in bt
 	get := func(n int) [][]byte {
 		n = min(n, maxBatch)
+		if held+n > maxBatch {
+			// A batch is at most maxBatch packets (what the queues and
+			// the writers budget for): hand over what is held first.
+			bt.flush((*peer).enqueue)
+			held = 0
+		}
 		got = d.buf.pool.getN(bufs[:n])
 		if got < n {
 			d.buf.pool.noBuffer.Add(uint64(n - got))
@@ -74,27 +92,38 @@ func (d *Device) readTUNSegments(sr segmentReader) {
 		}
 		return arrs[:got]
 	}
-	var bt batcher
 	for {
 		got = 0
-		k, err := sr.ReadSegments(raw, get, sizes, tunOffset)
+		var k int
+		var err error
+		if held == 0 {
+			k, err = sr.ReadSegments(raw, get, sizes, tunOffset)
+		} else {
+			k, err = sr.ReadSegmentsNow(raw, get, sizes, tunOffset)
+		}
+		var rc routeCache // the segments of one read share their headers
 		for i, b := range bufs[:got] {
 			if i >= k {
 				b.release()
 				continue
 			}
 			b.pkt = b.arr[tunOffset : tunOffset+sizes[i]]
-			if p := d.route(b.pkt); p != nil {
+			if p := rc.route(d, b.pkt); p != nil {
 				bt.add(p, b)
+				held++
 			} else {
 				b.release()
 			}
 		}
 		clear(bufs[:got])
 		clear(arrs[:got])
+		if err == nil && held > 0 && held < maxBatch {
+			continue
+		}
 		bt.flush((*peer).enqueue)
+		held = 0
 		slots.giveBack()
-		if err != nil && d.tunReadFailed(err, k) {
+		if err != nil && !errors.Is(err, tun.ErrNothingWaiting) && d.tunReadFailed(err, k) {
 			return
 		}
 	}
@@ -152,6 +181,27 @@ func (d *Device) readTUNSlots() {
 			return
 		}
 	}
+}
+
+// routeCache remembers the last destination routed: the segments of a
+// super-packet all go to one address, and one lookup in the allowed-IPs
+// table serves them all. It lives for one read, so a table changed by a
+// reconfiguration is seen at the next.
+type routeCache struct {
+	dst netip.Addr
+	p   *peer
+}
+
+func (rc *routeCache) route(d *Device, pkt []byte) *peer {
+	_, dst, ok := packetAddrs(pkt)
+	if ok && rc.p != nil && dst == rc.dst {
+		return rc.p
+	}
+	p := d.route(pkt)
+	if p != nil {
+		rc.dst, rc.p = dst, p
+	}
+	return p
 }
 
 // route finds the peer of one outbound packet, nil (counted) if none.
