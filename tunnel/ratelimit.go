@@ -32,12 +32,14 @@ const (
 	// resumeCoreRate is the per-core rate of resumptions of groups the
 	// device knows, in place of the ceiling: their HPKE open is paid
 	// like a hello's, and the rest (state load, two commits, two fsyncs:
-	// 2.3 ms of hub CPU here, bench/README.md "Restart storm") is work
-	// for a peer we configured, whose every distinct request the
-	// session's replay rules admit once. At 2.3 ms it lets a restart
-	// storm take up to 90 % of a core; a flood of them is still bounded,
-	// and each peer's share by its own bucket.
-	resumeCoreRate     = 400
+	// 2.3 to 2.5 ms of hub CPU here, bench/README.md "Restart storm") is
+	// work for a peer we configured, whose every distinct request the
+	// session's replay rules admit once. At 2.5 ms it lets a restart
+	// storm take half the machine: admitting faster than the cores
+	// resume only queues the work in the owners, whose peers' traffic
+	// then waits behind it, and a peer silent for a second starts a
+	// rescue, one more resumption (measured: 5 resumptions per peer).
+	resumeCoreRate     = 200
 	handshakePeerRate  = 2
 	handshakePeerBurst = 8
 	// maxLimitedHosts bounds the per-host table; when full, hosts whose
