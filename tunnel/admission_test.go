@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -76,8 +77,9 @@ func hostN(n int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)}), 4000)
 }
 
+// classify is the UDP listener's work on one reassembled hello.
 func (h *stormHub) classify(at time.Time, src netip.AddrPort, env []byte) sealedVerdict {
-	return h.d.classifyHello(at, src, env, 0, -1)
+	return h.d.classifyHello(at, src, env, 1, h.d.cfg.MaxDatagramSize)
 }
 
 func (h *stormHub) refused(r refusal) uint64 { return h.d.guard.refused[r].Load() }
@@ -152,6 +154,18 @@ func TestResumptionStormAdmitted(t *testing.T) {
 	}
 	if st := h.d.GuardStats(); st.Refused["hello_replay"] != 0 || st.Refused["bad_hello"] != 0 {
 		t.Fatalf("a held resumption was opened again: %v", st.Refused)
+	}
+	// Over TCP nothing is held: a stream initiator never resends.
+	tcpReq := h.request()
+	exhaust := h.now.Add(2 * time.Second)
+	for tokens(g.resumes, exhaust) >= 1 {
+		g.resumes.allow(exhaust)
+	}
+	if v := h.d.classifyHello(exhaust, hostN(9000), tcpReq, 0, -1); v.p != nil {
+		t.Fatal("a stream resumption over the budget admitted")
+	}
+	if p := h.d.opened.peerOf(sha256.Sum256(tcpReq)); p != nil {
+		t.Fatal("a stream resumption over the budget was held")
 	}
 	t.Logf("%d resumptions admitted at once (ceiling %v)", admitted, g.global.burst)
 }

@@ -220,8 +220,10 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		// Opened, and paid for by the ceiling, but over the resumption
 		// budget: held, so that the initiator's retransmission goes on
 		// without another open once the budget has a token.
+		// A stream initiator never resends a hello (it reconnects
+		// with a new one), so over TCP there is nothing to hold for.
 		d.guard.refuse(now, refRateResume, from)
-		if !d.opened.add(now, h, p, oh) {
+		if maxDatagram < 0 || !d.opened.add(now, h, p, oh) {
 			oh.Wipe()
 		}
 		return sealedVerdict{}
