@@ -216,6 +216,14 @@ type OpenedHello struct {
 	content *openedHello
 }
 
+// Wipe zeroes the answer key and the opened content of a hello that will
+// not be handled (a listener that drops it); o is unusable after.
+func (o *OpenedHello) Wipe() {
+	if o.content != nil {
+		o.content.wipe()
+	}
+}
+
 // OpenHello decodes and opens the sealed hello envelope env (one HPKE
 // open; none for a replay or an unknown key).
 func (r *HelloKeyring) OpenHello(now time.Time, env []byte) (*OpenedHello, error) {

@@ -136,6 +136,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 		}
 	}
 
+	d.opened.sizeFor(len(d.peers))
 	if link != nil {
 		if err := d.net.install(cfg.MTU, cfg.Addresses, cfg.wantedRoutes()); err != nil {
 			if uerr := d.net.remove(); uerr != nil {

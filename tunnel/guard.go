@@ -20,11 +20,17 @@ import (
 type guard struct {
 	log *slog.Logger
 
-	hellos    *helloAssembler
-	hosts     *hostLimiter
+	hellos *helloAssembler
+	hosts  *hostLimiter
+	// global is the fresh-handshake ceiling: every HPKE open of a sealed
+	// hello is charged to it until the hello proves to be a resumption
+	// of a group we know, which then takes from resumes instead.
 	global    *limiter
+	resumes   *limiter
 	refused   [numRefusals]atomic.Uint64
 	responded atomic.Uint64 // responder handshakes started
+	// keyAnswers counts the HelloKeyAnswers of this second.
+	keyAnswers perSecond
 	// candidates counts the peers' candidate sessions (candidate.go):
 	// responder groups for a ClientHello that has not proved itself yet.
 	candidates atomic.Int64
@@ -54,6 +60,7 @@ const (
 	refCandidates                    // too many unproven replacement sessions
 	refBadKeyPackage                 // a pinned peer's KeyPackage that fails validation
 	refPlaintextHello                // a hello in the clear: identity hiding is on
+	refRateResume                    // device over its resumption rate
 	numRefusals
 )
 
@@ -61,7 +68,7 @@ const (
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
 	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
-	"bad_key_package", "plaintext_hello",
+	"bad_key_package", "plaintext_hello", "rate_resume",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
@@ -69,7 +76,7 @@ var refusalNames = [numRefusals]string{
 // A refused KeyPackage is loud too: the responder answers nothing before
 // keys exist, so this line is all a peer's operator can find about a
 // misconfigured clock or MLS stack.
-var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true}
+var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true, refRateResume: true}
 
 // refusalLogEvery is how often each kind of refusal may be logged; the
 // line says how many were refused since the last one.
@@ -92,12 +99,15 @@ type refusalLog struct {
 }
 
 func newGuard(log *slog.Logger) *guard {
-	rate := float64(handshakeCoreRate * max(runtime.GOMAXPROCS(0), 1))
+	cores := max(runtime.GOMAXPROCS(0), 1)
+	rate := float64(handshakeCoreRate * cores)
+	resume := float64(resumeCoreRate * cores)
 	return &guard{
 		log:     log,
 		hellos:  newHelloAssembler(),
 		hosts:   newHostLimiter(handshakeHostRate, handshakeHostBurst, maxLimitedHosts),
 		global:  newLimiter(rate, rate),
+		resumes: newLimiter(resume, resume),
 		tcpOpen: map[netip.Prefix]int{},
 	}
 }
@@ -171,9 +181,43 @@ func (g *guard) admitCopy(now time.Time, host netip.Prefix, from string) bool {
 	return true
 }
 
-// nearCeiling reports whether the device is close to its handshake
-// ceiling, so that UDP demands cookies of everyone.
-func (g *guard) nearCeiling(now time.Time) bool { return g.global.low(now) }
+// admitResumption moves the charge of an opened sealed hello that
+// resumes a group we know from the fresh-handshake ceiling, which
+// admitHandshake took it from before the open, to the resumption budget,
+// or reports false when that budget is empty; the open then stays charged
+// to the ceiling.
+func (g *guard) admitResumption(now time.Time) bool {
+	if !g.resumes.allow(now) {
+		return false
+	}
+	g.global.refund()
+	return true
+}
+
+// admitHeldResumption decides whether a resumption opened before, when
+// the resumption budget was empty, may go on now; its open was paid.
+func (g *guard) admitHeldResumption(now time.Time) bool { return g.resumes.allow(now) }
+
+// underLoad reports whether UDP demands cookies of everyone: hello
+// datagrams (unaddressed ones, every fragment counted) come faster this
+// second than the budgets behind them can take, more than underLoadHellos
+// hello keys were asked for this second (an answer is up to three times
+// its request: cookies keep a spoofed flood of requests from reflecting),
+// either budget is below half its burst, or the reassembly budget is half
+// used. A storm of
+// resumptions the device can afford is none of these, so it pays no
+// cookie round trip; a spoofed flood of anything is, whichever budget it
+// drains.
+func (g *guard) underLoad(now time.Time, datagramsThisSecond int64) bool {
+	if datagramsThisSecond > g.loadDatagrams() || g.keyAnswers.get(now) > underLoadHellos {
+		return true
+	}
+	if g.global.low(now) || g.resumes.low(now) {
+		return true
+	}
+	bytes, msgs := g.hellos.held()
+	return bytes > preHelloBytes/2 || msgs > preHelloMessages/2
+}
 
 // takeCandidate reserves a candidate session, or reports false.
 func (g *guard) takeCandidate() bool {
@@ -201,6 +245,38 @@ func (g *guard) closeTCP(host netip.Prefix) {
 	if g.tcpOpen[host]--; g.tcpOpen[host] <= 0 {
 		delete(g.tcpOpen, host)
 	}
+}
+
+// helloDatagrams is the datagrams a sealed hello takes at the default
+// datagram size with the post-quantum suites (a sealed X-Wing
+// resumption is three), for the datagram count of underLoad.
+const helloDatagrams = 4
+
+// loadDatagrams is how many unaddressed datagrams a second the listener
+// takes before it demands cookies: underLoadHellos of anything, and the
+// sealed hellos the two budgets can take.
+func (g *guard) loadDatagrams() int64 {
+	return underLoadHellos + int64(helloDatagrams*(g.global.rate+g.resumes.rate))
+}
+
+// perSecond counts events in the current second of the clock.
+type perSecond struct {
+	sec, n atomic.Int64
+}
+
+func (c *perSecond) add(now time.Time) {
+	if s := now.Unix(); c.sec.Swap(s) != s {
+		c.n.Store(0)
+	}
+	c.n.Add(1)
+}
+
+// get is the count of now's second.
+func (c *perSecond) get(now time.Time) int64 {
+	if c.sec.Load() != now.Unix() {
+		return 0
+	}
+	return c.n.Load()
 }
 
 // sweep is the timer side of the budget: partial hellos past their

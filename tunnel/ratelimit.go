@@ -16,7 +16,10 @@ import (
 //     65,535 ports and an IPv6 host a whole /64 of addresses;
 //   - global: a ceiling for the whole device, scaled by the core count;
 //     nearing it, UDP demands cookies of everyone, beyond it hellos are
-//     refused;
+//     refused. A sealed hello is charged to it for its HPKE open; one that
+//     then proves to resume a group we know moves its charge to the
+//     resumption budget (resumeCoreRate), so that garbage sealed to our
+//     hello key meets the ceiling and a restart storm does not;
 //   - per peer (peerHandshakes): work that lands on one peer's owner
 //     goroutine, the one that carries its traffic, so that a flood of
 //     hellos for one key cannot starve that peer's data.
@@ -25,7 +28,18 @@ const (
 	handshakeHostBurst = 32
 	// handshakeCoreRate is the global ceiling per core: at about 1 ms a
 	// handshake it keeps a flood to a tenth of the machine.
-	handshakeCoreRate  = 100
+	handshakeCoreRate = 100
+	// resumeCoreRate is the per-core rate of resumptions of groups the
+	// device knows, in place of the ceiling: their HPKE open is paid
+	// like a hello's, and the rest (state load, two commits, two fsyncs:
+	// 2.3 to 2.5 ms of hub CPU here, bench/README.md "Restart storm") is
+	// work for a peer we configured, whose every distinct request the
+	// session's replay rules admit once. At 2.5 ms it lets a restart
+	// storm take half the machine: admitting faster than the cores
+	// resume only queues the work in the owners, whose peers' traffic
+	// then waits behind it, and a peer silent for a second starts a
+	// rescue, one more resumption (measured: 5 resumptions per peer).
+	resumeCoreRate     = 200
 	handshakePeerRate  = 2
 	handshakePeerBurst = 8
 	// maxLimitedHosts bounds the per-host table; when full, hosts whose
@@ -85,6 +99,14 @@ func (l *limiter) allow(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.take(now, l.rate, l.burst)
+}
+
+// refund gives back a token taken by allow (never beyond the burst): the
+// work it paid for is charged to another budget.
+func (l *limiter) refund() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.tokens = min(l.burst, l.b.tokens+1)
 }
 
 // low reports whether fewer than half the burst is left: the device is

@@ -86,6 +86,7 @@ func (d *Device) Reconfigure(peers []PeerConfig) error {
 	d.peers = next
 	d.cfg.Peers = cfg.Peers
 	d.sizeBuffers(len(next))
+	d.opened.sizeFor(len(next))
 	return d.net.syncRoutes(cfg.wantedRoutes())
 }
 

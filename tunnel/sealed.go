@@ -22,17 +22,34 @@ import (
 //     keyring opened before is a retransmission: it goes to the peer it
 //     went to (openedHellos), whose session answers from its cache, or
 //     nowhere;
-//   - otherwise the keyring opens it once: a ClientHello names its peer by the pinned key inside, a
-//     ResumptionRequest by its group (byGroup); the opened hello goes to
-//     that peer's session (Session.HandleOpenedHello) and is never opened
-//     again. A hello sealed to a key we no longer hold gets the current
-//     key, and the initiator reseals;
+//   - otherwise it takes a token of the device's handshake ceiling and
+//     the keyring opens it once: a ClientHello names its peer by the
+//     pinned key inside, a ResumptionRequest by its group (byGroup); the
+//     opened hello goes to that peer's session (Session.HandleOpenedHello)
+//     and is never opened again. A resumption of a group we know gives
+//     the ceiling's token back and takes one of the resumption budget;
+//     with that empty it is held (its open is paid) until a
+//     retransmission finds a token. A hello sealed to a key we no longer
+//     hold gets the current key, and the initiator reseals;
 //   - a plaintext ClientHello or ResumptionRequest is refused.
 
-// maxOpenedHellos bounds the retransmission routes remembered; beyond it a
+// maxOpenedHellos is the least number of retransmission routes
+// remembered; a device remembers openedPerPeer more for each of its peers,
+// so that under a restart storm every peer's request in flight keeps its
+// route (a copy that finds none would be refused as a replay, and the
+// peer could never get the answer we hold). Beyond the bound a
 // retransmission is dropped and the initiator's next attempt is a new
 // hello.
-const maxOpenedHellos = 1024
+const (
+	maxOpenedHellos = 1024
+	openedPerPeer   = 4
+)
+
+// maxHeldResumptions bounds the opened resumptions waiting for the
+// resumption budget. Each holds its opened hello (a few KiB with the
+// post-quantum suites); it was paid for by the handshake ceiling, so at
+// most that many are opened for it.
+const maxHeldResumptions = 2048
 
 // openedHellos maps the hashes of sealed hellos opened recently to the
 // peers they went to, for the handshake timeout.
@@ -41,25 +58,70 @@ type openedHellos struct {
 	by map[[32]byte]openedRoute
 	// life is how long a route is kept: the handshake timeout.
 	life time.Duration
+	// limit is the number of routes kept (sizeFor); held counts the
+	// routes with a held resumption.
+	limit, held int
 }
 
 type openedRoute struct {
 	p  *peer
 	at time.Time
+	// held is a resumption of p's group opened while the resumption
+	// budget was empty: its retransmissions take the budget's token
+	// instead of being opened again (which the keyring would refuse as
+	// a replay).
+	held *session.OpenedHello
 }
 
-func (o *openedHellos) add(now time.Time, h [32]byte, p *peer) {
+// sizeFor sets the bound on routes for a device of n peers.
+func (o *openedHellos) sizeFor(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.limit = maxOpenedHellos + openedPerPeer*n
+}
+
+// add remembers that the hello hashed h went to p, holding oh for later
+// when it is not nil; it reports whether oh is held.
+func (o *openedHellos) add(now time.Time, h [32]byte, p *peer, oh *session.OpenedHello) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.by == nil {
 		o.by = map[[32]byte]openedRoute{}
 	}
-	if len(o.by) < maxOpenedHellos {
-		o.by[h] = openedRoute{p: p, at: now}
+	if len(o.by) >= max(o.limit, maxOpenedHellos) {
+		return false
 	}
+	if oh != nil && o.held >= maxHeldResumptions {
+		oh = nil
+	}
+	if oh != nil {
+		o.held++
+	}
+	o.by[h] = openedRoute{p: p, at: now, held: oh}
+	return oh != nil
 }
 
-func (o *openedHellos) lookup(h [32]byte) *peer {
+// lookup is the peer a hello hashed h went to, nil if none. A held
+// resumption is released to the caller when admit allows it; while it
+// is held and admit refuses, lookup reports held.
+func (o *openedHellos) lookup(h [32]byte, admit func() bool) (p *peer, released *session.OpenedHello, held bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.by[h]
+	if r.held == nil {
+		return r.p, nil, false
+	}
+	if !admit() {
+		return r.p, nil, true
+	}
+	released, r.held = r.held, nil
+	o.held--
+	o.by[h] = r
+	return r.p, released, false
+}
+
+// peerOf is the peer a hello hashed h went to, nil if none.
+func (o *openedHellos) peerOf(h [32]byte) *peer {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.by[h].p
@@ -74,6 +136,10 @@ func (o *openedHellos) drop(now time.Time, p *peer) {
 	defer o.mu.Unlock()
 	for h, r := range o.by {
 		if r.p == p || now.Sub(r.at) >= o.life {
+			if r.held != nil {
+				r.held.Wipe()
+				o.held--
+			}
 			delete(o.by, h)
 		}
 	}
@@ -102,6 +168,8 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		out, err := ring.AnswerRequest(env, sender, maxDatagram)
 		if err != nil {
 			d.guard.refuseErr(now, refBadHello, from, err)
+		} else {
+			d.guard.keyAnswers.add(now)
 		}
 		return sealedVerdict{answer: out}
 	case session.MsgClientHello, session.MsgResumptionRequest:
@@ -114,17 +182,8 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 	}
 	host := hostOf(src.Addr())
 	h := sha256.Sum256(env)
-	if p := d.opened.lookup(h); p != nil {
-		// A copy of a hello opened before costs a hash and a lookup, and
-		// its peer answers it from its cache. It takes the host's token,
-		// so a flood of copies from one host is limited as before, but
-		// not the device's: under a restart storm the device sits at its
-		// ceiling, and a peer whose answer was lost must not be refused
-		// again and again while we hold the answer.
-		if !d.guard.admitCopy(now, host, from) {
-			return sealedVerdict{}
-		}
-		return sealedVerdict{p: p, hash: h}
+	if v, ok := d.classifyCopy(now, host, from, h); ok {
+		return v
 	}
 	if !d.guard.admitHandshake(now, host, from) {
 		return sealedVerdict{}
@@ -135,6 +194,8 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		out, err := ring.AnswerRequest(env, sender, maxDatagram)
 		if err != nil {
 			d.guard.refuseErr(now, refBadHello, from, err)
+		} else {
+			d.guard.keyAnswers.add(now)
 		}
 		return sealedVerdict{answer: out}
 	case errors.Is(err, session.ErrReplayedHello):
@@ -151,11 +212,54 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		p = d.peerByKey(oh.SignatureKey)
 	}
 	if p == nil {
+		oh.Wipe()
 		d.guard.refuse(now, refUnknownPeer, from)
 		return sealedVerdict{}
 	}
-	d.opened.add(now, h, p)
+	if oh.Resumption && !d.guard.admitResumption(now) {
+		// Opened, and paid for by the ceiling, but over the resumption
+		// budget: held, so that the initiator's retransmission goes on
+		// without another open once the budget has a token.
+		// A stream initiator never resends a hello (it reconnects
+		// with a new one), so over TCP there is nothing to hold for.
+		d.guard.refuse(now, refRateResume, from)
+		if maxDatagram < 0 || !d.opened.add(now, h, p, oh) {
+			oh.Wipe()
+		}
+		return sealedVerdict{}
+	}
+	d.opened.add(now, h, p, nil)
 	return sealedVerdict{p: p, opened: oh, hash: h}
+}
+
+// classifyCopy handles a sealed hello hashed h that was opened before;
+// ok is false when it was not. A copy costs a hash and a lookup, and its
+// peer answers it from its cache. It takes the host's token, so a flood
+// of copies from one host is limited as before, but not the device's:
+// under a restart storm the device may sit at its ceiling, and a peer
+// whose answer was lost must not be refused again and again while we
+// hold the answer. A copy of a held resumption takes the resumption
+// budget's token, and the hello opened before goes on.
+func (d *Device) classifyCopy(now time.Time, host netip.Prefix, from string, h [32]byte) (v sealedVerdict, ok bool) {
+	hostOK := false
+	p, oh, held := d.opened.lookup(h, func() bool {
+		// Under the routes' lock: one copy releases a held
+		// resumption, never two.
+		hostOK = d.guard.admitCopy(now, host, from)
+		return hostOK && d.guard.admitHeldResumption(now)
+	})
+	switch {
+	case p == nil:
+		return sealedVerdict{}, false
+	case held:
+		if hostOK {
+			d.guard.refuse(now, refRateResume, from)
+		}
+		return sealedVerdict{}, true
+	case oh == nil && !d.guard.admitCopy(now, host, from):
+		return sealedVerdict{}, true
+	}
+	return sealedVerdict{p: p, opened: oh, hash: h}, true
 }
 
 func (d *Device) peerByGroup(id []byte) *peer {

@@ -279,12 +279,12 @@ func TestTCPResumeReplay(t *testing.T) {
 		waitFor(t, stage+": replays refused", func() bool { return d.guard.refused[refHelloReplay].Load() == before+uint64(k) })
 	}
 	replay("the opened hello's route", 3)
-	if d.opened.lookup(hash) == nil {
+	if d.opened.peerOf(hash) == nil {
 		t.Fatal("no route kept for the opened hello")
 	}
-	waitFor(t, "the route to expire", func() bool { return d.opened.lookup(hash) == nil })
+	waitFor(t, "the route to expire", func() bool { return d.opened.peerOf(hash) == nil })
 	replay("the keyring's replay set", 3)
-	if d.opened.lookup(hash) != nil {
+	if d.opened.peerOf(hash) != nil {
 		t.Fatal("a replay was opened again: it has a route")
 	}
 

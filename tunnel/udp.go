@@ -37,8 +37,9 @@ import (
 //
 // The writers send: Bind.Send is one sendmmsg for a whole batch.
 
-// underLoadHellos is how many ClientHello datagrams per second the
-// listener takes before it demands cookies.
+// underLoadHellos is how many hello datagrams per second the listener
+// takes, beyond those of the hellos its budgets admit, before it demands
+// cookies (guard.underLoad).
 const underLoadHellos = 64
 
 type udpState struct {
@@ -84,11 +85,11 @@ func (d *Device) openUDP(port uint16) error {
 	return nil
 }
 
-// udpUnderLoad: cookies are demanded of everyone when hello datagrams
-// come faster than underLoadHellos a second, or the handshake ceiling is
-// near.
+// udpUnderLoad: cookies are demanded of everyone when the guard says so
+// (guard.underLoad: hello datagrams beyond what the budgets take, or a
+// budget running low).
 func (d *Device) udpUnderLoad() bool {
-	return d.udp.rateCount.Load() > underLoadHellos || d.guard.nearCeiling(d.clock())
+	return d.guard.underLoad(d.clock(), d.udp.rateCount.Load())
 }
 
 func (d *Device) countHello(now time.Time) {

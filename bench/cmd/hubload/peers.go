@@ -66,7 +66,9 @@ type peer struct {
 	// unanswered since sentAt.
 	pingAt   time.Time
 	awaiting bool
-	sentAt   time.Time
+	// rescueQueued: p waits in the fleet's rescue queue.
+	rescueQueued bool
+	sentAt       time.Time
 	// cand is a resumption running next to s (rescue.go) until candEnd.
 	cand    *session.Session
 	candEnd time.Time
@@ -105,6 +107,9 @@ type fleet struct {
 	wg       sync.WaitGroup
 	// timerCalls counts HandleTimeout calls (retransmissions mostly).
 	timerCalls atomic.Int64
+	// rescueQ holds the peers whose rescue is due, for the rescuers
+	// (rescue.go).
+	rescueQ chan *peer
 }
 
 // peerSource is peer i's source address: 198.18.0.0/15 is routed to the
@@ -115,7 +120,7 @@ func peerSource(i int) netip.Addr {
 }
 
 func newFleet(suite mls.CipherSuiteID, hub *net.UDPAddr, hubPub []byte, sinkIP netip.Addr, privs [][]byte) (*fleet, error) {
-	f := &fleet{suite: suite, hub: hub, hubPub: hubPub, sinkIP: sinkIP, quit: make(chan struct{})}
+	f := &fleet{suite: suite, hub: hub, hubPub: hubPub, sinkIP: sinkIP, quit: make(chan struct{}), rescueQ: make(chan *peer, len(privs))}
 	for i, priv := range privs {
 		c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(peerSource(i), 0)), hub)
 		if err != nil {
@@ -129,6 +134,7 @@ func newFleet(suite mls.CipherSuiteID, hub *net.UDPAddr, hubPub []byte, sinkIP n
 	}
 	f.wg.Add(1)
 	go f.timers()
+	f.startRescuers()
 	return f, nil
 }
 
@@ -374,7 +380,7 @@ func (f *fleet) tickLocked(p *peer, now time.Time, upd, ping time.Duration) {
 // unanswered after silentAfter: the hub forgot the session (it restarted).
 func (f *fleet) pingLocked(p *peer, now time.Time, every time.Duration) {
 	if p.awaiting && now.Sub(p.sentAt) >= silentAfter {
-		f.rescueLocked(p, now)
+		f.queueRescueLocked(p, now)
 	}
 	if p.pingAt.IsZero() {
 		p.pingAt = now.Add(time.Duration(rand.Int64N(int64(every))))

@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/current-vpn/current/session"
@@ -28,12 +29,52 @@ import (
 // tool's CPU, not the hub's, the figure.
 const candidateLifetime = session.DefaultGiveUp
 
-// rescueLocked starts the candidate, unless one is under way.
-func (f *fleet) rescueLocked(p *peer, now time.Time) {
-	if p.cand != nil {
+// A rescue builds a resumption commit and seals it (about 2 ms with
+// X-Wing): the timer goroutine, which runs every peer's pings and
+// retransmissions in one loop, must not build 10,000 of them in a row,
+// or every peer's next ping waits for the last rescue (all pongs of a
+// restart then came at once, seconds late, whenever the hub answered).
+// So it only queues them, and one rescuer per core builds them, as a real
+// fleet builds each on its own machine at the same time.
+
+// startRescuers starts the rescuer goroutines.
+func (f *fleet) startRescuers() {
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for {
+				select {
+				case <-f.quit:
+					return
+				case p := <-f.rescueQ:
+					p.mu.Lock()
+					p.rescueQueued = false
+					f.rescueLocked(p, time.Now())
+					p.mu.Unlock()
+				}
+			}
+		}()
+	}
+}
+
+// queueRescueLocked hands p to the rescuers, unless a rescue is under
+// way or queued. The silence is measured afresh either way.
+func (f *fleet) queueRescueLocked(p *peer, now time.Time) {
+	p.sentAt = now
+	if p.cand != nil || p.rescueQueued {
 		return
 	}
-	// The silence is measured afresh either way.
+	p.rescueQueued = true
+	// The queue holds every peer, and a peer is in it at most once.
+	f.rescueQ <- p
+}
+
+// rescueLocked starts the candidate, unless one is under way.
+func (f *fleet) rescueLocked(p *peer, now time.Time) {
+	if p.cand != nil || p.s == nil || !p.awaiting {
+		return
+	}
 	p.sentAt = now
 	cfg := f.sessionConfig(p)
 	st, err := p.s.State()
