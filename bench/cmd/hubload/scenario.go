@@ -35,9 +35,7 @@ func (r *runner) run() error {
 			counts = slices.DeleteFunc(slices.Clone(counts), func(n int) bool { return n == r.o.loadPeers })
 		}
 		f.close()
-		// Teardown: the state is not needed again, and SIGTERM makes a
-		// hub with thousands of routes take minutes (see README).
-		h.stop(syscall.SIGKILL)
+		r.teardown(h)
 		if err != nil {
 			return err
 		}
@@ -49,15 +47,24 @@ func (r *runner) run() error {
 		}
 		err = r.restarts(h, f)
 		f.close()
-		// Teardown: the state is not needed again, and SIGTERM makes a
-		// hub with thousands of routes take minutes (see README).
-		h.stop(syscall.SIGKILL)
+		r.teardown(h)
 		if err != nil {
 			return err
 		}
 	}
 	r.print()
 	return nil
+}
+
+// teardown stops a hub whose state is not needed again: with kill -9,
+// since SIGTERM makes a hub with thousands of routes take minutes (see
+// README), unless it is profiled, which only SIGTERM writes.
+func (r *runner) teardown(h *hub) {
+	sig := syscall.SIGKILL
+	if r.o.profile {
+		sig = syscall.SIGTERM
+	}
+	h.stop(sig)
 }
 
 // bringUp starts a hub with n peers and establishes every one.
