@@ -32,7 +32,7 @@ func (s *Session) NextTimeout() time.Time {
 	earliest(s.dg.reasm.deadline(s.cfg.ReassemblyTime))
 	earliest(s.dg.graceCheck)
 	earliest(s.resumeDeadline)
-	if s.phase == phaseEstablished && !s.waiting {
+	if s.phase == phaseEstablished && !s.waiting && !s.holding() {
 		earliest(s.nextUpdate)
 	}
 	return t
@@ -87,7 +87,7 @@ func (s *Session) onTimers() error {
 			}
 		}
 	}
-	if s.phase == phaseEstablished && !s.waiting && !s.nextUpdate.IsZero() && !now.Before(s.nextUpdate) {
+	if s.phase == phaseEstablished && !s.waiting && !s.holding() && !s.nextUpdate.IsZero() && !now.Before(s.nextUpdate) {
 		return s.sendUpdate()
 	}
 	return nil

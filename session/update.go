@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/current-vpn/current/session/mls"
+	"github.com/current-vpn/current/session/record"
 )
 
 // errBadUpdate marks a ConnectionUpdate or EpochKeyUpdate that breaks the
@@ -28,6 +29,13 @@ var errBadUpdate = errors.New("session: bad update")
 //     party sends no ConnectionUpdate is untouched.
 
 func (s *Session) sendUpdate() error {
+	if s.dg.nextSend != nil {
+		// Our old epoch's records may still be in flight: a commit now
+		// would make the peer install a third epoch, which wipes the
+		// keys that open them. It goes out once the peer switched.
+		s.dg.updateDue = true
+		return nil
+	}
 	res, err := s.group.SelfUpdate()
 	if err != nil {
 		return err
@@ -132,9 +140,8 @@ func (s *Session) confirmed() error {
 
 // Datagram mode. Datagram records carry their epoch, so no in-band marker
 // is needed: each side installs the new receive keys next to the old ones
-// (the record layer keeps the previous epoch for its grace period) and
-// switches its send keys as soon as it may. What datagrams add is loss,
-// duplication and reordering, handled as follows:
+// (the record layer keeps the previous epoch for its grace period). What
+// datagrams add is loss, duplication and reordering, handled as follows:
 //
 //   - the committer retransmits its ConnectionUpdate until the
 //     EpochKeyUpdate arrives;
@@ -145,14 +152,28 @@ func (s *Session) confirmed() error {
 //     while our confirmation is still in flight, and will be retransmitted;
 //   - an EpochKeyUpdate that confirms nothing we wait for is a duplicate
 //     and dropped.
+//
+// Nothing sent may arrive before the keys to open it (issue 17: every
+// such record is a lost packet). The commit's receiver holds the new
+// epoch's send keys back (dg.nextSend) and goes on sealing under the old
+// ones until a record of the new epoch from the peer authenticates: its
+// EpochKeyUpdate may be lost, or overtaken by the records sealed after it,
+// and until it arrives the committer can open only the old epoch. The
+// committer switches both directions on the EpochKeyUpdate and at once
+// sends a keepalive under the new keys (an empty packet, which callers
+// ignore), so that the receiver switches even when no data flows its way.
+// Until then the receiver starts no update of its own: its old epoch's
+// records in flight would meet a third epoch at the committer, which holds
+// two.
 
 func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 	h := sha256.Sum256(env)
 	if s.dg.cuAnswer != nil && h == s.dg.cuHash {
-		if s.dg.prevSend == nil {
+		old := s.oldSend()
+		if old == nil {
 			return drop("stale ConnectionUpdate")
 		}
-		return s.emitVia(s.dg.cuAnswer, s.dg.prevSend)
+		return s.emitVia(s.dg.cuAnswer, old)
 	}
 	epoch := s.group.Epoch()
 	if ce, ok := commitEpoch(m); !ok || ce != epoch {
@@ -183,6 +204,7 @@ func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 	if err := s.dgInstall(); err != nil {
 		return err
 	}
+	s.holdSend()
 	s.events = append(s.events, EpochChanged{Epoch: epoch})
 	s.schedule()
 	return nil
@@ -201,9 +223,61 @@ func (s *Session) dgEpochKeyUpdate(m *EpochKeyUpdate) error {
 	if err := s.dgInstall(); err != nil {
 		return err
 	}
+	// A keepalive under the new keys shows the peer that we switched,
+	// so that it stops holding back its own switch (above) even when we
+	// have nothing to send.
+	ka, err := s.dg.send.Seal(nil, record.ContentApplicationData, nil, 0)
+	if err != nil {
+		return err
+	}
+	s.out = append(s.out, ka)
 	s.events = append(s.events, EpochChanged{Epoch: s.group.Epoch()})
 	s.schedule()
 	return nil
+}
+
+// holdSend undoes the send half of dgInstall until the peer proves it
+// holds the new epoch (peerSwitched): the new sender waits in nextSend
+// and the old one goes on sealing.
+func (s *Session) holdSend() {
+	s.dg.nextSend, s.dg.send, s.dg.prevSend = s.dg.send, s.dg.prevSend, nil
+}
+
+// peerSwitched: a record of the peer's authenticated under our current
+// epoch. The old epoch's send keys have served their purpose: the held
+// ones take over, and those kept for a duplicate ConnectionUpdate go. An
+// update asked for while we held back starts soon after.
+func (s *Session) peerSwitched() error {
+	if s.dg.prevSend != nil {
+		s.dg.prevSend.Close()
+		s.dg.prevSend = nil
+	}
+	if s.dg.nextSend == nil {
+		return nil
+	}
+	s.dg.send.Close()
+	s.dg.send, s.dg.nextSend = s.dg.nextSend, nil
+	if s.dg.updateDue {
+		// Not at once: our records of the epoch before may still be
+		// in flight behind the commit (see sendUpdate), for as long as
+		// the network reorders. RetransmitMin is what the protocol
+		// already allows for a round trip.
+		s.dg.updateDue = false
+		s.nextUpdate = s.now.Add(s.cfg.RetransmitMin)
+	}
+	return nil
+}
+
+// holding reports that we hold back our switch to the current epoch.
+func (s *Session) holding() bool { return s.dg.nextSend != nil }
+
+// oldSend is the sender of the epoch before the current one, if still
+// held: the one that answers a duplicate ConnectionUpdate.
+func (s *Session) oldSend() *record.DatagramSender {
+	if s.dg.nextSend != nil {
+		return s.dg.send
+	}
+	return s.dg.prevSend
 }
 
 func commitEpoch(m *ConnectionUpdate) (uint64, bool) {
