@@ -30,9 +30,11 @@ const (
 
 type hub struct {
 	bin, ns, dir string
-	// profile, if set, is where currentd writes a CPU profile (its first
-	// run only: a restart would overwrite it).
+	// profile, if set, is where currentd writes a CPU profile: the first
+	// run's; each restart's goes beside it, numbered (cpu-1.pprof, ...).
+	// A run ended by kill -9 writes none.
 	profile string
+	starts  int
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *os.File
@@ -75,9 +77,13 @@ func (h *hub) start() (time.Time, error) {
 	h.log = log
 	args := []string{"netns", "exec", h.ns, h.bin, "-c", filepath.Join(h.dir, "hub.toml"), "--ctl-dir", filepath.Join(h.dir, "ctl")}
 	if h.profile != "" {
-		args = append(args, "--cpuprofile", h.profile)
-		h.profile = ""
+		path := h.profile
+		if h.starts > 0 {
+			path = strings.TrimSuffix(path, ".pprof") + fmt.Sprintf("-%d.pprof", h.starts)
+		}
+		args = append(args, "--cpuprofile", path)
 	}
+	h.starts++
 	h.cmd = exec.Command("ip", args...)
 	h.cmd.Stdout, h.cmd.Stderr = log, log
 	t0 := time.Now()
