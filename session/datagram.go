@@ -97,6 +97,10 @@ type retransmit struct {
 	interval       time.Duration
 	next, deadline time.Time
 	resume         bool // giving up falls back to a fresh handshake
+	// hold: the message is our EpochKeyUpdate while we hold back our
+	// switch (update.go); an answer is any record of the new epoch, and
+	// giving up ends the hold rather than the session.
+	hold bool
 }
 
 func (s *Session) dgInit() error {
@@ -211,9 +215,7 @@ func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err er
 		return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
 	}
 	if s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
-		if err := s.peerSwitched(); err != nil {
-			return nil, false, err
-		}
+		s.peerSwitched()
 		if s.dg.helloAnswer != nil || s.dg.resAnswer != nil {
 			s.forgetAnswers()
 		}
@@ -539,9 +541,14 @@ func (s *Session) dgInstall() error {
 		return err
 	}
 	if s.dg.nextSend != nil {
-		// Held back for an epoch that this one supersedes.
+		// Held back for an epoch that this one supersedes (a
+		// resumption answered while we held): nothing of the old
+		// epoch's is owed to the peer any more.
 		s.dg.send.Close()
 		s.dg.send, s.dg.nextSend, s.dg.updateDue = s.dg.nextSend, nil, false
+		if s.dg.rtx != nil && s.dg.rtx.hold {
+			s.dg.rtx = nil
+		}
 	}
 	if s.dg.prevSend != nil {
 		s.dg.prevSend.Close()

@@ -205,6 +205,8 @@ func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 		return err
 	}
 	s.holdSend()
+	s.arm(false)
+	s.dg.rtx.hold = true
 	s.events = append(s.events, EpochChanged{Epoch: epoch})
 	s.schedule()
 	return nil
@@ -212,6 +214,12 @@ func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 
 func (s *Session) dgEpochKeyUpdate(m *EpochKeyUpdate) error {
 	epoch := s.group.Epoch()
+	if !s.waiting && m.Epoch == epoch {
+		// The peer retransmits its confirmation while it holds back
+		// its switch (holdSend): our keepalive of the switch was lost,
+		// and nothing else of ours reached it under the new keys.
+		return s.sealKeepalive()
+	}
 	if !s.waiting || m.Epoch != epoch+1 {
 		return drop("EpochKeyUpdate for epoch %d at epoch %d", m.Epoch, epoch)
 	}
@@ -226,46 +234,69 @@ func (s *Session) dgEpochKeyUpdate(m *EpochKeyUpdate) error {
 	// A keepalive under the new keys shows the peer that we switched,
 	// so that it stops holding back its own switch (above) even when we
 	// have nothing to send.
-	ka, err := s.dg.send.Seal(nil, record.ContentApplicationData, nil, 0)
-	if err != nil {
+	if err := s.sealKeepalive(); err != nil {
 		return err
 	}
-	s.out = append(s.out, ka)
 	s.events = append(s.events, EpochChanged{Epoch: s.group.Epoch()})
 	s.schedule()
 	return nil
 }
 
+// sealKeepalive queues an empty application-data record under the
+// current send keys; receivers ignore its (empty) packet.
+func (s *Session) sealKeepalive() error {
+	ka, err := s.dg.send.Seal(nil, record.ContentApplicationData, nil, 0)
+	if err != nil {
+		return err
+	}
+	s.out = append(s.out, ka)
+	return nil
+}
+
 // holdSend undoes the send half of dgInstall until the peer proves it
 // holds the new epoch (peerSwitched): the new sender waits in nextSend
-// and the old one goes on sealing.
+// and the old one goes on sealing. The caller arms the retransmission of
+// the confirmation, which bounds the hold (endHold).
 func (s *Session) holdSend() {
 	s.dg.nextSend, s.dg.send, s.dg.prevSend = s.dg.send, s.dg.prevSend, nil
 }
 
 // peerSwitched: a record of the peer's authenticated under our current
 // epoch. The old epoch's send keys have served their purpose: the held
-// ones take over, and those kept for a duplicate ConnectionUpdate go. An
-// update asked for while we held back starts soon after.
-func (s *Session) peerSwitched() error {
+// ones take over, and those kept for a duplicate ConnectionUpdate go.
+func (s *Session) peerSwitched() {
 	if s.dg.prevSend != nil {
 		s.dg.prevSend.Close()
 		s.dg.prevSend = nil
 	}
-	if s.dg.nextSend == nil {
-		return nil
+	if s.dg.nextSend != nil {
+		s.endHold()
 	}
+}
+
+// endHold switches our send keys to the held ones: the peer proved it
+// has the epoch (peerSwitched), or our confirmation's retransmission gave
+// up (onTimers). By then the committer, whose ConnectionUpdate went out
+// before we received it and is retransmitted for at most GiveUp, has
+// either received one of our confirmations or closed its session, so no
+// record of ours is sealed for keys the peer lacks. An update asked for
+// while we held back starts soon after.
+func (s *Session) endHold() {
 	s.dg.send.Close()
 	s.dg.send, s.dg.nextSend = s.dg.nextSend, nil
-	if s.dg.updateDue {
-		// Not at once: our records of the epoch before may still be
-		// in flight behind the commit (see sendUpdate), for as long as
-		// the network reorders. RetransmitMin is what the protocol
-		// already allows for a round trip.
-		s.dg.updateDue = false
-		s.nextUpdate = s.now.Add(s.cfg.RetransmitMin)
+	if s.dg.rtx != nil && s.dg.rtx.hold {
+		s.dg.rtx = nil
 	}
-	return nil
+	// Not at once: our records of the epoch before may still be in
+	// flight behind the commit (see sendUpdate), for as long as the
+	// network reorders. RetransmitMin is what the protocol already
+	// allows for a round trip. This also holds back an update that the
+	// schedule made due while we held.
+	soon := s.now.Add(s.cfg.RetransmitMin)
+	if s.dg.updateDue || (!s.nextUpdate.IsZero() && s.nextUpdate.Before(soon)) {
+		s.nextUpdate = soon
+	}
+	s.dg.updateDue = false
 }
 
 // holding reports that we hold back our switch to the current epoch.
