@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/current-vpn/current/session/record"
 )
 
 // Issue 17: no packet may be lost to an epoch update. lossWire carries a
@@ -24,8 +26,16 @@ type lossWire struct {
 	// is lost.
 	jitter      time.Duration
 	loseControl float64
-	sent        map[string]bool
-	got         map[string]int
+	// loseConfirm and loseKeepalive lose, of each update, the first
+	// EpochKeyUpdate (the control datagram of the side that holds back
+	// its switch) and the committer's keepalive (an empty record:
+	// DatagramOverhead bytes). oneWay: only a sends data.
+	loseConfirm, loseKeepalive bool
+	oneWay                     bool
+	confirmLost, keepaliveLost map[*Session]bool
+	targetedLost               int
+	sent                       map[string]bool
+	got                        map[string]int
 	// drops counts the datagrams the sessions dropped, by reason.
 	drops map[string]int
 }
@@ -38,13 +48,39 @@ type lossFlight struct {
 }
 
 func (w *lossWire) post(now time.Time, to *Session, ds [][]byte, data bool) {
+	from := w.peer(to)
 	for _, d := range ds {
 		if !data && w.rng.Float64() < w.loseControl {
+			continue
+		}
+		if !data && w.targeted(from, d) {
 			continue
 		}
 		at := now.Add(time.Duration(w.rng.Int64N(int64(w.jitter) + 1)))
 		w.inFlight = append(w.inFlight, lossFlight{at: at, to: to, d: d, data: data})
 	}
+}
+
+// targeted reports whether d, a control datagram from from, is the
+// confirmation or keepalive of this update that the case loses.
+func (w *lossWire) targeted(from *Session, d []byte) bool {
+	keepalive := len(d) == record.DatagramOverhead && d[0] == record.DatagramTypeRecord
+	switch {
+	case w.loseKeepalive && keepalive && !w.keepaliveLost[from]:
+		w.keepaliveLost[from] = true
+		w.targetedLost++
+		return true
+	case w.loseConfirm && !keepalive && from.holding() && !w.confirmLost[from]:
+		w.confirmLost[from] = true
+		w.targetedLost++
+		return true
+	}
+	return false
+}
+
+// nextUpdate rearms the targeted losses for the update about to start.
+func (w *lossWire) nextUpdate() {
+	w.confirmLost, w.keepaliveLost = map[*Session]bool{}, map[*Session]bool{}
 }
 
 func (w *lossWire) peer(s *Session) *Session {
@@ -131,20 +167,29 @@ func (w *lossWire) timers(now time.Time) {
 // exactly once, and no data record may be dropped.
 func TestUpdatesLoseNoPackets(t *testing.T) {
 	for _, c := range []struct {
-		name        string
-		jitter      time.Duration
-		loseControl float64
+		name                       string
+		jitter                     time.Duration
+		loseControl                float64
+		loseConfirm, loseKeepalive bool
+		oneWay                     bool
 	}{
-		{"reordered", 3 * time.Millisecond, 0},
-		{"control lost", 0, 0.3},
-		{"reordered and control lost", 3 * time.Millisecond, 0.3},
+		{name: "reordered", jitter: 3 * time.Millisecond},
+		{name: "control lost", loseControl: 0.3},
+		{name: "reordered and control lost", jitter: 3 * time.Millisecond, loseControl: 0.3},
+		{name: "EpochKeyUpdate lost", jitter: 3 * time.Millisecond, loseConfirm: true},
+		{name: "keepalive lost", jitter: 3 * time.Millisecond, loseKeepalive: true},
+		// The committer of every other update sends no data: only the
+		// retransmitted EpochKeyUpdate and its answer end the hold.
+		{name: "keepalive lost, one-way data", jitter: 3 * time.Millisecond, loseKeepalive: true, oneWay: true},
+		{name: "both lost, one-way data", jitter: 3 * time.Millisecond, loseConfirm: true, loseKeepalive: true, oneWay: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			id := testSuites[0]
 			i, r := newDatagramPair(t, id, newKeys(t, id), newKeys(t, id))
 			settle(t, i, r, t0)
 			w := &lossWire{tb: t, rng: rand.New(rand.NewPCG(7, uint64(c.jitter)+uint64(c.loseControl*100))), a: i, b: r,
-				jitter: c.jitter, loseControl: c.loseControl, sent: map[string]bool{}, got: map[string]int{}, drops: map[string]int{}}
+				jitter: c.jitter, loseControl: c.loseControl, loseConfirm: c.loseConfirm, loseKeepalive: c.loseKeepalive,
+				oneWay: c.oneWay, sent: map[string]bool{}, got: map[string]int{}, drops: map[string]int{}}
 			start := i.Epoch()
 			const updates = 40
 			now := t0
@@ -154,6 +199,7 @@ func TestUpdatesLoseNoPackets(t *testing.T) {
 				if k%2 == 1 {
 					a = r
 				}
+				w.nextUpdate()
 				mustUpdateNow(t, a, now)
 				if k%5 == 4 {
 					mustUpdateNow(t, w.peer(a), now) // a collision
@@ -175,7 +221,9 @@ func TestUpdatesLoseNoPackets(t *testing.T) {
 					}
 					now = now.Add(tick)
 					w.send(now, i, 1+w.rng.IntN(3))
-					w.send(now, r, 1+w.rng.IntN(3))
+					if !c.oneWay {
+						w.send(now, r, 1+w.rng.IntN(3))
+					}
 					w.deliver(now)
 					w.timers(now)
 				}
@@ -196,10 +244,13 @@ func TestUpdatesLoseNoPackets(t *testing.T) {
 					t.Errorf("%d data records dropped: %s", n, reason)
 				}
 			}
+			if (c.loseConfirm || c.loseKeepalive) && w.targetedLost < updates/2 {
+				t.Fatalf("only %d confirmations or keepalives lost in %d updates", w.targetedLost, updates)
+			}
 			if lost > 0 {
 				t.Fatalf("%d of %d packets not delivered exactly once across %d epoch changes", lost, len(w.sent), i.Epoch()-start)
 			}
-			t.Logf("%d packets across %d epoch changes; control datagrams dropped: %v", len(w.sent), i.Epoch()-start, w.drops)
+			t.Logf("%d packets across %d epoch changes; %d confirmations or keepalives lost; control datagrams dropped: %v", len(w.sent), i.Epoch()-start, w.targetedLost, w.drops)
 		})
 	}
 }
