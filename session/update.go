@@ -151,7 +151,8 @@ func (s *Session) confirmed() error {
 //     stale duplicate, a newer one comes from a peer that already moved on
 //     while our confirmation is still in flight, and will be retransmitted;
 //   - an EpochKeyUpdate that confirms nothing we wait for is a duplicate
-//     and dropped.
+//     and dropped, except one for our current epoch: the peer still holds
+//     back its switch (below) and gets a keepalive.
 //
 // Nothing sent may arrive before the keys to open it (issue 17: every
 // such record is a lost packet). The commit's receiver holds the new
@@ -162,9 +163,11 @@ func (s *Session) confirmed() error {
 // committer switches both directions on the EpochKeyUpdate and at once
 // sends a keepalive under the new keys (an empty packet, which callers
 // ignore), so that the receiver switches even when no data flows its way.
-// Until then the receiver starts no update of its own: its old epoch's
-// records in flight would meet a third epoch at the committer, which holds
-// two.
+// The keepalive may be lost too, so the receiver retransmits its
+// EpochKeyUpdate while it holds, and after GiveUp switches anyway
+// (endHold). Until then the receiver starts no update of its own: its old
+// epoch's records in flight would meet a third epoch at the committer,
+// which holds two.
 
 func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 	h := sha256.Sum256(env)
