@@ -53,6 +53,24 @@ func dataPackets(s *Session) [][]byte {
 	return out
 }
 
+// startResumed starts a session resuming with cfg against peer and
+// requires both at epoch want once settled.
+func startResumed(t *testing.T, cfg Config, peer *Session, want uint64) *Session {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t0); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s, peer, t0)
+	if !s.Established() || s.Epoch() != want || peer.Epoch() != want {
+		t.Fatalf("epochs %d %d, want %d", s.Epoch(), peer.Epoch(), want)
+	}
+	return s
+}
+
 func settle(tb testing.TB, a, b *Session, now time.Time) {
 	tb.Helper()
 	for deliver(tb, a, b, now)+deliver(tb, b, a, now) > 0 {
@@ -236,18 +254,8 @@ func TestResumption(t *testing.T) {
 		t.Fatal(err)
 	}
 	epoch := i.Epoch()
-	i2, err := New(Config{Role: Initiator, Suite: id, SigningKey: ik.priv, PeerPublicKey: rk.pub,
-		Transport: Datagram, Resume: state, PeerIndex: r.LocalIndex()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := i2.Start(t0); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, i2, r, t0)
-	if !i2.Established() || i2.Epoch() != epoch+2 || r.Epoch() != epoch+2 {
-		t.Fatalf("epochs %d %d, want %d", i2.Epoch(), r.Epoch(), epoch+2)
-	}
+	i2 := startResumed(t, Config{Role: Initiator, Suite: id, SigningKey: ik.priv, PeerPublicKey: rk.pub,
+		Transport: Datagram, Resume: state, PeerIndex: r.LocalIndex()}, r, epoch+2)
 	if err := r.SendPacket(t0, []byte{7}); err != nil {
 		t.Fatal(err)
 	}

@@ -209,17 +209,7 @@ func TestRestartWhileHolding(t *testing.T) {
 	}
 	cfg.Role, cfg.Resume, cfg.LocalIndex, cfg.PeerIndex = Initiator, state, r.LocalIndex(), i.LocalIndex()
 	cfg.Rand = newSeeded(9)
-	r2, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Start(t0); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, r2, i, t0)
-	if !r2.Established() || r2.Epoch() != epoch+2 || i.Epoch() != epoch+2 {
-		t.Fatalf("epochs %d %d, want %d", r2.Epoch(), i.Epoch(), epoch+2)
-	}
+	r2 := startResumed(t, cfg, i, epoch+2)
 	for _, p := range [][2]*Session{{r2, i}, {i, r2}} {
 		if err := p[0].SendPacket(t0, []byte{0x45, 1}); err != nil {
 			t.Fatal(err)
