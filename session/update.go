@@ -210,12 +210,6 @@ func (s *Session) dgConnectionUpdate(m *ConnectionUpdate, env []byte) error {
 	s.holdSend()
 	s.arm(false)
 	s.dg.rtx.hold = true
-	// Nor longer than half the grace period: if the committer did switch
-	// (its keepalives lost), it drops our old epoch's keys at the end of
-	// its grace period, and a hold beyond that would lose every record.
-	if end := s.now.Add(s.cfg.Record.GracePeriod / 2); end.Before(s.dg.rtx.deadline) {
-		s.dg.rtx.deadline = end
-	}
 	s.events = append(s.events, EpochChanged{Epoch: epoch})
 	s.schedule()
 	return nil
