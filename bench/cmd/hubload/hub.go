@@ -142,7 +142,7 @@ func (h *hub) status() (*ctl.Status, error) {
 // hubCounts sums what the hub reports of its peers.
 type hubCounts struct {
 	handshakes, resumed, resumeFailed, epochChanges, cookies uint64
-	replayDrops                                              uint64
+	replayDrops, epochDrops, macDrops                        uint64
 	refused                                                  map[string]uint64
 	established                                              int
 }
@@ -159,6 +159,8 @@ func (h *hub) counts() (hubCounts, error) {
 		c.resumeFailed += p.Resumptions.Failed
 		c.epochChanges += p.EpochChanges
 		c.replayDrops += p.Dropped.Replay
+		c.epochDrops += p.Dropped.UnknownEpoch
+		c.macDrops += p.Dropped.BadMAC
 		if p.State == ctl.StateEstablished {
 			c.established++
 		}

@@ -125,8 +125,10 @@ type phase struct {
 	hubEpochs       uint64
 	// rcvbufDrops: datagrams the kernel dropped at full UDP receive
 	// buffers in the hub's namespace (the hub's socket, or the sink's);
-	// replayDrops: records the hub's replay windows refused.
-	rcvbufDrops, replayDrops uint64
+	// replayDrops, epochDrops, macDrops: records the hub's sessions
+	// dropped: refused by the replay window, of an epoch whose keys
+	// they did not hold, failing authentication.
+	rcvbufDrops, replayDrops, epochDrops, macDrops uint64
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
 	delivered, lost  uint64
@@ -175,6 +177,7 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	hc1, _ := h.counts()
 	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
 	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
+	ph.epochDrops, ph.macDrops = hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
 	rep, err := r.sink.report()
 	if err != nil {
 		return ph, err
@@ -280,8 +283,9 @@ func (r *runner) load(h *hub, f *fleet) error {
 			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
-		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, replay-window drops %d; control run %d, %d",
-			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, ctrl.rcvbufDrops, ctrl.replayDrops))
+		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; control run %d, %d, %d, %d",
+			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops,
+			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops))
 	r.sum.updateLoss = int64(math.Round(lost))
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
