@@ -283,9 +283,9 @@ func (r *runner) load(h *hub, f *fleet) error {
 			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
-		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; control run %d, %d, %d, %d",
-			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops,
-			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops))
+		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
+			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
+			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops, ctrl.res.errors))
 	r.sum.updateLoss = int64(math.Round(lost))
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
