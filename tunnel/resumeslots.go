@@ -75,17 +75,3 @@ func (s *resumeSlots) release() {
 	}
 	s.free++
 }
-
-// queued is how many wait for a slot.
-func (s *resumeSlots) queued() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.waiters)
-}
-
-// busy is how many slots are taken.
-func (s *resumeSlots) busy() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.size - s.free
-}

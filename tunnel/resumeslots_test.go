@@ -104,3 +104,17 @@ func waitQueued(t *testing.T, s *resumeSlots, n int) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// queued is how many wait for a slot (for the tests).
+func (s *resumeSlots) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiters)
+}
+
+// busy is how many slots are taken.
+func (s *resumeSlots) busy() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size - s.free
+}
