@@ -17,15 +17,14 @@ import (
 // by one goroutine over loopback UDP. The DUT is the responder, as for a
 // peer without an endpoint that dials us.
 //
-// The DUT's CookieJar limits every source address (IP and port) to a burst
-// of 32 ClientHello datagrams and then 10 per second, and a ClientHello
-// takes one token per fragment (two for X-Wing). From one socket, 10,000
-// handshakes would take over half an hour of waiting on the limiter. So a
-// socket carries only perSource handshakes and is closed when they are
-// done; the next ones get a fresh socket (a fresh port: a fresh bucket).
-// Real peers come from as many sources as there are peers, so the DUT
-// keeps one rate-limiter entry per perSource peers here, fewer than it
-// would in production.
+// The DUT limits every source host to a burst of 32 hellos and then 10
+// per second. From one address, 10,000 handshakes would take over half an
+// hour of waiting on the limiter. So a socket carries only perSource
+// handshakes and is closed when they are done; the next ones get a fresh
+// socket on a fresh loopback address (a fresh bucket). Real peers come
+// from as many hosts as there are peers, so the DUT keeps one rate-limiter
+// entry per perSource peers here, fewer than it would in production. The
+// DUT hides identities, so the remotes seal their hellos.
 const (
 	// window is how many handshakes are in flight at once.
 	window = 256
@@ -57,14 +56,19 @@ type remote struct {
 // driver owns every remote; only its goroutine touches them. One reader
 // goroutine per socket only passes datagrams to in.
 type driver struct {
-	dst     *net.UDPAddr
-	suite   mls.CipherSuiteID
-	dutPub  []byte
-	in      chan []byte
-	quit    chan struct{}
-	readers sync.WaitGroup
-	live    map[uint32]*remote // by local (receiver) index
-	src     *source            // where the next handshake goes
+	dst    *net.UDPAddr
+	suite  mls.CipherSuiteID
+	dutPub []byte
+	// helloKey is the DUT's hello key once a remote learned it: the DUT
+	// hides identities and refuses hellos in the clear, so the first
+	// remotes fetch it and the others seal with it at once, as a peer
+	// that cached it does.
+	helloKey []byte
+	in       chan []byte
+	quit     chan struct{}
+	readers  sync.WaitGroup
+	live     map[uint32]*remote // by local (receiver) index
+	src      *source            // where the next handshake goes
 	// counters for the report
 	sources, timersFired int
 }
@@ -136,6 +140,7 @@ func (dr *driver) start(idx uint32, priv []byte) error {
 		// Nothing but the handshake: no update may start on either side
 		// before the measurement.
 		UpdateInterval: -1, UpdateBytes: -1,
+		HideIdentity: true, PeerHelloKey: dr.helloKey,
 	})
 	if err != nil {
 		return err
@@ -160,7 +165,11 @@ func (dr *driver) source() (*source, error) {
 	if dr.src != nil && dr.src.left == 0 {
 		dr.src.c.Close()
 	}
-	c, err := net.DialUDP("udp", nil, dr.dst)
+	// Each socket has its own loopback address (all of 127/8 is local):
+	// the DUT limits hellos per host, as it would 10,000 laptops.
+	n := dr.sources + 1
+	laddr := &net.UDPAddr{IP: net.IPv4(127, byte(1+n>>16), byte(n>>8), byte(n))}
+	c, err := net.DialUDP("udp", laddr, dr.dst)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +218,9 @@ func (dr *driver) receive(b []byte) (int, error) {
 	}
 	if err := dr.flush(r); err != nil {
 		return 0, err
+	}
+	if dr.helloKey == nil {
+		dr.helloKey = r.s.PeerHelloKey()
 	}
 	if !r.s.Established() {
 		return 0, nil
