@@ -27,6 +27,9 @@ func (e *recvEpoch) install(k *TrafficKeys) {
 func (e *recvEpoch) retire() {
 	e.keys.Wipe()
 	e.keys = nil
+	// A retired epoch opens nothing more; its ring goes back to the heap
+	// instead of waiting in the slot for the epoch after next.
+	e.window = replayWindow{}
 }
 
 // DatagramReceiver opens datagram records addressed to one local receiver

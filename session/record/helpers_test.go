@@ -106,7 +106,7 @@ func mustReject(t testing.TB, r *DatagramReceiver, d []byte, now time.Duration, 
 
 // recvSnapshot captures the replay state of both epochs.
 type recvSnapshot struct {
-	windows  [2]replayWindow
+	windows  [2]windowSnapshot
 	accepted [2]uint64
 	live     [2]bool
 	grace    bool
@@ -115,7 +115,7 @@ type recvSnapshot struct {
 func snapshot(r *DatagramReceiver) recvSnapshot {
 	var s recvSnapshot
 	for i := range r.slots {
-		s.windows[i] = r.slots[i].window
+		s.windows[i] = snapshotWindow(&r.slots[i].window)
 		s.accepted[i] = r.slots[i].accepted
 		s.live[i] = r.slots[i].live()
 	}
@@ -124,3 +124,19 @@ func snapshot(r *DatagramReceiver) recvSnapshot {
 }
 
 func (a recvSnapshot) equal(b recvSnapshot) bool { return a == b }
+
+// windowSnapshot is a replay window by value: the ring itself, not the
+// pointer to it, so that a change to the ring shows.
+type windowSnapshot struct {
+	top       uint64
+	allocated bool
+	bits      [windowWords]uint64
+}
+
+func snapshotWindow(w *replayWindow) windowSnapshot {
+	s := windowSnapshot{top: w.top, allocated: w.bits != nil}
+	if w.bits != nil {
+		s.bits = *w.bits
+	}
+	return s
+}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"crypto"
 	"math/rand/v2"
 	"testing"
 )
@@ -97,5 +98,47 @@ func TestReplayWindowModel(t *testing.T) {
 			seen[seq] = true
 			top = max(top, seq)
 		}
+	}
+}
+
+// The ring costs memory only while an epoch opens records: none before the
+// first record authenticates, and none once the epoch is retired (the
+// previous epoch after its grace period), which is what an idle peer of a
+// hub holds.
+func TestReplayRingLifetime(t *testing.T) {
+	s := Suite{AES128GCM, crypto.SHA256}
+	snd, rcv := datagramPair(t, s, 1, 1, Config{GraceRecords: 1})
+	for i := range rcv.slots {
+		if rcv.slots[i].window.bits != nil {
+			t.Fatalf("slot %d has a ring before any record", i)
+		}
+	}
+	mustOpen(t, rcv, seal(t, snd, []byte("a")), 0, []byte("a"))
+	if rcv.slots[rcv.cur].window.bits == nil {
+		t.Fatal("no ring after the first record")
+	}
+	old := rcv.cur
+	advance(t, s, snd, rcv, 2)
+	if rcv.slots[old].window.bits == nil {
+		t.Fatal("the previous epoch lost its ring during the grace period")
+	}
+	mustOpen(t, rcv, seal(t, snd, []byte("b")), 0, []byte("b"))
+	if _, _, _, ok := rcv.Epochs(); ok {
+		t.Fatal("previous epoch kept after GraceRecords")
+	}
+	if rcv.slots[old].window.bits != nil {
+		t.Fatal("the retired epoch still holds its ring")
+	}
+	// Zero value semantics are unchanged: 0 is fresh until marked.
+	var w replayWindow
+	if err := w.check(0); err != nil {
+		t.Fatalf("check(0) on an empty window: %v", err)
+	}
+	w.reset()
+	if err := accept(&w, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := accept(&w, 0); err != ErrReplay {
+		t.Fatalf("replay of 0: %v", err)
 	}
 }
