@@ -74,15 +74,20 @@ type udpSock struct {
 
 type linuxBind struct {
 	v4, v6 *udpSock
-	// scratch holds *sendScratch: writers send concurrently.
-	scratch   sync.Pool
-	closeOnce sync.Once
-	closeErr  error
+	// scratch and smallScratch hold *sendScratch: writers and owners send
+	// concurrently. A scratch for maxBatch datagrams is 19 KiB, and a hub
+	// whose thousand owners each send a keepalive or a batch of one at once
+	// would hold a thousand of them; sends of at most smallSend datagrams
+	// take a scratch their size.
+	scratch, smallScratch sync.Pool
+	closeOnce             sync.Once
+	closeErr              error
 }
 
 func openUDPBind(port uint16) (udpBind, []udpReader, uint16, error) {
 	b := &linuxBind{}
-	b.scratch.New = func() any { return newSendScratch() }
+	b.scratch.New = func() any { return newSendScratch(maxBatch) }
+	b.smallScratch.New = func() any { return newSendScratch(smallSend) }
 	for tries := 0; ; tries++ {
 		v4, p, err := listenUDP("udp4", port)
 		if err != nil && !errors.Is(err, syscall.EAFNOSUPPORT) {
@@ -217,11 +222,15 @@ func (b *linuxBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	if s == nil || !dst.IsValid() {
 		return fmt.Errorf("UDP send to %v: %w", dst, syscall.EAFNOSUPPORT)
 	}
-	sc := b.scratch.Get().(*sendScratch)
-	defer b.scratch.Put(sc)
+	pool := &b.scratch
+	if len(bufs) <= smallSend {
+		pool = &b.smallScratch
+	}
+	sc := pool.Get().(*sendScratch)
+	defer pool.Put(sc)
 	sc.setDst(dst, src, ifindex)
 	for len(bufs) > 0 {
-		k := min(len(bufs), maxBatch)
+		k := min(len(bufs), len(sc.msgs))
 		if err := s.sendBatch(sc, bufs[:k]); err != nil {
 			return err
 		}
@@ -305,12 +314,16 @@ type sendScratch struct {
 	srcb  [64]byte
 }
 
-func newSendScratch() *sendScratch {
+// smallSend is the most datagrams a small send scratch takes.
+const smallSend = 8
+
+// newSendScratch returns a scratch for sends of up to n datagrams.
+func newSendScratch(n int) *sendScratch {
 	return &sendScratch{
-		msgs:  make([]mmsghdr, maxBatch),
-		iovs:  make([]unix.Iovec, maxBatch),
-		ctrl:  make([]byte, maxBatch*sendCtrlSize),
-		first: make([]int, maxBatch),
+		msgs:  make([]mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		ctrl:  make([]byte, n*sendCtrlSize),
+		first: make([]int, n),
 	}
 }
 

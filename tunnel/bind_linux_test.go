@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 // openTestBind opens a bind on a port the kernel picks.
@@ -98,25 +99,35 @@ func TestBindRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// More than a batch, so that Send splits it too.
-			want := testDatagrams(3*maxBatch/2, tc.sizes...)
-			if err := a.Send(want, ep); err != nil {
-				t.Fatal(err)
-			}
-			got, eps, nmsgs := receiveDatagrams(t, rb, len(want))
-			t.Logf("%d datagrams in %d messages", len(got), nmsgs)
-			for i := range want {
-				if !bytes.Equal(got[i], want[i]) {
-					t.Fatalf("datagram %d: %d bytes of %d, want %d of %d", i, len(got[i]), got[i][0], len(want[i]), want[i][0])
-				}
-				if eps[i].dst != netip.AddrPortFrom(tc.addr, portA) || eps[i].src != tc.addr {
-					t.Fatalf("datagram %d: endpoint %v (source %v), want %v from %v", i, eps[i].dst, eps[i].src, netip.AddrPortFrom(tc.addr, portA), tc.addr)
-				}
-				if eps[i] != eps[0] {
-					t.Fatalf("datagram %d: a new endpoint for the same source", i)
-				}
+			// Sends that take a small scratch (up to smallSend), the
+			// smallest that takes a full one, and more than a batch, so
+			// that Send splits it too.
+			for _, n := range []int{1, smallSend, smallSend + 1, 3 * maxBatch / 2} {
+				roundTrip(t, a, rb, ep, testDatagrams(n, tc.sizes...), netip.AddrPortFrom(tc.addr, portA), tc.addr)
 			}
 		})
+	}
+}
+
+// roundTrip sends want from a to ep and checks that r receives it, in
+// order, from from with the local address src.
+func roundTrip(t *testing.T, a *linuxBind, r udpReader, ep conn.Endpoint, want [][]byte, from netip.AddrPort, src netip.Addr) {
+	t.Helper()
+	if err := a.Send(want, ep); err != nil {
+		t.Fatal(err)
+	}
+	got, eps, nmsgs := receiveDatagrams(t, r, len(want))
+	t.Logf("%d datagrams in %d messages", len(got), nmsgs)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("datagram %d: %d bytes of %d, want %d of %d", i, len(got[i]), got[i][0], len(want[i]), want[i][0])
+		}
+		if eps[i].dst != from || eps[i].src != src {
+			t.Fatalf("datagram %d: endpoint %v (source %v), want %v from %v", i, eps[i].dst, eps[i].src, from, src)
+		}
+		if eps[i] != eps[0] {
+			t.Fatalf("datagram %d: a new endpoint for the same source", i)
+		}
 	}
 }
 
@@ -170,7 +181,7 @@ func TestBindClose(t *testing.T) {
 }
 
 func TestSendScratchBuild(t *testing.T) {
-	sc := newSendScratch()
+	sc := newSendScratch(maxBatch)
 	sc.setDst(netip.MustParseAddrPort("192.0.2.1:1"), netip.Addr{}, 0)
 	sizesOf := func(bufs [][]byte, gso bool, maxPayload int) [][]int {
 		nm := sc.build(bufs, gso, maxPayload)

@@ -68,7 +68,14 @@ type packetBatch struct {
 	bufs []*packetBuf
 }
 
-var batchPool = sync.Pool{New: func() any { return &packetBatch{bufs: make([]*packetBuf, 0, maxBatch)} }}
+// batchStart is the capacity a new batch (packetBatch, ioBatch) starts
+// with; appends grow it up to maxBatch. With many peers a read or a
+// wake-up carries a packet or two per peer, and every peer's queue, owner
+// and writer holds batches of its own: at maxBatch from the start, each
+// would be 1 to 4 KiB of pointers for one packet, megabytes for a hub.
+const batchStart = 8
+
+var batchPool = sync.Pool{New: func() any { return &packetBatch{bufs: make([]*packetBuf, 0, batchStart)} }}
 
 func getBatch() *packetBatch { return batchPool.Get().(*packetBatch) }
 

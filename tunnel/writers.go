@@ -37,7 +37,7 @@ type ioBatch struct {
 }
 
 var ioBatchPool = sync.Pool{New: func() any {
-	return &ioBatch{bufs: make([]*packetBuf, 0, maxBatch), pkts: make([][]byte, 0, maxBatch)}
+	return &ioBatch{bufs: make([]*packetBuf, 0, batchStart), pkts: make([][]byte, 0, batchStart)}
 }}
 
 func (b *ioBatch) release() {
