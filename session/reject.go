@@ -63,13 +63,18 @@ type resumeState struct {
 	// ours is the SHA-256 of the ResumptionRequest we sent (sent).
 	ours [32]byte
 	sent bool
-	// seen are the peer's requests acted on, a ring.
-	seen  [seenRequests]seenRequest
+	// seen are the peer's requests acted on, a ring, allocated by the
+	// first: most sessions never see one, and inline it would be half a
+	// KiB of every peer of a hub.
+	seen  *[seenRequests]seenRequest
 	nseen int
 }
 
 // remember records h and returns its entry, and whether it is new.
 func (r *resumeState) remember(h [32]byte) (*seenRequest, bool) {
+	if r.seen == nil {
+		r.seen = new([seenRequests]seenRequest)
+	}
 	for i := range min(r.nseen, seenRequests) {
 		if r.seen[i].hash == h {
 			return &r.seen[i], false
