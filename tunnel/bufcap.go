@@ -30,12 +30,18 @@ import (
 // process may use (memory.go), and at least minCap buffers.
 // On 2 cores with one peer that is 1040 buffers, with which TCP through
 // the tunnel costs no more CPU per GB than with no bound at all
-// (bench/README.md has the measurements).
+// (bench/README.md has the measurements). The per-peer share stops at
+// capPeers = 64: the packets are opened and sealed by as many goroutines
+// at once as there are cores, so beyond a few dozen active peers more
+// buffers add backlog, not throughput, and under overload every buffer
+// lent is resident (a page or two per datagram): with 256 a hub of 1,000
+// busy peers on 2 cores could hold 5,120 buffers, some 20 MiB, against
+// 2,048 now (bench/README.md, "Memory per peer (session 10)").
 const (
 	capBase    = 512
 	capPerCore = 256
 	capPerPeer = 16
-	capPeers   = 256
+	capPeers   = 64
 	memShare   = 4
 	minCap     = 2 * maxBatch
 )
