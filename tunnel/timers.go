@@ -49,18 +49,35 @@ func (p *peer) nextDeadline() time.Time {
 	}
 	earliest(p.probeDue())
 	earliest(p.probeTimeout())
-	earliest(p.passiveKeepaliveAt())
+	if t := p.passiveKeepaliveAt(); !t.IsZero() {
+		earliest(t.Add(keepaliveSlack))
+	}
 	earliest(p.silentAt())
 	return next
 }
 
+// resetTimer sets the owner's timer to the next deadline; most wake-ups
+// leave it where it was, and then the timer is not touched.
 func (p *peer) resetTimer(t *time.Timer) {
 	next := p.nextDeadline()
+	if next.Equal(p.armed) {
+		return
+	}
+	p.armed = next
 	if next.IsZero() {
 		t.Stop()
 		return
 	}
 	t.Reset(max(next.Sub(p.now()), 0))
+}
+
+// deadlineMoved reports whether a deadline is now earlier than the one
+// the owner's timer is set for: a receive worker then wakes the owner,
+// which sets it again. A later one needs nothing: the timer fires early
+// and the owner sets it again then.
+func (p *peer) deadlineMoved() bool {
+	next := p.nextDeadline()
+	return !next.IsZero() && (p.armed.IsZero() || next.Before(p.armed))
 }
 
 // onTimer acts on every deadline that has passed.

@@ -36,8 +36,13 @@ func (r *runner) run() error {
 		}
 		f.close()
 		// Teardown: the state is not needed again, and SIGTERM makes a
-		// hub with thousands of routes take minutes (see README).
-		h.stop(syscall.SIGKILL)
+		// hub with thousands of routes take longer; only a profiled hub
+		// needs it, to write its profile.
+		if r.o.profile {
+			h.stop(syscall.SIGTERM)
+		} else {
+			h.stop(syscall.SIGKILL)
+		}
 		if err != nil {
 			return err
 		}
