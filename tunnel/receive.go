@@ -46,12 +46,25 @@ func (p *peer) onDatagrams(now time.Time, b *packetBatch) {
 // forSession reports whether b is a protected record for the established
 // datagram session.
 func (p *peer) forSession(b *packetBuf) bool {
+	idx := p.sessionIndex()
+	return idx != 0 && receiverIs(b, idx)
+}
+
+// sessionIndex is the receiver index of the established datagram
+// session, or 0.
+func (p *peer) sessionIndex() uint32 {
 	dc, ok := p.conn.(*dgramCarrier)
 	if !ok || p.sess == nil || !p.sess.Established() {
-		return false
+		return 0
 	}
-	idx, ok := record.DatagramReceiverIndex(b.pkt)
-	return ok && idx == dc.index
+	return dc.index
+}
+
+// receiverIs reports whether b is a protected record for receiver index
+// idx.
+func receiverIs(b *packetBuf, idx uint32) bool {
+	got, ok := record.DatagramReceiverIndex(b.pkt)
+	return ok && got == idx
 }
 
 // openRecords opens a run of records for the session in place and takes
@@ -110,11 +123,14 @@ func (p *peer) openRun(now time.Time, bufs []*packetBuf) error {
 // is the worker's reusable slice.
 func (p *peer) serveDatagrams(now time.Time, taken []*packetBatch) []*packetBatch {
 	taken = p.dgrams.take(taken[:0])
+	// The session's index is looked up once: it only changes with an
+	// event, which ends the serve.
+	idx := p.sessionIndex()
 	for i, b := range taken {
 		k := 0
 		for k < len(b.bufs) && !p.handoff {
 			j := k
-			for j < len(b.bufs) && p.forSession(b.bufs[j]) {
+			for j < len(b.bufs) && idx != 0 && receiverIs(b.bufs[j], idx) {
 				j++
 			}
 			if j == k {
@@ -154,11 +170,13 @@ func (p *peer) serveRun(now time.Time, bufs []*packetBuf) {
 		return
 	}
 	p.transmit(p.conn, p.sess.Outgoing())
-	p.afterCall()
 	if pkts := p.sess.Packets(); len(pkts) > 0 {
 		p.deliver(pkts)
 	}
 	if evs := p.sess.Events(); len(evs) > 0 {
+		// Only a call with events can change what afterCall follows
+		// (indexes, hiding state): records alone do not.
+		p.afterCall()
 		p.deferredEvents = append(p.deferredEvents, evs...)
 		p.handoff = true
 	}
@@ -168,7 +186,7 @@ func (p *peer) serveRun(now time.Time, bufs []*packetBuf) {
 // owner must run: work left to it, a deadline earlier than its timer, or
 // a status to publish (the endpoint moved).
 func (p *peer) needsOwner() bool {
-	return p.handoff || p.deadlineMoved() || p.stats.roams.Load() != p.ctl.last.roams
+	return p.handoff || p.servedDeadlineMoved() || p.stats.roams.Load() != p.ctl.last.roams
 }
 
 // onDatagram handles one datagram routed to this peer, and takes b. An

@@ -71,13 +71,20 @@ func (p *peer) resetTimer(t *time.Timer) {
 	t.Reset(max(next.Sub(p.now()), 0))
 }
 
-// deadlineMoved reports whether a deadline is now earlier than the one
-// the owner's timer is set for: a receive worker then wakes the owner,
-// which sets it again. A later one needs nothing: the timer fires early
-// and the owner sets it again then.
-func (p *peer) deadlineMoved() bool {
-	next := p.nextDeadline()
-	return !next.IsZero() && (p.armed.IsZero() || next.Before(p.armed))
+// servedDeadlineMoved reports whether a deadline a receive worker can
+// move (records and keepalives touch the liveness, the session's timers
+// and, for a responder that learnt the endpoint, the persistent
+// keepalive) is now earlier than the one the owner's timer is set for:
+// the worker then wakes the owner, which sets it again. A later one needs
+// nothing: the timer fires early and the owner sets it again then.
+func (p *peer) servedDeadlineMoved() bool {
+	before := func(t time.Time) bool {
+		return !t.IsZero() && (p.armed.IsZero() || t.Before(p.armed))
+	}
+	if t := p.passiveKeepaliveAt(); !t.IsZero() && before(t.Add(keepaliveSlack)) {
+		return true
+	}
+	return p.sess != nil && before(p.sess.NextTimeout()) || before(p.keepaliveAt())
 }
 
 // onTimer acts on every deadline that has passed.
