@@ -42,8 +42,12 @@ import (
 
 // rxJobQueue bounds the reads waiting for one worker. A full queue makes
 // the reader wait: the kernel's socket buffer is then the queue that
-// drops, as it does when the readers themselves fall behind.
-const rxJobQueue = 256
+// drops, as it does when the readers themselves fall behind. Deeper, the
+// backlog of an overloaded hub would grow in pool buffers instead, up to
+// the pool's limit (bufcap.go), each pinning a resident page while it
+// waits: 13 MiB of a 1,000-peer hub's peak RSS with 256 (bench/README.md,
+// "Many active peers").
+const rxJobQueue = 8
 
 // rxJob is one read's peers for one worker.
 type rxJob struct {
