@@ -45,8 +45,7 @@ import (
 // drops, as it does when the readers themselves fall behind. Deeper, the
 // backlog of an overloaded hub would grow in pool buffers instead, up to
 // the pool's limit (bufcap.go), each pinning a resident page while it
-// waits: 13 MiB of a 1,000-peer hub's peak RSS with 256 (bench/README.md,
-// "Many active peers").
+// waits (bench/README.md, "Many active peers").
 const rxJobQueue = 8
 
 // rxJob is one read's peers for one worker.
@@ -152,10 +151,9 @@ func (w *rxWorker) loop() {
 				w.serve(now, p)
 			}
 			j.put()
-			if len(w.jobs) == 0 {
-				// More reads waiting: their packets join this batch.
-				w.flush()
-			}
+			// One TUN batch per read: holding packets for the next
+			// read's would delay them by as long as it takes to come.
+			w.flush()
 		case <-w.d.ctx.Done():
 			return
 		}
@@ -175,7 +173,14 @@ func (w *rxWorker) serve(now time.Time, p *peer) {
 		p.dgrams.signal()
 		return
 	}
-	p.flushRx() // what the owner opened last, if anything
+	if p.rxb != nil {
+		// What the owner opened last, after what this worker holds of
+		// the peer (one worker per peer: rxHeld is w or nil).
+		if p.rxHeld == w {
+			w.flush()
+		}
+		p.flushRx()
+	}
 	p.rxw = w
 	p.rxb = w.rx
 	w.taken = p.serveDatagrams(now, w.taken)
