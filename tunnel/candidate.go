@@ -168,7 +168,15 @@ func (p *peer) promote() {
 		p.timers.handshakeDeadline = c.deadline
 	}
 	p.log.Debug("replacement connection took over")
-	p.handle(c.pkts, c.events)
+	// The events first: every packet the candidate holds came out of a
+	// record opened after its Established, and whoever reads a packet of
+	// the new session from the TUN must find the session counted and
+	// marked established (handle delivers before it handles events, so
+	// the packets would otherwise race the counters to the reader).
+	p.handle(nil, c.events)
+	if len(c.pkts) > 0 {
+		p.deliver(c.pkts)
+	}
 	if p.sess != nil {
 		p.process()
 	}
