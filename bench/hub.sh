@@ -14,7 +14,7 @@
 #   HUB_LOSS_LOAD      load of the paced runs, percent of the measured aggregate [25]
 #   HUB_SUITE          cipher suite [mls-xwing-ed25519]
 #   HUB_KEEP           1 keeps the work directory (logs, state) [0]
-#   HUB_PROFILE        1 writes currentd CPU profiles (WORK/hub-N/cpu.pprof; implies HUB_KEEP=1) [0]
+#   HUB_PROFILE        1 writes currentd CPU profiles (WORK/hub-N/cpu.pprof, restarts cpu-1.pprof ...; implies HUB_KEEP=1) [0]
 #   HUB_ARGS           more hubload run flags (e.g. -unpaced-only)
 #   HUB_TMP            where the work directory (and the hub's state_dir) is made [/tmp]
 set -euo pipefail

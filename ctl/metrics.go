@@ -178,9 +178,10 @@ func peerFamilies(st Status) []Family {
 	}
 	labeled := []peerLabeled{
 		{"current_peer_dropped_packets_total", "reason",
-			"Packets dropped for the peer, by reason: replay (anti-replay window), bad_source (source outside allowed IPs), queue_full (outbound queue full).",
+			"Packets dropped for the peer, by reason: replay (anti-replay window), bad_source (source outside allowed IPs), queue_full (outbound queue full), unknown_epoch (a record of an epoch whose keys the session does not hold), bad_mac (a record that failed authentication).",
 			func(p *PeerStatus) []labeledValue {
-				return []labeledValue{{"replay", p.Dropped.Replay}, {"bad_source", p.Dropped.BadSource}, {"queue_full", p.Dropped.QueueFull}}
+				return []labeledValue{{"replay", p.Dropped.Replay}, {"bad_source", p.Dropped.BadSource}, {"queue_full", p.Dropped.QueueFull},
+					{"unknown_epoch", p.Dropped.UnknownEpoch}, {"bad_mac", p.Dropped.BadMAC}}
 			}},
 		{"current_peer_handshakes_total", "outcome",
 			"Sessions of the peer that ended their handshake, by outcome: established (a full handshake), timeout, failed. Resumptions count in current_peer_resumptions_total.",

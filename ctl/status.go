@@ -169,6 +169,11 @@ type DropCounters struct {
 	// QueueFull: outbound packets dropped because the peer's queue or
 	// connection was full.
 	QueueFull uint64 `json:"queue_full"`
+	// UnknownEpoch: inbound records of an epoch whose keys the session
+	// did not hold (too old, past the grace period, or not installed
+	// yet); BadMAC: inbound records that failed authentication.
+	UnknownEpoch uint64 `json:"unknown_epoch"`
+	BadMAC       uint64 `json:"bad_mac"`
 }
 
 // VersionInfo is version's result.

@@ -62,7 +62,12 @@ type dgState struct {
 	// proves it switched (a record of the new epoch authenticates): a
 	// duplicate ConnectionUpdate means our EpochKeyUpdate was lost, and
 	// the peer, still in the old epoch, can only open it under old keys.
-	prevSend   *record.DatagramSender
+	prevSend *record.DatagramSender
+	// nextSend is the current epoch's sender while the commit's receiver
+	// holds it back (update.go, holdSend); send is then the old epoch's.
+	nextSend *record.DatagramSender
+	// updateDue: an update was asked for while nextSend was held back.
+	updateDue  bool
 	cookie     []byte
 	challenges int
 	nextID     uint32
@@ -92,6 +97,10 @@ type retransmit struct {
 	interval       time.Duration
 	next, deadline time.Time
 	resume         bool // giving up falls back to a fresh handshake
+	// hold: the message is our EpochKeyUpdate while we hold back our
+	// switch (update.go); an answer is any record of the new epoch, and
+	// giving up ends the hold rather than the session.
+	hold bool
 }
 
 func (s *Session) dgInit() error {
@@ -118,6 +127,9 @@ func (s *Session) dgClose() {
 	}
 	if s.dg.prevSend != nil {
 		s.dg.prevSend.Close()
+	}
+	if s.dg.nextSend != nil {
+		s.dg.nextSend.Close()
 	}
 	s.dg.rtx = nil
 	s.dg.reasm = reassembler{}
@@ -203,10 +215,7 @@ func (s *Session) opened(d []byte, ct record.ContentType, content []byte, err er
 		return nil, false, fmt.Errorf("%w: %w", ErrDropped, err)
 	}
 	if s.group != nil && binary.BigEndian.Uint16(d[1:]) == uint16(s.group.Epoch()) {
-		if s.dg.prevSend != nil {
-			s.dg.prevSend.Close()
-			s.dg.prevSend = nil
-		}
+		s.peerSwitched()
 		if s.dg.helloAnswer != nil || s.dg.resAnswer != nil {
 			s.forgetAnswers()
 		}
@@ -530,6 +539,16 @@ func (s *Session) dgInstall() error {
 	if err := snd.SetKeys(send); err != nil {
 		send.Wipe()
 		return err
+	}
+	if s.dg.nextSend != nil {
+		// Held back for an epoch that this one supersedes (a
+		// resumption answered while we held): nothing of the old
+		// epoch's is owed to the peer any more.
+		s.dg.send.Close()
+		s.dg.send, s.dg.nextSend, s.dg.updateDue = s.dg.nextSend, nil, false
+		if s.dg.rtx != nil && s.dg.rtx.hold {
+			s.dg.rtx = nil
+		}
 	}
 	if s.dg.prevSend != nil {
 		s.dg.prevSend.Close()

@@ -122,7 +122,7 @@ func (l *lane) traffic() {
 	}
 	l.run(l.now.Add(time.Second), func() bool { return len(l.q) == 0 && len(l.s[0].Outgoing())+len(l.s[1].Outgoing()) == 0 })
 	for i, s := range l.s {
-		p := s.Packets()
+		p := dataPackets(s)
 		if len(p) != 1 || !bytes.Equal(p[0], []byte{0x45, byte(1 - i)}) {
 			l.tb.Fatalf("side %d received %d packets", i, len(p))
 		}

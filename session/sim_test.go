@@ -360,7 +360,7 @@ func (n *simNet) check(e *simEnd) {
 	if e == from {
 		from = n.ends[1]
 	}
-	for _, p := range e.s.Packets() {
+	for _, p := range dataPackets(e.s) {
 		id := binary.BigEndian.Uint64(p)
 		want, ok := from.sent[id]
 		if !ok || !bytes.Equal(p, want) {

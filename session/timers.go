@@ -7,11 +7,13 @@ import (
 )
 
 // Timers. A Session has at most five: the retransmission of an unanswered
-// control message (datagram mode), the expiry of partly reassembled control
-// messages (datagram mode), the end of the previous epoch's grace period
-// (datagram mode), the resumption fallback (stream mode; datagram mode
-// uses the retransmission's deadline) and the update schedule (both modes). NextTimeout
-// returns the earliest; the caller calls HandleTimeout at or after it.
+// control message (datagram mode; it also bounds how long the receiver of
+// a commit holds back its send-key switch, update.go), the expiry of
+// partly reassembled control messages (datagram mode), the end of the
+// previous epoch's grace period (datagram mode), the resumption fallback
+// (stream mode; datagram mode uses the retransmission's deadline) and the
+// update schedule (both modes). NextTimeout returns the earliest; the
+// caller calls HandleTimeout at or after it.
 
 // NextTimeout is when the caller should call HandleTimeout next; the zero
 // time means no timer is pending.
@@ -32,7 +34,7 @@ func (s *Session) NextTimeout() time.Time {
 	earliest(s.dg.reasm.deadline(s.cfg.ReassemblyTime))
 	earliest(s.dg.graceCheck)
 	earliest(s.resumeDeadline)
-	if s.phase == phaseEstablished && !s.waiting {
+	if s.phase == phaseEstablished && !s.waiting && !s.holding() {
 		earliest(s.nextUpdate)
 	}
 	return t
@@ -56,14 +58,16 @@ func (s *Session) HandleTimeout(now time.Time) error {
 func (s *Session) onTimers() error {
 	now := s.now
 	if r := s.dg.rtx; r != nil {
-		if !now.Before(r.deadline) {
+		switch {
+		case !now.Before(r.deadline) && r.hold:
+			s.endHold()
+		case !now.Before(r.deadline):
 			s.dg.rtx = nil
 			if r.resume {
 				return s.resumeFallback()
 			}
 			return ErrTimeout
-		}
-		if !now.Before(r.next) {
+		case !now.Before(r.next):
 			if err := s.emit(r.msg); err != nil {
 				return err
 			}
@@ -87,7 +91,7 @@ func (s *Session) onTimers() error {
 			}
 		}
 	}
-	if s.phase == phaseEstablished && !s.waiting && !s.nextUpdate.IsZero() && !now.Before(s.nextUpdate) {
+	if s.phase == phaseEstablished && !s.waiting && !s.holding() && !s.nextUpdate.IsZero() && !now.Before(s.nextUpdate) {
 		return s.sendUpdate()
 	}
 	return nil

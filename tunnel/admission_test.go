@@ -30,6 +30,14 @@ type stormHub struct {
 func newStormHub(t *testing.T) *stormHub {
 	rk, ik := newKeys(t, testSuite), newKeys(t, testSuite)
 	n := startNode(t, Config{ListenPort: 0, Peers: []PeerConfig{{Name: "b", PublicKey: ik.pub, AllowedIPs: pfxs("10.0.0.2/32")}}}, rk)
+	// Budgets of a fixed size, whatever the cores (before any hello
+	// arrives): the storm here is one peer's, from many hosts, and must
+	// fit the opened-hello routes (1024 + 4 per peer), which the
+	// budgets of a machine with many cores, or the real resumption
+	// budget, would overflow. The rules tested do not depend on the size.
+	const ceiling = 2 * handshakeCoreRate
+	n.dev.guard.global = newLimiter(ceiling, ceiling)
+	n.dev.guard.resumes = newLimiter(4*ceiling, 4*ceiling)
 	group, _ := establishedStreamGroup(t, ik, rk)
 	h := &stormHub{t: t, d: n.dev, ik: ik, group: group, now: time.Now()}
 	// The group ID is in the opened request; the device learns it from

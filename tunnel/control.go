@@ -70,6 +70,12 @@ type PeerStatus struct {
 	// WireGuard, so forged datagrams with a used sequence number count
 	// too.
 	DropReplay uint64
+	// DropUnknownEpoch counts protected datagrams of an epoch whose keys
+	// the session did not hold (record.ErrUnknownEpoch: too old, past the
+	// grace period, or not installed yet), and DropBadMAC those the AEAD
+	// rejected (record.ErrBadRecordMAC: forged, corrupted or keyed for
+	// someone else).
+	DropUnknownEpoch, DropBadMAC uint64
 
 	// Fallbacks counts switches from UDP to TCP (transport auto).
 	Fallbacks uint64
@@ -246,6 +252,8 @@ func (d *Device) PeerStatus() []PeerStatus {
 			DropQueueFull:       p.stats.dropQueueFull.Load(),
 			DropSource:          p.stats.dropSource.Load(),
 			DropReplay:          p.stats.dropReplay.Load(),
+			DropUnknownEpoch:    p.stats.dropUnknownEpoch.Load(),
+			DropBadMAC:          p.stats.dropBadMAC.Load(),
 			Fallbacks:           p.stats.fallbacks.Load(),
 			Handshake:           p.stats.hs.snapshot(),
 		}
@@ -333,7 +341,12 @@ func (p *peer) applyPolicy() {
 
 // countDrop counts a datagram a session dropped, by reason.
 func (p *peer) countDrop(err error) {
-	if errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld) {
+	switch {
+	case errors.Is(err, record.ErrReplay) || errors.Is(err, record.ErrTooOld):
 		p.stats.dropReplay.Add(1)
+	case errors.Is(err, record.ErrUnknownEpoch):
+		p.stats.dropUnknownEpoch.Add(1)
+	case errors.Is(err, record.ErrBadRecordMAC):
+		p.stats.dropBadMAC.Add(1)
 	}
 }

@@ -71,6 +71,8 @@ type Device struct {
 	// owners counts the peers' owner goroutines, the crypto pool's only
 	// users, including those of peers removed since.
 	owners sync.WaitGroup
+	// saver writes the peers' state files (saver.go).
+	saver stateSaver
 
 	// buf is the packet buffer pool and its budget (bufcap.go).
 	buf bufState
@@ -270,6 +272,7 @@ func (d *Device) Close() error {
 			<-p.done
 		}
 		d.owners.Wait()
+		d.saver.flush() // the owners' last saves
 		d.stopCrypto()
 		d.stopWriters()
 		var berr error

@@ -128,9 +128,11 @@ type ctlPeer struct {
 	RxPackets       uint64     `json:"rx_packets"`
 	TxPackets       uint64     `json:"tx_packets"`
 	Dropped         struct {
-		Replay    uint64 `json:"replay"`
-		BadSource uint64 `json:"bad_source"`
-		QueueFull uint64 `json:"queue_full"`
+		Replay       uint64 `json:"replay"`
+		BadSource    uint64 `json:"bad_source"`
+		QueueFull    uint64 `json:"queue_full"`
+		UnknownEpoch uint64 `json:"unknown_epoch"`
+		BadMAC       uint64 `json:"bad_mac"`
 	} `json:"dropped"`
 }
 
@@ -925,10 +927,11 @@ func TestE2ECtlMetrics(t *testing.T) {
 		t.Errorf("current_peer_rx_packets_total = %v after 4 pings", v)
 	}
 	const dropped = "current_peer_dropped_packets_total"
-	if f := fams[dropped]; f.GetType() != dto.MetricType_COUNTER || f.GetHelp() == "" || len(f.GetMetric()) != 3 {
-		t.Errorf("%s: type %v, help %q, %d samples (want 3)", dropped, f.GetType(), f.GetHelp(), len(f.GetMetric()))
+	if f := fams[dropped]; f.GetType() != dto.MetricType_COUNTER || f.GetHelp() == "" || len(f.GetMetric()) != 5 {
+		t.Errorf("%s: type %v, help %q, %d samples (want 5)", dropped, f.GetType(), f.GetHelp(), len(f.GetMetric()))
 	}
-	for reason, n := range map[string]uint64{"replay": pa.Dropped.Replay, "bad_source": pa.Dropped.BadSource, "queue_full": pa.Dropped.QueueFull} {
+	for reason, n := range map[string]uint64{"replay": pa.Dropped.Replay, "bad_source": pa.Dropped.BadSource, "queue_full": pa.Dropped.QueueFull,
+		"unknown_epoch": pa.Dropped.UnknownEpoch, "bad_mac": pa.Dropped.BadMAC} {
 		l := map[string]string{"reason": reason}
 		for k, v := range peerl {
 			l[k] = v

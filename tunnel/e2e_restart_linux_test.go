@@ -300,6 +300,34 @@ func waitCount(t *testing.T, d *daemon, s string, n int) {
 	}
 }
 
+// waitStateSaved waits until d's state saver wrote the epoch d reached
+// last (tunnel/saver.go writes it shortly after the change): a test that
+// copies a state file, or kills d, expects that epoch in it.
+func waitStateSaved(t *testing.T, d *daemon) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := d.log.String()
+		at := max(strings.LastIndex(log, `msg="session established"`), strings.LastIndex(log, `msg="epoch changed"`))
+		if at >= 0 {
+			line := log[at:]
+			if nl := strings.IndexByte(line, '\n'); nl >= 0 {
+				line = line[:nl]
+			}
+			if i := strings.Index(line, " epoch="); i >= 0 {
+				epoch := strings.Fields(line[i+1:])[0]
+				if strings.Contains(log[at:], `msg="session state saved" peer=peer `+epoch) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the last epoch was not saved within 10 s", d.ns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func durationStats(ds []time.Duration) (lo, med, hi time.Duration) {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -369,6 +397,7 @@ func TestE2ESimultaneousRestart(t *testing.T) {
 
 			// A's state of this epoch is kept aside; three updates later
 			// both stop (saving the new epoch) and A gets the old file back.
+			waitStateSaved(t, p.a)
 			file := stateFile(t, p.stateA)
 			stale := filepath.Join(sub, "a-stale.state")
 			copyFile(t, file, stale)
@@ -395,6 +424,7 @@ func TestE2ESimultaneousRestart(t *testing.T) {
 			// The same with B as a listener (no endpoint): it restarts as a
 			// restored responder with a stale state and rejects A's
 			// request, which reaches it from an endpoint it does not know.
+			waitStateSaved(t, p.b)
 			file = stateFile(t, p.stateB)
 			stale = filepath.Join(sub, "b-stale.state")
 			copyFile(t, file, stale)

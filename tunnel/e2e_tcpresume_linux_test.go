@@ -130,6 +130,10 @@ func (h *tcpResumeHub) rekeyAndTalk() uint64 {
 		return len(st.Peers) == 1 && st.Peers[0].Epoch == before+1
 	})
 	e2ePing(t, h.nsB, "10.99.0.1")
+	// The state reaches the disk a little after the change (saver.go);
+	// a kill in between would cost a handshake, not a key.
+	waitStateSaved(t, h.a)
+	waitStateSaved(t, h.b)
 	return h.epoch("after the rekey")
 }
 

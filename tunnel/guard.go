@@ -25,8 +25,10 @@ type guard struct {
 	// global is the fresh-handshake ceiling: every HPKE open of a sealed
 	// hello is charged to it until the hello proves to be a resumption
 	// of a group we know, which then takes from resumes instead.
-	global    *limiter
-	resumes   *limiter
+	global  *limiter
+	resumes *limiter
+	// slots bounds the resumptions worked on at once (resumeslots.go).
+	slots     *resumeSlots
 	refused   [numRefusals]atomic.Uint64
 	responded atomic.Uint64 // responder handshakes started
 	// keyAnswers counts the HelloKeyAnswers of this second.
@@ -108,6 +110,7 @@ func newGuard(log *slog.Logger) *guard {
 		hosts:   newHostLimiter(handshakeHostRate, handshakeHostBurst, maxLimitedHosts),
 		global:  newLimiter(rate, rate),
 		resumes: newLimiter(resume, resume),
+		slots:   newResumeSlots(cores),
 		tcpOpen: map[netip.Prefix]int{},
 	}
 }

@@ -86,6 +86,9 @@ type peer struct {
 	// saved is the state to resume from: persisted, or kept from a lost
 	// TCP connection (streamresume.go).
 	saved *savedState
+	// saves limits the log lines of failing state saves (savelog.go);
+	// the state saver's writers use it, not the owner (saver.go).
+	saves saveLog
 	// lastSent is when we last sent the peer anything (keepalives).
 	lastSent time.Time
 	// live detects a peer that forgot our UDP session (liveness.go).

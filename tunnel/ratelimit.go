@@ -31,15 +31,18 @@ const (
 	handshakeCoreRate = 100
 	// resumeCoreRate is the per-core rate of resumptions of groups the
 	// device knows, in place of the ceiling: their HPKE open is paid
-	// like a hello's, and the rest (state load, two commits, two fsyncs:
-	// 2.3 to 2.5 ms of hub CPU here, bench/README.md "Restart storm") is
-	// work for a peer we configured, whose every distinct request the
-	// session's replay rules admit once. At 2.5 ms it lets a restart
-	// storm take half the machine: admitting faster than the cores
-	// resume only queues the work in the owners, whose peers' traffic
-	// then waits behind it, and a peer silent for a second starts a
-	// rescue, one more resumption (measured: 5 resumptions per peer).
-	resumeCoreRate     = 200
+	// like a hello's, and the rest (two commits and the state save, about
+	// 1.5 ms of hub CPU here, bench/README.md "Restart storm") is work
+	// for a peer we configured, whose every distinct request the
+	// session's replay rules admit once and whose own bucket
+	// (handshakePeerRate) bounds. What keeps a storm from taking the
+	// machine is the resumption slots (resumeslots.go), which let half
+	// the cores work on resumptions and queue the rest in arrival order;
+	// this budget is set above what they get through, so that it refuses
+	// only what they could not serve in time anyway. (At 200 per core,
+	// before the slots, it held a 10,000-peer storm to 25 s on two cores
+	// by itself.)
+	resumeCoreRate     = 1000
 	handshakePeerRate  = 2
 	handshakePeerBurst = 8
 	// maxLimitedHosts bounds the per-host table; when full, hosts whose

@@ -360,6 +360,13 @@ func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.O
 	if dc == nil || p.sess == nil {
 		return
 	}
+	// A copy of a request we answered is served from the session's cache,
+	// no slot needed; the slot is for the work of a new one.
+	if !p.dev.guard.slots.acquire(p.ctx) {
+		oh.Wipe()
+		return
+	}
+	defer p.dev.guard.slots.release()
 	now := p.now()
 	err := p.sess.HandleOpenedHello(now, oh, helloSender(in))
 	if err != nil {

@@ -15,7 +15,8 @@ const saveReportInterval = time.Minute
 // shutdown is always reported if it fails or if failures are held back:
 // it is what a restart resumes from, and the last chance to report.
 //
-// It is owner state (in peerTimers), so it needs no lock.
+// The state saver's writers use it (saver.go), one at a time for a peer,
+// so it needs no lock of its own.
 type saveLog struct {
 	lastReport time.Time // of the last line logged; zero before any
 	warned     bool      // a failure was logged and no success since

@@ -13,7 +13,8 @@ import (
 )
 
 // Session state persistence. After every epoch change (and at shutdown) a
-// session's MLS group is written to StateDir, over either transport, one
+// session's MLS group is written to StateDir by the state saver (saver.go,
+// off the owner goroutine), over either transport, one
 // file per peer named by a hash of the peer's public key. A daemon that
 // restarts finds it and resumes (session.Config.Resume): both sides move
 // the group two epochs forward before any data flows, so record keys are
@@ -68,19 +69,24 @@ func statePath(dir string, pub []byte) string {
 
 // loadState reads a peer's saved state; a missing file is (nil, nil).
 func loadState(dir string, pub []byte) (*savedState, error) {
-	b, err := os.ReadFile(statePath(dir, pub))
+	return loadStatePath(statePath(dir, pub))
+}
+
+func loadStatePath(path string) (*savedState, error) {
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer clear(b)
 	var st savedState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", statePath(dir, pub), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if !st.usable() {
-		return nil, fmt.Errorf("%s: unusable state", statePath(dir, pub))
+		return nil, fmt.Errorf("%s: unusable state", path)
 	}
 	return &st, nil
 }
@@ -102,16 +108,21 @@ func (st *savedState) usable() bool {
 
 // writeState replaces the file atomically.
 func writeState(dir string, pub []byte, st *savedState) error {
+	return writeStatePath(statePath(dir, pub), st)
+}
+
+func writeStatePath(path string, st *savedState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	path := statePath(dir, pub)
+	defer clear(b) // the group's secrets, in base64
 	return atomicfile.WriteFile(path, b, 0o600)
 }
 
-// saveState persists the current session, if any. The session written
-// supersedes any state kept to resume from (streamresume.go).
+// saveState hands the current session, if any, to the state saver
+// (saver.go), which writes it soon after. The session written supersedes
+// any state kept to resume from (streamresume.go).
 func (p *peer) saveState() {
 	if p.sess != nil && p.sess.Established() {
 		p.forgetSaved()
@@ -124,19 +135,10 @@ func (p *peer) saveState() {
 	if err != nil {
 		return
 	}
-	defer clear(st.Group)
 	// The peer's context ends before its last save, at shutdown.
-	now, final := p.now(), p.ctx.Err() != nil
-	if err := writeState(dir, p.cfg.PublicKey, st); err != nil {
-		if log, held, since := p.timers.saves.failed(now, final); log {
-			p.log.Warn("saving session state", append(heldArgs(held, since), "epoch", st.Epoch, "err", err)...)
-		}
-		return
-	}
-	if log, held, since := p.timers.saves.saved(now, final); log {
-		p.log.Info("saving session state works again", append(heldArgs(held, since), "epoch", st.Epoch)...)
-	}
-	p.log.Debug("session state saved", "epoch", st.Epoch)
+	p.dev.saver.submit(statePath(dir, p.cfg.PublicKey), &saveJob{
+		st: st, final: p.ctx.Err() != nil, report: &p.saves, log: p.log, now: p.now,
+	})
 }
 
 // sessionState is the current established session as saved state.
@@ -163,10 +165,12 @@ func heldArgs(held int, since time.Time) []any {
 }
 
 // removeState deletes the peer's file and forgets the state kept in
-// memory: the peer closed the session, so there is nothing to resume.
+// memory: the peer closed the session, so there is nothing to resume. The
+// removal goes through the saver, after (or instead of) the saves still
+// queued, which would otherwise write the file again.
 func (p *peer) removeState() {
 	p.forgetSaved()
 	if dir := p.dev.cfg.StateDir; dir != "" {
-		_ = os.Remove(statePath(dir, p.cfg.PublicKey))
+		p.dev.saver.submit(statePath(dir, p.cfg.PublicKey), &saveJob{report: &p.saves, log: p.log, now: p.now})
 	}
 }

@@ -20,6 +20,8 @@ type peerStats struct {
 	dropQueueFull        atomic.Uint64 // outbound queue or connection full
 	dropSource           atomic.Uint64 // inbound source outside the peer's allowed IPs
 	dropReplay           atomic.Uint64 // records the sessions' replay windows rejected
+	dropUnknownEpoch     atomic.Uint64 // records of an epoch whose keys the session does not hold
+	dropBadMAC           atomic.Uint64 // records that failed authentication
 	handshakes, epochs   atomic.Uint64
 	connsReplaced, dials atomic.Uint64
 	sessionErrors        atomic.Uint64
@@ -46,6 +48,7 @@ type Stats struct {
 type PeerStats struct {
 	TxPackets, RxPackets, TxBytes, RxBytes uint64
 	DropQueueFull, DropSource, DropReplay  uint64
+	DropUnknownEpoch, DropBadMAC           uint64
 	Handshakes, Epochs, Dials              uint64
 	Epoch                                  uint64
 	Established                            bool
@@ -80,26 +83,28 @@ func (d *Device) Stats() Stats {
 	defer d.mu.Unlock()
 	for _, p := range d.peers {
 		s.Peers[p.cfg.Name] = PeerStats{
-			TxPackets:      p.stats.txPackets.Load(),
-			RxPackets:      p.stats.rxPackets.Load(),
-			TxBytes:        p.stats.txBytes.Load(),
-			RxBytes:        p.stats.rxBytes.Load(),
-			DropQueueFull:  p.stats.dropQueueFull.Load(),
-			DropSource:     p.stats.dropSource.Load(),
-			DropReplay:     p.stats.dropReplay.Load(),
-			Handshakes:     p.stats.handshakes.Load(),
-			Epochs:         p.stats.epochs.Load(),
-			Dials:          p.stats.dials.Load(),
-			Epoch:          p.epoch.Load(),
-			Established:    p.established.Load(),
-			Roams:          p.stats.roams.Load(),
-			Fallbacks:      p.stats.fallbacks.Load(),
-			UDPProbes:      p.stats.udpProbes.Load(),
-			UDPReturns:     p.stats.udpReturns.Load(),
-			Resumed:        p.stats.resumed.Load(),
-			KeepalivesTx:   p.stats.keepalivesTx.Load(),
-			KeepalivesRx:   p.stats.keepalivesRx.Load(),
-			SilentSessions: p.stats.silentSessions.Load(),
+			TxPackets:        p.stats.txPackets.Load(),
+			RxPackets:        p.stats.rxPackets.Load(),
+			TxBytes:          p.stats.txBytes.Load(),
+			RxBytes:          p.stats.rxBytes.Load(),
+			DropQueueFull:    p.stats.dropQueueFull.Load(),
+			DropSource:       p.stats.dropSource.Load(),
+			DropReplay:       p.stats.dropReplay.Load(),
+			DropUnknownEpoch: p.stats.dropUnknownEpoch.Load(),
+			DropBadMAC:       p.stats.dropBadMAC.Load(),
+			Handshakes:       p.stats.handshakes.Load(),
+			Epochs:           p.stats.epochs.Load(),
+			Dials:            p.stats.dials.Load(),
+			Epoch:            p.epoch.Load(),
+			Established:      p.established.Load(),
+			Roams:            p.stats.roams.Load(),
+			Fallbacks:        p.stats.fallbacks.Load(),
+			UDPProbes:        p.stats.udpProbes.Load(),
+			UDPReturns:       p.stats.udpReturns.Load(),
+			Resumed:          p.stats.resumed.Load(),
+			KeepalivesTx:     p.stats.keepalivesTx.Load(),
+			KeepalivesRx:     p.stats.keepalivesRx.Load(),
+			SilentSessions:   p.stats.silentSessions.Load(),
 		}
 	}
 	return s

@@ -166,6 +166,7 @@ func TestTCPResumeStale(t *testing.T) {
 	dirB := t.TempDir()
 	n := newTCPResumeNodes(t, t.TempDir(), dirB)
 	n.traffic("first session")
+	n.b.dev.saver.flush() // the state is written off the owner (saver.go)
 	files, _ := filepath.Glob(filepath.Join(dirB, "*.state"))
 	if len(files) != 1 {
 		t.Fatalf("state files %v", files)

@@ -11,8 +11,6 @@ type peerTimers struct {
 	handshakeDeadline time.Time // current connection must establish by then
 	redialAt          time.Time // next connection attempt
 	backoff           time.Duration
-	// saves limits the log lines of failing state saves (savelog.go).
-	saves saveLog
 	// epochs limits the INFO lines of epoch changes (epochlog.go).
 	epochs epochLog
 }

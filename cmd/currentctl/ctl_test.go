@@ -184,7 +184,7 @@ func TestShowJSONSchema(t *testing.T) {
 		"persistent_keepalive_seconds", "state", "epoch", "last_epoch_change", "last_handshake",
 		"rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "dropped",
 		"epoch_changes", "tcp_fallbacks", "handshakes", "resumptions"})
-	check("dropped", keysOf(peers[0].(map[string]any)["dropped"]), []string{"replay", "bad_source", "queue_full"})
+	check("dropped", keysOf(peers[0].(map[string]any)["dropped"]), []string{"replay", "bad_source", "queue_full", "unknown_epoch", "bad_mac"})
 	check("handshakes", keysOf(peers[0].(map[string]any)["handshakes"]), []string{"established", "timeout", "failed"})
 	check("resumptions", keysOf(peers[0].(map[string]any)["resumptions"]), []string{"resumed", "failed"})
 	if peers[1].(map[string]any)["last_handshake"] != nil {

@@ -171,7 +171,8 @@ func (b *backend) Status() ctl.Status {
 			ps.LastHandshake = timePtr(rt.LastHandshake)
 			ps.RxBytes, ps.TxBytes = rt.RxBytes, rt.TxBytes
 			ps.RxPackets, ps.TxPackets = rt.RxPackets, rt.TxPackets
-			ps.Dropped = ctl.DropCounters{Replay: rt.DropReplay, BadSource: rt.DropSource, QueueFull: rt.DropQueueFull}
+			ps.Dropped = ctl.DropCounters{Replay: rt.DropReplay, BadSource: rt.DropSource, QueueFull: rt.DropQueueFull,
+				UnknownEpoch: rt.DropUnknownEpoch, BadMAC: rt.DropBadMAC}
 			ps.EpochChanges = rt.Epochs
 			ps.TCPFallbacks = rt.Fallbacks
 			hs := rt.Handshake

@@ -30,9 +30,11 @@ const (
 
 type hub struct {
 	bin, ns, dir string
-	// profile, if set, is where currentd writes a CPU profile (its first
-	// run only: a restart would overwrite it).
+	// profile, if set, is where currentd writes a CPU profile: the first
+	// run's; each restart's goes beside it, numbered (cpu-1.pprof, ...).
+	// A run ended by kill -9 writes none.
 	profile string
+	starts  int
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *os.File
@@ -75,9 +77,13 @@ func (h *hub) start() (time.Time, error) {
 	h.log = log
 	args := []string{"netns", "exec", h.ns, h.bin, "-c", filepath.Join(h.dir, "hub.toml"), "--ctl-dir", filepath.Join(h.dir, "ctl")}
 	if h.profile != "" {
-		args = append(args, "--cpuprofile", h.profile)
-		h.profile = ""
+		path := h.profile
+		if h.starts > 0 {
+			path = strings.TrimSuffix(path, ".pprof") + fmt.Sprintf("-%d.pprof", h.starts)
+		}
+		args = append(args, "--cpuprofile", path)
 	}
+	h.starts++
 	h.cmd = exec.Command("ip", args...)
 	h.cmd.Stdout, h.cmd.Stderr = log, log
 	t0 := time.Now()
@@ -136,7 +142,7 @@ func (h *hub) status() (*ctl.Status, error) {
 // hubCounts sums what the hub reports of its peers.
 type hubCounts struct {
 	handshakes, resumed, resumeFailed, epochChanges, cookies uint64
-	replayDrops                                              uint64
+	replayDrops, epochDrops, macDrops                        uint64
 	refused                                                  map[string]uint64
 	established                                              int
 }
@@ -153,6 +159,8 @@ func (h *hub) counts() (hubCounts, error) {
 		c.resumeFailed += p.Resumptions.Failed
 		c.epochChanges += p.EpochChanges
 		c.replayDrops += p.Dropped.Replay
+		c.epochDrops += p.Dropped.UnknownEpoch
+		c.macDrops += p.Dropped.BadMAC
 		if p.State == ctl.StateEstablished {
 			c.established++
 		}

@@ -47,7 +47,7 @@ func runCmd(args []string) error {
 	fs.IntVar(&o.senders, "senders", 1, "sender goroutines (one leaves the hub the other core of a 2-core machine)")
 	fs.IntVar(&o.window, "window", 64, "handshakes in flight")
 	fs.DurationVar(&o.pingEvery, "ping", time.Second, "each peer's ping interval in the restart figures")
-	fs.BoolVar(&o.profile, "profile", false, "run each hub's first currentd with --cpuprofile WORK/hub-N/cpu.pprof")
+	fs.BoolVar(&o.profile, "profile", false, "run each hub's currentd with --cpuprofile WORK/hub-N/cpu.pprof (restarts: cpu-1.pprof, cpu-2.pprof, ...)")
 	fs.BoolVar(&o.unpacedOnly, "unpaced-only", false, "measure only the two unpaced phases (for profiling the data path)")
 	fs.BoolVar(&o.manyOnly, "many-only", false, "measure only the many-peer unpaced phase (for profiling the data path)")
 	_ = fs.Parse(args)

@@ -202,3 +202,22 @@ func TestNonzero(t *testing.T) {
 		t.Errorf("nonzero(nil) = %q", got)
 	}
 }
+
+func TestUpdateLoss(t *testing.T) {
+	for _, c := range []struct {
+		upd, ctrl lossSplit
+		want      float64
+	}{
+		// Rare updates: the windows' excess is the finer figure.
+		{lossSplit{all: 120, inWindows: 60, expected: 10}, lossSplit{all: 100}, 50},
+		// Frequent updates: the windows cover the run and their excess
+		// reads zero; the control run shows the updates' loss.
+		{lossSplit{all: 700, inWindows: 420, expected: 420}, lossSplit{all: 0}, 700},
+		// Neither estimate below zero.
+		{lossSplit{all: 5, inWindows: 1, expected: 3}, lossSplit{all: 9}, 0},
+	} {
+		if got := updateLoss(c.upd, c.ctrl); got != c.want {
+			t.Errorf("updateLoss(%+v, %+v) = %v, want %v", c.upd, c.ctrl, got, c.want)
+		}
+	}
+}
