@@ -565,8 +565,8 @@ func (p *peer) onConnEvent(ev connEvent) {
 
 // process collects what the session produced after a call.
 func (p *peer) process() {
-	p.transmit(p.conn, p.sess.Outgoing())
 	p.afterCall()
+	p.transmit(p.conn, p.sess.Outgoing())
 	p.handle(p.sess.Packets(), p.sess.Events())
 }
 

@@ -74,8 +74,8 @@ func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
 		p.sessionFailed(err)
 		return
 	}
-	p.transmit(p.conn, p.sess.Outgoing())
 	p.afterCall()
+	p.transmit(p.conn, p.sess.Outgoing())
 	p.handle(p.sess.Packets(), p.sess.Events())
 }
 
@@ -169,14 +169,17 @@ func (p *peer) serveRun(now time.Time, bufs []*packetBuf) {
 		p.deferredErr, p.handoff = err, true
 		return
 	}
+	evs := p.sess.Events()
+	if len(evs) > 0 {
+		// Only a call with events can change what afterCall follows
+		// (indexes, hiding state): records alone do not.
+		p.afterCall()
+	}
 	p.transmit(p.conn, p.sess.Outgoing())
 	if pkts := p.sess.Packets(); len(pkts) > 0 {
 		p.deliver(pkts)
 	}
-	if evs := p.sess.Events(); len(evs) > 0 {
-		// Only a call with events can change what afterCall follows
-		// (indexes, hiding state): records alone do not.
-		p.afterCall()
+	if len(evs) > 0 {
 		p.deferredEvents = append(p.deferredEvents, evs...)
 		p.handoff = true
 	}
@@ -240,6 +243,10 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 // authenticated moves the endpoint, and what the session answered goes
 // out.
 func (p *peer) afterControl(now time.Time, dc *dgramCarrier, ep conn.Endpoint, events []session.Event, authentic bool) {
+	// The index first: what the session answered may come from a new
+	// one (a fresh handshake after a refused resumption), and the
+	// peer's reply to it can arrive before this call returns.
+	p.afterCall()
 	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(ep)) {
 		if dc.ep != nil {
 			p.stats.roams.Add(1)
@@ -259,7 +266,6 @@ func (p *peer) afterControl(now time.Time, dc *dgramCarrier, ep conn.Endpoint, e
 	} else {
 		p.transmit(dc, out)
 	}
-	p.afterCall()
 	p.handle(p.sess.Packets(), events)
 }
 
@@ -404,7 +410,12 @@ func feedAll(now time.Time, s *session.Session, frags [][]byte) error {
 }
 
 // afterCall keeps the index table, and what hiding keeps across
-// sessions, in step with the session.
+// sessions, in step with the session. It runs before what the call
+// queued is sent: a session that gave up resuming starts its handshake
+// under a new index, and the peer's answer, which the UDP readers route
+// by that index, can come back within a millisecond (TestE2ESimultaneousRestart,
+// stale listener state: the answer was refused as unknown_index and cost
+// a 500 ms retransmission).
 func (p *peer) afterCall() {
 	p.noteHiding(p.sess)
 	if dc, ok := p.conn.(*dgramCarrier); ok && p.sess != nil && p.sess.LocalIndex() != 0 {
