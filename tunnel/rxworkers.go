@@ -39,12 +39,8 @@ import (
 // (nothing queued, not serving), as that worker (busy: one of the two at a
 // time, so everything above holds as if the worker had served it), and a
 // worker or reader whose TUN writer is idle writes its batch itself
-// (writeOrQueue). Only small reads and batches (up to smallBatch): a large
-// one (a single peer's datagrams, which the kernel coalesces, or a
-// backlog) is worth the hand-over, since the reader reads on and the
-// worker opens on while the next stage works. Under load the workers are
-// busy, and the reads, the serving and the TUN writes spread over the
-// cores as before.
+// (writeOrQueue). Under load the workers are busy, and the reads, the
+// serving and the TUN writes spread over the cores as before.
 //
 // A worker never waits for an owner: if the owner holds its lock (a
 // handshake, a state save), the worker wakes it, and it drains its queue
@@ -62,11 +58,6 @@ import (
 // the pool's limit (bufcap.go), each pinning a resident page while it
 // waits (bench/README.md, "Many active peers").
 const rxJobQueue = 8
-
-// smallBatch is the most datagrams of a read that its reader serves
-// itself, and the most packets of a batch that a worker writes to the
-// TUN itself.
-const smallBatch = 8
 
 // rxJob is one read's peers for one worker.
 type rxJob struct {
@@ -123,10 +114,8 @@ func (d *Device) rxWorkerIndex(p *peer) int {
 // hands the peers to their workers, one job per worker; jobs is the
 // reader's scratch, one slot per worker.
 func (d *Device) dispatchDatagrams(bt *batcher, jobs []*rxJob) {
-	n := 0
 	for i, p := range bt.peers {
 		b := bt.batches[i]
-		n += len(b.bufs)
 		bt.peers[i], bt.batches[i] = nil, nil
 		dropped, queued := p.dgrams.pushQuiet(b, d.buf.queueLimit())
 		if dropped > 0 {
@@ -148,7 +137,7 @@ func (d *Device) dispatchDatagrams(bt *batcher, jobs []*rxJob) {
 		}
 		jobs[k] = nil
 		w := d.udp.rx.workers[k]
-		if n <= smallBatch && len(w.jobs) == 0 && w.busy.TryLock() {
+		if len(w.jobs) == 0 && w.busy.TryLock() {
 			// Nothing ahead of this job: serving it here costs no
 			// wake-up. A job that reached the channel meanwhile
 			// lists peers whose queues this serve takes first, in
@@ -238,17 +227,14 @@ func (w *rxWorker) serve(now time.Time, p *peer) {
 }
 
 // flush hands the packets collected so far to the TUN writer, or writes
-// a small batch itself if the writer is idle: per-peer order holds, since
-// every earlier batch of these peers is then written.
+// them itself if the writer is idle: per-peer order holds, since every
+// earlier batch of these peers is then written.
 func (w *rxWorker) flush() {
 	b := w.rx
 	w.rx = nil
-	switch {
-	case b != nil && len(b.bufs) > smallBatch:
-		w.d.queue(w.d.writers.tun, b)
-	case b != nil && len(b.bufs) > 0:
+	if b != nil && len(b.bufs) > 0 {
 		w.d.writeOrQueue(w.d.writers.tun, b, w.d.writeTUN)
-	case b != nil:
+	} else if b != nil {
 		b.release()
 	}
 	w.flushes.Add(1)
