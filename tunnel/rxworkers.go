@@ -31,17 +31,6 @@ import (
 // takes the peer's whole queue in order, so per-peer order is kept up to
 // the TUN; the queues stay bounded and drop when full.
 //
-// A read of a hub that keeps up holds one or two datagrams (the kernel
-// cannot coalesce datagrams of different peers), so what a read costs
-// beyond its datagrams counts: the hand-over to a worker and the worker's
-// to the TUN writer were two goroutine wake-ups per read, as many as the
-// datagrams. So a reader serves a job itself when its worker is idle
-// (nothing queued, not serving), as that worker (busy: one of the two at a
-// time, so everything above holds as if the worker had served it), and a
-// worker or reader whose TUN writer is idle writes its batch itself
-// (writeOrQueue). Under load the workers are busy, and the reads, the
-// serving and the TUN writes spread over the cores as before.
-//
 // A worker never waits for an owner: if the owner holds its lock (a
 // handshake, a state save), the worker wakes it, and it drains its queue
 // itself when it is done. Anything but records of the established session
@@ -75,9 +64,6 @@ type rxWorkers struct {
 type rxWorker struct {
 	d    *Device
 	jobs chan *rxJob
-	// busy is held by whoever serves as this worker: its goroutine, or
-	// a reader that found it idle. It guards the fields below.
-	busy sync.Mutex
 	// rx collects the opened packets of every peer served since the last
 	// flush (owner state of the peer being served while it is served).
 	rx *ioBatch
@@ -132,21 +118,10 @@ func (d *Device) dispatchDatagrams(bt *batcher, jobs []*rxJob) {
 	}
 	bt.peers, bt.batches = bt.peers[:0], bt.batches[:0]
 	for k, j := range jobs {
-		if j == nil {
-			continue
+		if j != nil {
+			jobs[k] = nil
+			d.sendJob(d.udp.rx.workers[k], j)
 		}
-		jobs[k] = nil
-		w := d.udp.rx.workers[k]
-		if len(w.jobs) == 0 && w.busy.TryLock() {
-			// Nothing ahead of this job: serving it here costs no
-			// wake-up. A job that reached the channel meanwhile
-			// lists peers whose queues this serve takes first, in
-			// order; the worker then finds them empty or newer.
-			w.run(j)
-			w.busy.Unlock()
-			continue
-		}
-		d.sendJob(w, j)
 	}
 }
 
@@ -171,25 +146,18 @@ func (w *rxWorker) loop() {
 	for {
 		select {
 		case j := <-w.jobs:
-			w.busy.Lock()
-			w.run(j)
-			w.busy.Unlock()
+			now := w.d.clock()
+			for _, p := range j.peers {
+				w.serve(now, p)
+			}
+			j.put()
+			// One TUN batch per read: holding packets for the next
+			// read's would delay them by as long as it takes to come.
+			w.flush()
 		case <-w.d.ctx.Done():
 			return
 		}
 	}
-}
-
-// run serves the peers of j; the caller holds w.busy.
-func (w *rxWorker) run(j *rxJob) {
-	now := w.d.clock()
-	for _, p := range j.peers {
-		w.serve(now, p)
-	}
-	j.put()
-	// One TUN batch per read: holding packets for the next read's would
-	// delay them by as long as it takes to come.
-	w.flush()
 }
 
 // serve takes p's queue under p's owner lock and opens what the worker
@@ -226,14 +194,12 @@ func (w *rxWorker) serve(now time.Time, p *peer) {
 	}
 }
 
-// flush hands the packets collected so far to the TUN writer, or writes
-// them itself if the writer is idle: per-peer order holds, since every
-// earlier batch of these peers is then written.
+// flush queues the packets collected so far to the TUN writer.
 func (w *rxWorker) flush() {
 	b := w.rx
 	w.rx = nil
 	if b != nil && len(b.bufs) > 0 {
-		w.d.writeOrQueue(w.d.writers.tun, b, w.d.writeTUN)
+		w.d.queue(w.d.writers.tun, b)
 	} else if b != nil {
 		b.release()
 	}
@@ -242,8 +208,6 @@ func (w *rxWorker) flush() {
 
 // drop releases what the worker holds when the device closes.
 func (w *rxWorker) drop() {
-	w.busy.Lock()
-	defer w.busy.Unlock()
 	if w.rx != nil {
 		w.rx.release()
 		w.rx = nil
