@@ -95,6 +95,7 @@ func (bp *bufPool) growLocked() bool {
 	if err != nil {
 		return false
 	}
+	_ = markMapping(mem, false) // not in core dumps, and measurable
 	ci := int32(len(bp.chunks))
 	bp.chunks = append(bp.chunks, mem)
 	bufs := make([]packetBuf, chunkBufs)

@@ -16,7 +16,19 @@
 //     bounded number of buffers, refuses one (bufcap.go);
 //   - one UDP reader per socket does the same with received datagrams
 //     (recvmmsg, UDP GRO split by wireguard/conn), routing them by
-//     receiver index before any cryptography (udp.go);
+//     receiver index before any cryptography (udp.go), but without waking
+//     the owners: it hands the peers it queued to to the receive workers
+//     (rxworkers.go);
+//   - receive workers, one per CPU, each peer always on the same one: a
+//     worker takes a peer's owner lock (never waiting for it), opens the
+//     peer's queued records of its established session in place, checks
+//     their sources and sends a passive keepalive that fell due, and
+//     collects the packets of every peer of a read in one batch for the
+//     TUN writer. Everything else (control datagrams, hellos, a session's
+//     events or fatal error) it leaves to the owner, with the rest of the
+//     queue behind it, and wakes the owner; so does an owner that holds
+//     its lock. The per-packet cost is then that of the packet, not of
+//     waking one goroutine per peer;
 //   - one TCP accepter; each accepted connection gets a short-lived
 //     goroutine that answers a hello key request, opens the sealed
 //     ClientHello that follows (identity hiding, sealed.go), finds the
@@ -27,16 +39,19 @@
 //     handshakes) is budgeted, rate-limited per host and counted by the
 //     guard (guard.go, prehello.go, ratelimit.go, hellogate.go), whose
 //     sweeper expires what it holds on a timer;
-//   - per peer one owner goroutine (peer.run). It alone touches the peer's
-//     session.Session, which is sans-IO and not safe for concurrent use, so
-//     every call into it is serialised by construction. It selects over the
-//     outbound and inbound queues, data from the connection reader, new
-//     connections, dial results, rekey requests and one timer
-//     (NextTimeout, handshake timeout, redial backoff). Over UDP it seals
-//     and opens whole batches in place through the session's batch calls,
-//     whose AEAD work the crypto workers share (crypto.go): fork and join,
-//     so sequence numbers, replay windows and epochs are still decided by
-//     the owner alone and per-peer order is kept;
+//   - per peer one owner goroutine (peer.run). It, or a receive worker
+//     serving the peer, alone touches the peer's session.Session, which
+//     is sans-IO and not safe for concurrent use: both hold the peer's
+//     owner lock (peer.mu) meanwhile, so every call into it is
+//     serialised. The owner selects over the outbound and inbound
+//     queues, data from the connection reader, new connections, dial
+//     results, rekey requests and one timer (NextTimeout, handshake
+//     timeout, redial backoff), which it sets only when the earliest
+//     deadline moved. Over UDP it seals and opens whole batches in place
+//     through the session's batch calls, whose AEAD work the crypto
+//     workers share (crypto.go): fork and join, so sequence numbers,
+//     replay windows and epochs are still decided by the lock's holder
+//     alone and per-peer order is kept;
 //   - crypto workers, one per CPU but one, take chunks of the owners'
 //     batches;
 //   - writers run the data path's system calls, so that an owner's next

@@ -21,13 +21,21 @@ import (
 //     at once (checkLiveness), instead of waiting for the update schedule
 //     to give up (WireGuard starts a handshake after 15 s).
 //
-// silentAfter leaves a round trip of 800 ms after the passive keepalive;
-// a link that loses everything for that long gets a new handshake, which
-// costs one round trip once the link is back. Over TCP a peer that forgot
-// us resets the connection, and a congested one can delay answers by
-// seconds without being dead, so both rules are for UDP only.
+// Under one-way traffic a peer gets one keepalive per passiveKeepalive
+// plus a round trip: a hub receiving from 1,000 peers sends that many
+// datagrams per interval, each sealed and sent alone, so the interval is
+// as long as the second rule allows. The receive workers send a keepalive
+// that fell due with the records that made it due (rxworkers.go), and the
+// owner's timer, set keepaliveSlack later, only when the traffic stopped
+// first; silentAfter leaves a round trip of 1 s - passiveKeepalive -
+// keepaliveSlack = 550 ms after it. A link that loses everything for that
+// long gets a new handshake, which costs one round trip once the link is
+// back. Over TCP a peer that forgot us resets the connection, and a
+// congested one can delay answers by seconds without being dead, so both
+// rules are for UDP only.
 const (
-	passiveKeepalive = 200 * time.Millisecond
+	passiveKeepalive = 400 * time.Millisecond
+	keepaliveSlack   = 50 * time.Millisecond
 	silentAfter      = time.Second
 )
 
@@ -104,15 +112,28 @@ func (p *peer) checkLiveness(now time.Time) bool {
 	if t := p.silentAt(); !t.IsZero() && !now.Before(t) {
 		p.rescue(now)
 	}
-	if t := p.passiveKeepaliveAt(); !t.IsZero() && !now.Before(t) {
-		if err := p.sess.SendKeepalive(now); err != nil {
-			p.sessionFailed(err)
-			return false
-		}
-		p.stats.keepalivesTx.Add(1)
-		p.flush()
+	if err := p.passiveKeepaliveDue(now); err != nil {
+		p.sessionFailed(err)
+		return false
 	}
 	return true
+}
+
+// passiveKeepaliveDue sends the passive keepalive if one is due; it
+// returns the session's fatal error. The receive workers call it after
+// the records they opened, so that under one-way traffic the keepalive
+// goes out with the data that made it due, and the owner's timer is only
+// the fallback for traffic that stopped.
+func (p *peer) passiveKeepaliveDue(now time.Time) error {
+	if t := p.passiveKeepaliveAt(); t.IsZero() || now.Before(t) {
+		return nil
+	}
+	if err := p.sess.SendKeepalive(now); err != nil {
+		return err
+	}
+	p.stats.keepalivesTx.Add(1)
+	p.flush()
+	return nil
 }
 
 // rescue starts the rescue handshake, unless a candidate is already

@@ -30,8 +30,9 @@ const (
 	pendingLen = 128
 )
 
-// peer is one configured peer. Fields below "owner state" belong to the
-// run goroutine alone.
+// peer is one configured peer. Fields below "owner state" belong to
+// whoever holds mu: the run goroutine, or a receive worker serving the
+// peer's datagrams (rxworkers.go).
 type peer struct {
 	dev *Device
 	// cfg's Name and PublicKey never change; Endpoint and AllowedIPs
@@ -61,6 +62,10 @@ type peer struct {
 	established atomic.Bool
 	// ctl is the status the owner publishes for the control socket.
 	ctl peerControl
+
+	// mu is the owner lock. run holds it while it handles an event, a
+	// receive worker while it serves the peer.
+	mu sync.Mutex
 
 	// owner state
 	conn    carrier
@@ -104,6 +109,19 @@ type peer struct {
 	peerHelloKey []byte
 	helloFloor   time.Time
 	groupID      string
+	// What a receive worker left to run (rxworkers.go): handoff says the
+	// queue's head is the owner's to handle, after the session's fatal
+	// error or events the worker met; rxw is the worker serving the peer
+	// now, rxHeld the worker whose TUN batch number rxHeldAt carries
+	// packets of ours not yet queued to the TUN writer.
+	handoff        bool
+	deferredErr    error
+	deferredEvents []session.Event
+	rxw, rxHeld    *rxWorker
+	rxHeldAt       uint64
+	// armed is the deadline the run goroutine's timer is set for (zero:
+	// stopped), which a worker compares to see whether it must wake run.
+	armed time.Time
 }
 
 func newPeer(d *Device, cfg PeerConfig) *peer {
@@ -129,13 +147,6 @@ func newPeer(d *Device, cfg PeerConfig) *peer {
 	}
 }
 
-// enqueueDatagrams is called by the UDP readers.
-func (p *peer) enqueueDatagrams(b *packetBatch) {
-	if n := p.dgrams.push(b, p.dev.buf.queueLimit()); n > 0 {
-		p.stats.dropQueueFull.Add(uint64(n))
-	}
-}
-
 // enqueue is called by the TUN reader.
 func (p *peer) enqueue(b *packetBatch) {
 	if n := p.outbound.push(b, p.dev.buf.queueLimit()); n > 0 {
@@ -150,12 +161,30 @@ func (p *peer) requestRekey() {
 	}
 }
 
-// run is the owner goroutine.
+// The events run waits for.
+const (
+	evStop = iota
+	evOutbound
+	evDatagrams
+	evConn
+	evAdopt
+	evDialed
+	evRekey
+	evPolicy
+	evUnderlay
+	evReconf
+	evTimer
+)
+
+// run is the owner goroutine. It holds the owner lock while it handles
+// an event, and lets receive workers serve the peer while it waits.
 func (p *peer) run() {
 	defer close(p.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var taken []*packetBatch // what the queues handed over, reused
+	p.mu.Lock()
+	p.armed = p.now().Add(time.Hour)
 	p.restoreTransport()
 	if p.saved != nil && p.cfg.Endpoint == "" && !p.saved.stream() {
 		// We cannot reach the peer: wait for its ResumptionRequest (or
@@ -168,34 +197,88 @@ func (p *peer) run() {
 	for {
 		p.publishStatus()
 		p.resetTimer(timer)
+		p.mu.Unlock()
+		var (
+			ev     int
+			cev    connEvent
+			c      *streamConn
+			r      dialResult
+			reconf PeerConfig
+		)
 		select {
 		case <-p.ctx.Done():
-			p.shutdown()
-			return
+			ev = evStop
 		case <-p.outbound.ready:
+			ev = evOutbound
+		case <-p.dgrams.ready:
+			ev = evDatagrams
+		case cev = <-p.events:
+			ev = evConn
+		case c = <-p.conns:
+			ev = evAdopt
+		case r = <-p.dialed:
+			ev = evDialed
+		case <-p.rekey:
+			ev = evRekey
+		case <-p.policy:
+			ev = evPolicy
+		case <-p.underlay:
+			ev = evUnderlay
+		case reconf = <-p.reconf:
+			ev = evReconf
+		case <-timer.C:
+			ev = evTimer
+		}
+		p.mu.Lock()
+		if p.handoff {
+			// Before anything else: the worker's events happened first.
+			p.takeOver()
+		}
+		switch ev {
+		case evStop:
+			p.shutdown()
+			p.mu.Unlock()
+			return
+		case evOutbound:
 			taken = p.drain(&p.outbound, taken, p.sendBatch)
 			p.flushTx()
 			p.flush()
-		case <-p.dgrams.ready:
+		case evDatagrams:
 			taken = p.drain(&p.dgrams, taken, p.onDatagrams)
 			p.flushRx()
-		case ev := <-p.events:
-			p.onConnEvent(ev)
-		case c := <-p.conns:
+		case evConn:
+			p.onConnEvent(cev)
+		case evAdopt:
 			p.adopt(c)
-		case r := <-p.dialed:
+		case evDialed:
 			p.onDialed(r)
-		case <-p.rekey:
+		case evRekey:
 			p.update()
-		case <-p.policy:
+		case evPolicy:
 			p.applyPolicy()
-		case <-p.underlay:
+		case evUnderlay:
 			p.onUnderlayChange()
-		case c := <-p.reconf:
-			p.reconfigure(c)
-		case <-timer.C:
+		case evReconf:
+			p.reconfigure(reconf)
+		case evTimer:
+			p.armed = time.Time{}
 			p.onTimer()
 		}
+	}
+}
+
+// takeOver handles what a receive worker left to the owner; the
+// datagrams it left are at the head of the queue.
+func (p *peer) takeOver() {
+	p.handoff = false
+	if err := p.deferredErr; err != nil {
+		p.deferredErr = nil
+		p.sessionFailed(err)
+	}
+	if evs := p.deferredEvents; len(evs) > 0 {
+		p.handle(nil, evs)
+		clear(evs)
+		p.deferredEvents = evs[:0]
 	}
 }
 
@@ -482,8 +565,8 @@ func (p *peer) onConnEvent(ev connEvent) {
 
 // process collects what the session produced after a call.
 func (p *peer) process() {
-	p.transmit(p.conn, p.sess.Outgoing())
 	p.afterCall()
+	p.transmit(p.conn, p.sess.Outgoing())
 	p.handle(p.sess.Packets(), p.sess.Events())
 }
 
@@ -629,6 +712,7 @@ func (p *peer) shutdown() {
 	// refused: nobody would take it any more.
 	p.outbound.close()
 	p.dgrams.close()
+	p.handoff, p.deferredErr, p.deferredEvents = false, nil, nil
 	p.flushTx()
 	p.flushRx()
 	p.dropCandidate()

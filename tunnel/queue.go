@@ -30,13 +30,25 @@ func newBatchQueue() batchQueue { return batchQueue{ready: make(chan struct{}, 1
 // released too). What fits is the head of the batch: a congested link
 // drops the tail.
 func (bq *batchQueue) push(b *packetBatch, maxBufs int) (dropped int) {
+	dropped, queued := bq.pushQuiet(b, maxBufs)
+	if queued {
+		bq.signal()
+	}
+	return dropped
+}
+
+// pushQuiet is push without waking the owner: the UDP readers hand the
+// peer to a receive worker instead (rxworkers.go), and wake the owner
+// only if the worker cannot serve it. queued reports whether anything of
+// b is in the queue now.
+func (bq *batchQueue) pushQuiet(b *packetBatch, maxBufs int) (dropped int, queued bool) {
 	bq.mu.Lock()
 	room := maxBufs - bq.bufs
 	if bq.closed || len(bq.q) >= queueBatches || room <= 0 {
 		bq.mu.Unlock()
 		dropped = len(b.bufs)
 		b.release()
-		return dropped
+		return dropped, false
 	}
 	if len(b.bufs) > room {
 		dropped = len(b.bufs) - room
@@ -47,11 +59,42 @@ func (bq *batchQueue) push(b *packetBatch, maxBufs int) (dropped int) {
 	bq.q = append(bq.q, b)
 	bq.bufs += len(b.bufs)
 	bq.mu.Unlock()
+	return dropped, true
+}
+
+// signal wakes the owner (a token on ready, if there is none yet).
+func (bq *batchQueue) signal() {
 	select {
 	case bq.ready <- struct{}{}:
 	default:
 	}
-	return dropped
+}
+
+// requeue puts batches taken but not handled back at the head of the
+// queue, before anything pushed since, so that the owner handles them in
+// their order; the owner is woken. A closed queue releases them.
+func (bq *batchQueue) requeue(bs []*packetBatch) {
+	if len(bs) == 0 {
+		return
+	}
+	bq.mu.Lock()
+	if bq.closed {
+		bq.mu.Unlock()
+		for _, b := range bs {
+			b.release()
+		}
+		return
+	}
+	n := 0
+	for _, b := range bs {
+		n += len(b.bufs)
+	}
+	// A new slice: bs is the caller's, which it clears.
+	q := make([]*packetBatch, 0, len(bs)+len(bq.q))
+	bq.q = append(append(q, bs...), bq.q...)
+	bq.bufs += n
+	bq.mu.Unlock()
+	bq.signal()
 }
 
 // take returns everything queued, appended to into (which the owner

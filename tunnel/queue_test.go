@@ -138,3 +138,48 @@ func TestWritersDrainAfterCancel(t *testing.T) {
 		t.Fatalf("%d buffers still out after the writers stopped", live)
 	}
 }
+
+// TestBatchQueueRequeue: a receive worker's quiet push leaves the owner
+// asleep, and what the worker gives back goes before anything pushed
+// since, counted against the bound, with the owner woken; a closed queue
+// releases what is given back.
+func TestBatchQueueRequeue(t *testing.T) {
+	bp := newBufPool(1000)
+	defer bp.close()
+	q := newBatchQueue()
+	first, second := batchOf(t, bp, 3), batchOf(t, bp, 2)
+	if n, queued := q.pushQuiet(first, 150); n != 0 || !queued {
+		t.Fatalf("quiet push: dropped %d, queued %v", n, queued)
+	}
+	select {
+	case <-q.ready:
+		t.Fatal("a quiet push woke the owner")
+	default:
+	}
+	taken := q.take(nil)
+	if n, _ := q.pushQuiet(second, 150); n != 0 {
+		t.Fatalf("dropped %d", n)
+	}
+	q.requeue(taken)
+	clear(taken) // the worker's slice: the queue must not share it
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("requeue did not wake the owner")
+	}
+	if n := q.push(batchOf(t, bp, 146), 150); n != 1 {
+		t.Fatalf("dropped %d of 146 with 5 queued under 150, want 1", n)
+	}
+	got := q.take(nil)
+	if len(got) != 3 || got[0] != first || got[1] != second {
+		t.Fatalf("order after requeue: %v, want the requeued batch first", got)
+	}
+	for _, b := range got {
+		b.release()
+	}
+	q.close()
+	q.requeue([]*packetBatch{batchOf(t, bp, 4)})
+	if l, _, _ := bp.counts(); l != 0 {
+		t.Fatalf("%d buffers out after a requeue to a closed queue, want 0", l)
+	}
+}

@@ -46,6 +46,7 @@ func newReceiveSlots(n int, epochs *atomic.Uint64) *receiveSlots {
 	mem, err := unix.Mmap(-1, 0, n*stride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err == nil {
 		rs.mem = mem
+		_ = markMapping(mem, true)
 	} else {
 		mem = make([]byte, n*stride)
 	}

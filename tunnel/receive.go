@@ -46,17 +46,42 @@ func (p *peer) onDatagrams(now time.Time, b *packetBatch) {
 // forSession reports whether b is a protected record for the established
 // datagram session.
 func (p *peer) forSession(b *packetBuf) bool {
+	idx := p.sessionIndex()
+	return idx != 0 && receiverIs(b, idx)
+}
+
+// sessionIndex is the receiver index of the established datagram
+// session, or 0.
+func (p *peer) sessionIndex() uint32 {
 	dc, ok := p.conn.(*dgramCarrier)
 	if !ok || p.sess == nil || !p.sess.Established() {
-		return false
+		return 0
 	}
-	idx, ok := record.DatagramReceiverIndex(b.pkt)
-	return ok && idx == dc.index
+	return dc.index
+}
+
+// receiverIs reports whether b is a protected record for receiver index
+// idx.
+func receiverIs(b *packetBuf, idx uint32) bool {
+	got, ok := record.DatagramReceiverIndex(b.pkt)
+	return ok && got == idx
 }
 
 // openRecords opens a run of records for the session in place and takes
-// the buffers; the packets wait in p.rx for flushRx.
+// the buffers; the packets wait in p.rxb for flushRx.
 func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
+	if err := p.openRun(now, bufs); err != nil {
+		p.sessionFailed(err)
+		return
+	}
+	p.afterCall()
+	p.transmit(p.conn, p.sess.Outgoing())
+	p.handle(p.sess.Packets(), p.sess.Events())
+}
+
+// openRun is openRecords up to the session's verdict: it returns the
+// session's fatal error, and leaves its output to the caller.
+func (p *peer) openRun(now time.Time, bufs []*packetBuf) error {
 	dc := p.conn.(*dgramCarrier)
 	sc := getBatchScratch(len(bufs))
 	for k, pb := range bufs {
@@ -87,13 +112,84 @@ func (p *peer) openRecords(now time.Time, bufs []*packetBuf) {
 		}
 	}
 	sc.put()
-	if err != nil {
-		p.sessionFailed(err)
+	return err
+}
+
+// serveDatagrams is a receive worker's part of onDatagrams (rxworkers.go):
+// it takes the queue and opens its leading runs of records for the
+// established session, owed keepalives included. At the first datagram
+// that is not one, or once the session reports a fatal error or events,
+// it leaves that and the rest of the queue to the owner (handoff). taken
+// is the worker's reusable slice.
+func (p *peer) serveDatagrams(now time.Time, taken []*packetBatch) []*packetBatch {
+	taken = p.dgrams.take(taken[:0])
+	// The session's index is looked up once: it only changes with an
+	// event, which ends the serve.
+	idx := p.sessionIndex()
+	for i, b := range taken {
+		k := 0
+		for k < len(b.bufs) && !p.handoff {
+			j := k
+			for j < len(b.bufs) && idx != 0 && receiverIs(b.bufs[j], idx) {
+				j++
+			}
+			if j == k {
+				p.handoff = true
+				break
+			}
+			p.serveRun(now, b.bufs[k:j])
+			k = j
+		}
+		if p.handoff {
+			n := copy(b.bufs, b.bufs[k:])
+			clear(b.bufs[n:])
+			b.bufs = b.bufs[:n]
+			rest := taken[i:]
+			if n == 0 {
+				b.recycle()
+				rest = taken[i+1:]
+			}
+			p.dgrams.requeue(rest)
+			clear(taken)
+			return shrink(taken)
+		}
+		b.recycle()
+		taken[i] = nil
+	}
+	if err := p.passiveKeepaliveDue(now); err != nil {
+		p.deferredErr, p.handoff = err, true
+	}
+	return shrink(taken)
+}
+
+// serveRun opens one run of records for a receive worker; a fatal error
+// or events are left to the owner.
+func (p *peer) serveRun(now time.Time, bufs []*packetBuf) {
+	if err := p.openRun(now, bufs); err != nil {
+		p.deferredErr, p.handoff = err, true
 		return
 	}
-	p.transmit(dc, p.sess.Outgoing())
-	p.afterCall()
-	p.handle(p.sess.Packets(), p.sess.Events())
+	evs := p.sess.Events()
+	if len(evs) > 0 {
+		// Only a call with events can change what afterCall follows
+		// (indexes, hiding state): records alone do not.
+		p.afterCall()
+	}
+	p.transmit(p.conn, p.sess.Outgoing())
+	if pkts := p.sess.Packets(); len(pkts) > 0 {
+		p.deliver(pkts)
+	}
+	if len(evs) > 0 {
+		p.deferredEvents = append(p.deferredEvents, evs...)
+		p.handoff = true
+	}
+}
+
+// needsOwner reports, after a receive worker served the peer, whether the
+// owner must run: work left to it, a deadline earlier than its timer, or
+// a status to publish (the endpoint moved).
+func (p *peer) needsOwner() bool {
+	return p.handoff || p.servedDeadlineMoved() || p.stats.roams.Load() != p.ctl.last.roams
 }
 
 // onDatagram handles one datagram routed to this peer, and takes b. An
@@ -147,6 +243,10 @@ func (p *peer) onDatagram(now time.Time, b *packetBuf) {
 // authenticated moves the endpoint, and what the session answered goes
 // out.
 func (p *peer) afterControl(now time.Time, dc *dgramCarrier, ep conn.Endpoint, events []session.Event, authentic bool) {
+	// The index first: what the session answered may come from a new
+	// one (a fresh handshake after a refused resumption), and the
+	// peer's reply to it can arrive before this call returns.
+	p.afterCall()
 	if authentic && (dc.ep == nil || endpointAddr(dc.ep) != endpointAddr(ep)) {
 		if dc.ep != nil {
 			p.stats.roams.Add(1)
@@ -166,7 +266,6 @@ func (p *peer) afterControl(now time.Time, dc *dgramCarrier, ep conn.Endpoint, e
 	} else {
 		p.transmit(dc, out)
 	}
-	p.afterCall()
 	p.handle(p.sess.Packets(), events)
 }
 
@@ -311,7 +410,12 @@ func feedAll(now time.Time, s *session.Session, frags [][]byte) error {
 }
 
 // afterCall keeps the index table, and what hiding keeps across
-// sessions, in step with the session.
+// sessions, in step with the session. It runs before what the call
+// queued is sent: a session that gave up resuming starts its handshake
+// under a new index, and the peer's answer, which the UDP readers route
+// by that index, can come back within a millisecond (TestE2ESimultaneousRestart,
+// stale listener state: the answer was refused as unknown_index and cost
+// a 500 ms retransmission).
 func (p *peer) afterCall() {
 	p.noteHiding(p.sess)
 	if dc, ok := p.conn.(*dgramCarrier); ok && p.sess != nil && p.sess.LocalIndex() != 0 {
@@ -380,10 +484,18 @@ func (p *peer) deliverCopy(pkt []byte) {
 }
 
 // flushRx hands the packets opened since the last call to the TUN
-// writer, as one batch.
+// writer, as one batch: while a receive worker serves the peer, the
+// worker's batch of every peer it served; otherwise after the packets of
+// ours a worker still holds.
 func (p *peer) flushRx() {
+	if w := p.rxw; w != nil {
+		w.rx, p.rxb = p.rxb, nil
+		w.flush()
+		return
+	}
 	if b := p.rxb; b != nil {
 		p.rxb = nil
+		p.waitRxHeld()
 		p.dev.queue(p.dev.writers.tun, b)
 	}
 }

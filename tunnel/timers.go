@@ -47,18 +47,42 @@ func (p *peer) nextDeadline() time.Time {
 	}
 	earliest(p.probeDue())
 	earliest(p.probeTimeout())
-	earliest(p.passiveKeepaliveAt())
+	if t := p.passiveKeepaliveAt(); !t.IsZero() {
+		earliest(t.Add(keepaliveSlack))
+	}
 	earliest(p.silentAt())
 	return next
 }
 
+// resetTimer sets the owner's timer to the next deadline; most wake-ups
+// leave it where it was, and then the timer is not touched.
 func (p *peer) resetTimer(t *time.Timer) {
 	next := p.nextDeadline()
+	if next.Equal(p.armed) {
+		return
+	}
+	p.armed = next
 	if next.IsZero() {
 		t.Stop()
 		return
 	}
 	t.Reset(max(next.Sub(p.now()), 0))
+}
+
+// servedDeadlineMoved reports whether a deadline a receive worker can
+// move (records and keepalives touch the liveness, the session's timers
+// and, for a responder that learnt the endpoint, the persistent
+// keepalive) is now earlier than the one the owner's timer is set for:
+// the worker then wakes the owner, which sets it again. A later one needs
+// nothing: the timer fires early and the owner sets it again then.
+func (p *peer) servedDeadlineMoved() bool {
+	before := func(t time.Time) bool {
+		return !t.IsZero() && (p.armed.IsZero() || t.Before(p.armed))
+	}
+	if t := p.passiveKeepaliveAt(); !t.IsZero() && before(t.Add(keepaliveSlack)) {
+		return true
+	}
+	return p.sess != nil && before(p.sess.NextTimeout()) || before(p.keepaliveAt())
 }
 
 // onTimer acts on every deadline that has passed.

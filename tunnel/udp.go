@@ -51,6 +51,9 @@ type udpState struct {
 	idxMu sync.RWMutex
 	byIdx map[uint32]*peer
 
+	// rx are the receive workers the readers hand peers to (rxworkers.go).
+	rx rxWorkers
+
 	// hello rate, for CookieJarConfig.UnderLoad
 	rateSec   atomic.Int64
 	rateCount atomic.Int64
@@ -107,8 +110,11 @@ func (d *Device) UDPPort() int { return int(d.udp.port) }
 // slots of the reader's own and their datagrams (several in a message the
 // kernel coalesced) routed there; each one routed to a peer is copied into
 // a pool buffer (or dropped when the pool has none left, bufcap.go), and
-// they go to their peers in one batch per peer and read.
+// they go to their peers in one batch per peer and read, which the
+// receive workers serve (rxworkers.go).
 func (d *Device) readUDP(rd udpReader) {
+	d.startRxWorkers()
+	jobs := make([]*rxJob, len(d.udp.rx.workers))
 	n := max(rd.batch(), 1)
 	slots := newReceiveSlots(n, &d.slotEpoch)
 	defer slots.unmap()
@@ -157,7 +163,7 @@ func (d *Device) readUDP(rd udpReader) {
 			land[i].pkt, land[i].ep, land[i].frags, land[i].opened = nil, nil, nil, nil
 		}
 		r.reset()
-		bt.flush((*peer).enqueueDatagrams)
+		d.dispatchDatagrams(&bt, jobs)
 		slots.giveBack()
 		if err != nil {
 			if d.closing.Load() || errors.Is(err, net.ErrClosed) {

@@ -122,13 +122,19 @@ type phase struct {
 	hubCPU, toolCPU time.Duration
 	sinkCPU         time.Duration
 	rssMax          int64
-	hubEpochs       uint64
+	// pktMem is the hub's packet memory (pool, receive slots) at the
+	// sample of rssMax.
+	pktMem    procstat.PacketMemory
+	hubEpochs uint64
 	// rcvbufDrops: datagrams the kernel dropped at full UDP receive
 	// buffers in the hub's namespace (the hub's socket, or the sink's);
 	// replayDrops, epochDrops, macDrops: records the hub's sessions
 	// dropped: refused by the replay window, of an epoch whose keys
 	// they did not hold, failing authentication.
 	rcvbufDrops, replayDrops, epochDrops, macDrops uint64
+	// sentDgrams: UDP datagrams sent in the hub's namespace (the hub's:
+	// under one-way load, its keepalives).
+	sentDgrams uint64
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
 	delivered, lost  uint64
@@ -146,6 +152,7 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	tool0, _ := procstat.CPU(os.Getpid())
 	sink0, _ := procstat.CPU(r.sinkPID)
 	rcvbuf0, _ := procstat.UDPRcvbufErrors(h.pid())
+	out0, _ := procstat.UDPCounter(h.pid(), "OutDatagrams")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -160,6 +167,7 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 			case <-t.C:
 				if _, kb := h.usage(); kb > ph.rssMax {
 					ph.rssMax = kb
+					ph.pktMem, _ = procstat.PacketMemoryOf(h.pid())
 				}
 			}
 		}
@@ -176,6 +184,8 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	sink1, _ := procstat.CPU(r.sinkPID)
 	hc1, _ := h.counts()
 	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
+	out1, _ := procstat.UDPCounter(h.pid(), "OutDatagrams")
+	ph.sentDgrams = out1 - out0
 	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
 	ph.epochDrops, ph.macDrops = hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
 	rep, err := r.sink.report()
@@ -205,6 +215,14 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	return ph, nil
 }
 
+// packetMemory describes the phase's peak RSS: the whole daemon's, and
+// what of it the packet buffers (pool, receive slots) held.
+func (ph phase) packetMemory(h *hub, n int) string {
+	return fmt.Sprintf("peak %.1f MiB, minus %.1f MiB with the peers configured and idle; whole daemon %.1f KiB/peer; at the peak the buffer pool had %.1f MiB resident and the receive slots %.1f MiB, so %.1f KiB/peer without them",
+		float64(ph.rssMax)/1024, float64(h.rssConfigured)/1024, float64(ph.rssMax)/float64(n),
+		float64(ph.pktMem.PoolKB)/1024, float64(ph.pktMem.SlotsKB)/1024, float64(ph.rssMax-h.rssConfigured-ph.pktMem.PoolKB-ph.pktMem.SlotsKB)/float64(n))
+}
+
 // rates are the per-peer delivered rates of a phase, one per sending
 // peer (a peer the sink never heard from counts 0).
 func (ph phase) rates(peers []*peer) []float64 {
@@ -226,7 +244,8 @@ func (r *runner) load(h *hub, f *fleet) error {
 		// Profiling the many-peer data path: nothing else in the profile.
 		say("%d peers, unpaced, %v", n, d)
 		all, err := r.measure(h, f, loadSpec{peers: f.peers, duration: d, senders: r.o.senders})
-		r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s", all.pps), fmt.Sprintf("hub %.2f CPU s/GB", all.cpuGB))
+		r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s", all.pps), fmt.Sprintf("hub %.2f CPU s/GB; hub sent %.0f datagrams/s (keepalives)", all.cpuGB, float64(all.sentDgrams)/all.res.elapsed.Seconds()))
+		r.add(fmt.Sprintf("%d peers hub RSS under load", n), fmt.Sprintf("%.1f KiB/peer", float64(all.rssMax-h.rssConfigured)/float64(n)), all.packetMemory(h, n))
 		return err
 	}
 	say("single peer, unpaced, %v", d)
@@ -252,11 +271,11 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 	j := jain(all.rates(f.peers))
 	r.add(fmt.Sprintf("%d peers aggregate", n), fmt.Sprintf("%.0f pkt/s, %.0f Mbit/s", all.pps, all.mbps),
-		fmt.Sprintf("= %.2f of the single peer (%.2f of the single peer with %d flows); hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload; %d at full UDP receive buffers)",
-			all.pps/single.pps, all.pps/singleFlows.pps, n, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered, all.rcvbufDrops))
+		fmt.Sprintf("= %.2f of the single peer (%.2f of the single peer with %d flows); hub %.2f CPU s/GB (%.1f s), tool %.1f s, sink %.1f s; lost %d of %d (overload; %d at full UDP receive buffers); hub sent %.0f datagrams/s (keepalives)",
+			all.pps/single.pps, all.pps/singleFlows.pps, n, all.cpuGB, all.hubCPU.Seconds(), all.toolCPU.Seconds(), all.sinkCPU.Seconds(), all.lost, all.lost+all.delivered, all.rcvbufDrops, float64(all.sentDgrams)/all.res.elapsed.Seconds()))
 	r.add(fmt.Sprintf("%d peers Jain's index", n), fmt.Sprintf("%.3f", j), "per-peer delivered rates of the unpaced run")
 	r.add(fmt.Sprintf("%d peers hub RSS under load", n), fmt.Sprintf("%.1f KiB/peer", float64(all.rssMax-h.rssConfigured)/float64(n)),
-		fmt.Sprintf("peak %.1f MiB, minus %.1f MiB with the peers configured and idle; whole daemon %.1f KiB/peer", float64(all.rssMax)/1024, float64(h.rssConfigured)/1024, float64(all.rssMax)/float64(n)))
+		all.packetMemory(h, n))
 	r.sum.aggVsSingle, r.sum.jain = all.pps/single.pps, j
 	if r.o.unpacedOnly {
 		return nil

@@ -80,12 +80,16 @@ func ParseCPU(stat []byte) (time.Duration, error) {
 // UDPRcvbufErrors is the RcvbufErrors counter of the UDP line in
 // /proc/PID/net/snmp: datagrams dropped because a socket's receive buffer
 // was full, in the network namespace of process pid.
-func UDPRcvbufErrors(pid int) (uint64, error) {
+func UDPRcvbufErrors(pid int) (uint64, error) { return UDPCounter(pid, "RcvbufErrors") }
+
+// UDPCounter is one counter of the UDP line in /proc/PID/net/snmp (e.g.
+// OutDatagrams), in the network namespace of process pid.
+func UDPCounter(pid int, name string) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/snmp")
 	if err != nil {
 		return 0, err
 	}
-	return ParseSNMP(b, "Udp", "RcvbufErrors")
+	return ParseSNMP(b, "Udp", name)
 }
 
 // ParseSNMP reads one counter of /proc/net/snmp, where each protocol has a
@@ -114,4 +118,57 @@ func ParseSNMP(snmp []byte, proto, name string) (uint64, error) {
 		return 0, errFormat
 	}
 	return 0, errFormat
+}
+
+// PacketMemory is the resident size, in kB, of a currentd's packet memory:
+// its mappings flagged dd (MADV_DONTDUMP, the buffer pool) and dd wf
+// (MADV_WIPEONFORK too, the readers' receive slots), as tunnel's
+// mapflags_linux.go marks them; the Go runtime marks none of its own.
+type PacketMemory struct {
+	PoolKB, SlotsKB int64
+}
+
+// PacketMemoryOf reads the packet memory of process pid from
+// /proc/PID/smaps.
+func PacketMemoryOf(pid int) (PacketMemory, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps")
+	if err != nil {
+		return PacketMemory{}, err
+	}
+	return ParseSmaps(b)
+}
+
+// ParseSmaps sums the Rss of the flagged mappings of a /proc/PID/smaps:
+// each mapping's fields come after its header line, VmFlags last.
+func ParseSmaps(smaps []byte) (PacketMemory, error) {
+	var m PacketMemory
+	var rss int64
+	for line := range bytes.Lines(smaps) {
+		fs := strings.Fields(string(line))
+		if len(fs) < 2 {
+			continue
+		}
+		switch fs[0] {
+		case "Rss:":
+			n, err := strconv.ParseInt(fs[1], 10, 64)
+			if err != nil || n < 0 {
+				return PacketMemory{}, errFormat
+			}
+			rss = n
+		case "VmFlags:":
+			dd, wf := false, false
+			for _, f := range fs[1:] {
+				dd = dd || f == "dd"
+				wf = wf || f == "wf"
+			}
+			switch {
+			case dd && wf:
+				m.SlotsKB += rss
+			case dd:
+				m.PoolKB += rss
+			}
+			rss = 0
+		}
+	}
+	return m, nil
 }

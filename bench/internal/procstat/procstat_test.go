@@ -80,12 +80,44 @@ func TestParseSNMP(t *testing.T) {
 	}
 }
 
+// smapsSample is three mappings of a /proc/PID/smaps, shortened: the Go
+// heap, a pool chunk (dd) and receive slots (dd wf).
+const smapsSample = `c000000000-c004000000 rw-p 00000000 00:00 0
+Size:              65536 kB
+Rss:                9000 kB
+VmFlags: rd wr mr mw me ac sd
+7f0000000000-7f0000220000 rw-p 00000000 00:00 0
+Size:               2176 kB
+Rss:                 128 kB
+VmFlags: rd wr mr mw me ac sd dd
+7f0000300000-7f0000b80000 rw-p 00000000 00:00 0
+Size:               8704 kB
+Rss:                 512 kB
+VmFlags: rd wr mr mw me ac sd dd wf
+`
+
+// TestParseSmaps: the pool and the slots are told apart by their flags,
+// the heap counts for neither, and a bad size is an error.
+func TestParseSmaps(t *testing.T) {
+	m, err := ParseSmaps([]byte(smapsSample))
+	if err != nil || m.PoolKB != 128 || m.SlotsKB != 512 {
+		t.Fatalf("ParseSmaps = %+v, %v; want pool 128 kB, slots 512 kB", m, err)
+	}
+	if _, err := ParseSmaps([]byte("Rss: x kB\n")); err == nil {
+		t.Fatal("a bad Rss line parsed")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("1234 (cur rent) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0"))
 	f.Add([]byte("VmRSS:\t 14712 kB\n"))
 	f.Add([]byte(")"))
 	f.Add([]byte("Udp: InDatagrams RcvbufErrors\nUdp: 1 2\n"))
+	f.Add([]byte(smapsSample))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := ParseSmaps(b); err == nil && (m.PoolKB < 0 || m.SlotsKB < 0) {
+			t.Fatalf("negative packet memory %+v", m)
+		}
 		_, _ = ParseSNMP(b, "Udp", "RcvbufErrors")
 		if d, err := ParseCPU(b); err == nil && d < 0 {
 			t.Fatalf("negative CPU time %v", d)
