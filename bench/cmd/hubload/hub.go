@@ -143,8 +143,12 @@ func (h *hub) status() (*ctl.Status, error) {
 type hubCounts struct {
 	handshakes, resumed, resumeFailed, epochChanges, cookies uint64
 	replayDrops, epochDrops, macDrops                        uint64
-	refused                                                  map[string]uint64
-	established                                              int
+	// rxPackets: packets the hub's sessions opened and handed to its
+	// TUN; queueFull, badSource: dropped at a full queue (inbound or
+	// outbound), with a source outside the peer's allowed IPs.
+	rxPackets, queueFull, badSource uint64
+	refused                         map[string]uint64
+	established                     int
 }
 
 func (h *hub) counts() (hubCounts, error) {
@@ -161,6 +165,9 @@ func (h *hub) counts() (hubCounts, error) {
 		c.replayDrops += p.Dropped.Replay
 		c.epochDrops += p.Dropped.UnknownEpoch
 		c.macDrops += p.Dropped.BadMAC
+		c.rxPackets += p.RxPackets
+		c.queueFull += p.Dropped.QueueFull
+		c.badSource += p.Dropped.BadSource
 		if p.State == ctl.StateEstablished {
 			c.established++
 		}

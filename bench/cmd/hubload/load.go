@@ -53,7 +53,43 @@ type loadSpec struct {
 type loadResult struct {
 	sent    []uint64 // per peer of the spec, in order
 	elapsed time.Duration
-	errors  int
+	// errors counts the probes the senders could not send, of sent:
+	// notUp while the peer had no established session, sealErrors that
+	// the session refused to seal, writeErrors that the socket refused.
+	errors                         int
+	notUp, sealErrors, writeErrors int
+}
+
+// sendOutcome is what became of one probe at the sender.
+type sendOutcome int
+
+const (
+	probeSent sendOutcome = iota
+	probeNotUp
+	probeSealError
+	probeWriteError
+)
+
+// count adds one probe's outcome.
+func (r *loadResult) count(o sendOutcome) {
+	switch o {
+	case probeNotUp:
+		r.notUp++
+	case probeSealError:
+		r.sealErrors++
+	case probeWriteError:
+		r.writeErrors++
+	default:
+		return
+	}
+	r.errors++
+}
+
+func (r *loadResult) add(o loadResult) {
+	r.errors += o.errors
+	r.notUp += o.notUp
+	r.sealErrors += o.sealErrors
+	r.writeErrors += o.writeErrors
 }
 
 // runLoad runs one phase. Every peer's seq restarts at 0, so the sink's
@@ -100,9 +136,9 @@ func runLoad(f *fleet, spec loadSpec) (loadResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs := s.run(start)
+			out := s.run(start)
 			mu.Lock()
-			res.errors += errs
+			res.add(out)
 			mu.Unlock()
 		}()
 	}
@@ -128,7 +164,7 @@ type sender struct {
 // pacingTick is how often a paced sender catches up with its schedule.
 const pacingTick = time.Millisecond
 
-func (s *sender) run(start time.Time) (errors int) {
+func (s *sender) run(start time.Time) (out loadResult) {
 	h := session.PacketHeadroom(session.Datagram)
 	s.buf = make([]byte, h+probeIPLen+session.PacketOverhead(session.Datagram))
 	end := start.Add(s.spec.duration)
@@ -137,7 +173,7 @@ func (s *sender) run(start time.Time) (errors int) {
 	for {
 		now := time.Now()
 		if !now.Before(end) {
-			return errors
+			return out
 		}
 		owed := 64 // a burst between clock reads when unpaced
 		if s.rate > 0 {
@@ -148,17 +184,15 @@ func (s *sender) run(start time.Time) (errors int) {
 			}
 		}
 		for range owed {
-			if !s.send(s.spec.peers[s.idx[next]]) {
-				errors++
-			}
+			out.count(s.send(s.spec.peers[s.idx[next]]))
 			sent++
 			next = (next + 1) % len(s.idx)
 		}
 	}
 }
 
-// send sends one probe from p; false if it could not be sent.
-func (s *sender) send(p *peer) bool {
+// send sends one probe from p.
+func (s *sender) send(p *peer) sendOutcome {
 	h := session.PacketHeadroom(session.Datagram)
 	ip := s.buf[h : h+probeIPLen]
 	payload := ip[ipv4Header+udpHeader:]
@@ -168,12 +202,14 @@ func (s *sender) send(p *peer) bool {
 	if s.plain != nil {
 		p.mu.Unlock()
 		putProbe(payload, pr)
-		_, err := s.plain.Write(payload)
-		return err == nil
+		if _, err := s.plain.Write(payload); err != nil {
+			return probeWriteError
+		}
+		return probeSent
 	}
 	if p.s == nil || !p.s.Established() {
 		p.mu.Unlock()
-		return false
+		return probeNotUp
 	}
 	putProbe(payload, pr)
 	sport := uint16(probeSrcPort)
@@ -184,8 +220,10 @@ func (s *sender) send(p *peer) bool {
 	rec, err := p.s.SealPacketTo(time.Now(), s.buf[:0], ip)
 	p.mu.Unlock()
 	if err != nil {
-		return false
+		return probeSealError
 	}
-	_, err = p.c.Write(rec)
-	return err == nil
+	if _, err := p.c.Write(rec); err != nil {
+		return probeWriteError
+	}
+	return probeSent
 }

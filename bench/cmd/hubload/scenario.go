@@ -129,6 +129,13 @@ type phase struct {
 	// dropped: refused by the replay window, of an epoch whose keys
 	// they did not hold, failing authentication.
 	rcvbufDrops, replayDrops, epochDrops, macDrops uint64
+	// hubRx: packets the hub's sessions handed to its TUN; queueFull,
+	// badSource: the hub's other drops; late: probes of the phase the
+	// sink counted only after the phase's report.
+	hubRx, queueFull, badSource, late uint64
+	// hubNet, toolNet: the kernel's drop counters of the hub's and the
+	// tool's namespaces over the phase.
+	hubNet, toolNet procstat.NetCounters
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
 	delivered, lost  uint64
@@ -146,6 +153,8 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	tool0, _ := procstat.CPU(os.Getpid())
 	sink0, _ := procstat.CPU(r.sinkPID)
 	rcvbuf0, _ := procstat.UDPRcvbufErrors(h.pid())
+	hubNet0 := procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort)
+	toolNet0 := procstat.ReadNetCounters(os.Getpid())
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -178,10 +187,21 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
 	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
 	ph.epochDrops, ph.macDrops = hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
+	ph.hubRx, ph.queueFull, ph.badSource = hc1.rxPackets-hc0.rxPackets, hc1.queueFull-hc0.queueFull, hc1.badSource-hc0.badSource
 	rep, err := r.sink.report()
 	if err != nil {
 		return ph, err
 	}
+	// What arrives later still was not lost: counted apart (the sink
+	// takes every probe sent before its last report as late).
+	time.Sleep(lateWait)
+	lateRep, err := r.sink.report()
+	if err != nil {
+		return ph, err
+	}
+	ph.late = lateRep.Stale + lateRep.N
+	ph.hubNet = procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort).Sub(hubNet0)
+	ph.toolNet = procstat.ReadNetCounters(os.Getpid()).Sub(toolNet0)
 	ph.res, ph.rep = res, rep
 	ph.epochSeqs = map[int][]uint64{}
 	for _, p := range spec.peers {
@@ -204,6 +224,10 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	ph.cpuGB = ph.hubCPU.Seconds() / (float64(rep.IPBytes) / 1e9)
 	return ph, nil
 }
+
+// lateWait is how long after a phase's report the sink still counts its
+// probes as late rather than lost.
+const lateWait = time.Second
 
 // rates are the per-peer delivered rates of a phase, one per sending
 // peer (a peer the sink never heard from counts 0).
@@ -287,6 +311,8 @@ func (r *runner) load(h *hub, f *fleet) error {
 			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
 			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops, ctrl.res.errors))
 	r.sum.updateLoss = int64(math.Round(lost))
+	r.add("where the update run's losses went", fmt.Sprint(ul.all), pathOf(upd).String())
+	r.add("where the control run's losses went", fmt.Sprint(cl.all), pathOf(ctrl).String())
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
 	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}

@@ -105,6 +105,17 @@ func TestSinkCounts(t *testing.T) {
 	if again := st.report(); again.N != 0 || len(again.Peers) != 0 {
 		t.Fatalf("report did not start afresh: %+v", again)
 	}
+	// Sent before that report, arriving after it: late for its phase,
+	// not counted in the next one (a ping is still echoed).
+	putProbe(b, probe{peer: 7, seq: 9, sent: 100, flags: flagEcho})
+	if !st.note(b, 200) {
+		t.Error("a late ping was not echoed")
+	}
+	putProbe(b, probe{peer: 7, seq: 0, sent: monoNow()})
+	st.note(b, 0)
+	if late := st.report(); late.Stale != 1 || late.N != 1 || len(late.Peers) != 1 || late.Peers[0].Max != 0 {
+		t.Fatalf("late probe: %+v", late)
+	}
 }
 
 func TestAttribute(t *testing.T) {

@@ -1,0 +1,36 @@
+//go:build linux
+
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/current-vpn/current/bench/internal/procstat"
+)
+
+func TestLossPath(t *testing.T) {
+	ph := phase{
+		res:       loadResult{sent: []uint64{600, 400}, errors: 5},
+		hubRx:     980,
+		delivered: 960, late: 4,
+		queueFull: 7, replayDrops: 1, epochDrops: 2, macDrops: 3, badSource: 2,
+		hubNet:  procstat.NetCounters{hubSocketKey: 6, sinkSocketKey: 11, "dev:current0:rx_drop": 1},
+		toolNet: procstat.NetCounters{"udp:other:drops": 9},
+	}
+	l := pathOf(ph)
+	// 1000 sent, 5 never left the tool, 980 reached the TUN: 15 lost on
+	// the way; 980 - 960 - 4 after it.
+	if l.sent != 1000 || l.beforeTUN() != 15 || l.afterTUN() != 16 || l.hubDropped() != 15 {
+		t.Fatalf("path %+v: before %d, after %d, hub dropped %d", l, l.beforeTUN(), l.afterTUN(), l.hubDropped())
+	}
+	if l.hubSocket != 6 || l.sinkSocket != 11 || len(l.hubNet) != 1 {
+		t.Fatalf("sockets %d, %d; rest %v", l.hubSocket, l.sinkSocket, l.hubNet)
+	}
+	s := l.String()
+	for _, want := range []string{"lost before the TUN 15", "hub's socket full 6", "lost after the TUN 16", "sink's socket full 11", "arrived late 4", "dev:current0:rx_drop=1", "udp:other:drops=9"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("%q lacks %q", s, want)
+		}
+	}
+}
