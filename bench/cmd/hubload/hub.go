@@ -147,8 +147,11 @@ type hubCounts struct {
 	// TUN; queueFull, badSource: dropped at a full queue (inbound or
 	// outbound), with a source outside the peer's allowed IPs.
 	rxPackets, queueFull, badSource uint64
-	refused                         map[string]uint64
-	established                     int
+	// noBuffer: packets the hub's readers dropped with every packet
+	// buffer in use (device-wide, not per peer).
+	noBuffer    uint64
+	refused     map[string]uint64
+	established int
 }
 
 func (h *hub) counts() (hubCounts, error) {
@@ -156,7 +159,7 @@ func (h *hub) counts() (hubCounts, error) {
 	if err != nil {
 		return hubCounts{}, err
 	}
-	c := hubCounts{cookies: st.Unauthenticated.CookiesSent, refused: st.Unauthenticated.Refused}
+	c := hubCounts{cookies: st.Unauthenticated.CookiesSent, refused: st.Unauthenticated.Refused, noBuffer: st.Dropped.NoBuffer}
 	for _, p := range st.Peers {
 		c.handshakes += p.Handshakes.Established
 		c.resumed += p.Resumptions.Resumed

@@ -28,6 +28,7 @@ type lossPath struct {
 	delivered, late uint64
 	// The hub's own drops by reason.
 	hubQueueFull, hubReplay, hubEpoch, hubMAC, hubBadSource uint64
+	hubNoBuffer, hubUnknownIndex                            uint64
 	// Kernel drops during the phase: the hub's UDP socket, the sink's,
 	// in the tool's namespace (its sockets, the veth) and in the hub's
 	// namespace besides those sockets.
@@ -49,15 +50,15 @@ func (l lossPath) afterTUN() int64 {
 
 // hubDropped is what the hub's sessions and queues said they dropped.
 func (l lossPath) hubDropped() uint64 {
-	return l.hubQueueFull + l.hubReplay + l.hubEpoch + l.hubMAC + l.hubBadSource
+	return l.hubQueueFull + l.hubReplay + l.hubEpoch + l.hubMAC + l.hubBadSource + l.hubNoBuffer + l.hubUnknownIndex
 }
 
 // String is the split, one clause per step.
 func (l lossPath) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sent %d; not sent by the tool %d; reached the hub's TUN %d", l.sent, l.toolFailed, l.hubRx)
-	fmt.Fprintf(&b, "; lost before the TUN %d (hub's socket full %d; hub dropped: queue full %d, replay %d, unknown epoch %d, bad MAC %d, bad source %d)",
-		l.beforeTUN(), l.hubSocket, l.hubQueueFull, l.hubReplay, l.hubEpoch, l.hubMAC, l.hubBadSource)
+	fmt.Fprintf(&b, "; lost before the TUN %d (hub's socket full %d; hub dropped: no buffer %d, unknown index %d, queue full %d, replay %d, unknown epoch %d, bad MAC %d, bad source %d)",
+		l.beforeTUN(), l.hubSocket, l.hubNoBuffer, l.hubUnknownIndex, l.hubQueueFull, l.hubReplay, l.hubEpoch, l.hubMAC, l.hubBadSource)
 	fmt.Fprintf(&b, "; lost after the TUN %d (sink's socket full %d); arrived late %d", l.afterTUN(), l.sinkSocket, l.late)
 	fmt.Fprintf(&b, "; kernel drops, hub namespace: %s; tool namespace: %s", l.hubNet, l.toolNet)
 	return b.String()
@@ -70,6 +71,7 @@ func pathOf(ph phase) lossPath {
 		delivered: ph.delivered, late: ph.late,
 		hubQueueFull: ph.queueFull, hubReplay: ph.replayDrops, hubEpoch: ph.epochDrops,
 		hubMAC: ph.macDrops, hubBadSource: ph.badSource,
+		hubNoBuffer: ph.noBuffer, hubUnknownIndex: ph.unknownIndex,
 		toolNet: ph.toolNet, hubNet: procstat.NetCounters{},
 	}
 	for _, s := range ph.res.sent {

@@ -14,7 +14,7 @@ func TestLossPath(t *testing.T) {
 		res:       loadResult{sent: []uint64{600, 400}, errors: 5},
 		hubRx:     980,
 		delivered: 960, late: 4,
-		queueFull: 7, replayDrops: 1, epochDrops: 2, macDrops: 3, badSource: 2,
+		queueFull: 4, replayDrops: 1, epochDrops: 2, macDrops: 3, badSource: 2, noBuffer: 2, unknownIndex: 1,
 		hubNet:  procstat.NetCounters{hubSocketKey: 6, sinkSocketKey: 11, "dev:current0:rx_drop": 1},
 		toolNet: procstat.NetCounters{"udp:other:drops": 9},
 	}
@@ -28,7 +28,7 @@ func TestLossPath(t *testing.T) {
 		t.Fatalf("sockets %d, %d; rest %v", l.hubSocket, l.sinkSocket, l.hubNet)
 	}
 	s := l.String()
-	for _, want := range []string{"lost before the TUN 15", "hub's socket full 6", "lost after the TUN 16", "sink's socket full 11", "arrived late 4", "dev:current0:rx_drop=1", "udp:other:drops=9"} {
+	for _, want := range []string{"lost before the TUN 15", "hub's socket full 6", "no buffer 2", "unknown index 1", "lost after the TUN 16", "sink's socket full 11", "arrived late 4", "dev:current0:rx_drop=1", "udp:other:drops=9"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("%q lacks %q", s, want)
 		}

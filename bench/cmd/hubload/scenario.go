@@ -133,6 +133,9 @@ type phase struct {
 	// badSource: the hub's other drops; late: probes of the phase the
 	// sink counted only after the phase's report.
 	hubRx, queueFull, badSource, late uint64
+	// noBuffer, unknownIndex: the hub's device-wide drops, with every
+	// packet buffer in use, and of records for no session it holds.
+	noBuffer, unknownIndex uint64
 	// hubNet, toolNet: the kernel's drop counters of the hub's and the
 	// tool's namespaces over the phase.
 	hubNet, toolNet procstat.NetCounters
@@ -183,23 +186,27 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	hub1, _ := h.usage()
 	tool1, _ := procstat.CPU(os.Getpid())
 	sink1, _ := procstat.CPU(r.sinkPID)
-	hc1, _ := h.counts()
 	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
-	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
-	ph.epochDrops, ph.macDrops = hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
-	ph.hubRx, ph.queueFull, ph.badSource = hc1.rxPackets-hc0.rxPackets, hc1.queueFull-hc0.queueFull, hc1.badSource-hc0.badSource
+	ph.rcvbufDrops = rcvbuf1 - rcvbuf0
 	rep, err := r.sink.report()
 	if err != nil {
 		return ph, err
 	}
 	// What arrives later still was not lost: counted apart (the sink
-	// takes every probe sent before its last report as late).
+	// takes every probe sent before its last report as late). The hub's
+	// counters are read after that, so that they hold every packet the
+	// sink counted.
 	time.Sleep(lateWait)
 	lateRep, err := r.sink.report()
 	if err != nil {
 		return ph, err
 	}
 	ph.late = lateRep.Stale + lateRep.N
+	hc1, _ := h.counts()
+	ph.replayDrops, ph.epochDrops, ph.macDrops = hc1.replayDrops-hc0.replayDrops, hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
+	ph.hubRx, ph.queueFull, ph.badSource = hc1.rxPackets-hc0.rxPackets, hc1.queueFull-hc0.queueFull, hc1.badSource-hc0.badSource
+	ph.noBuffer = hc1.noBuffer - hc0.noBuffer
+	ph.unknownIndex = hc1.refused["unknown_index"] - hc0.refused["unknown_index"]
 	ph.hubNet = procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort).Sub(hubNet0)
 	ph.toolNet = procstat.ReadNetCounters(os.Getpid()).Sub(toolNet0)
 	ph.res, ph.rep = res, rep
