@@ -3,6 +3,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,5 +33,30 @@ func TestLossPath(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("%q lacks %q", s, want)
 		}
+	}
+}
+
+func TestTimeline(t *testing.T) {
+	f := &fleet{peers: []*peer{{id: 0}, {id: 1}}}
+	// 10 probes per second per peer, bins of 0.5 s: 5 seqs a bin.
+	ph := phase{
+		res: loadResult{sent: []uint64{20, 20}},
+		rep: sinkReport{Peers: []peerReport{
+			{ID: 0, N: 17, Max: 19, Missing: []uint64{3, 12, 13}, MissingN: 3},
+			{ID: 1, N: 18, Max: 17},
+		}},
+		epochSeqs: map[int][]uint64{0: {11}, 1: {2, 14}},
+	}
+	lost, epochs := timeline(ph, f, 10, 4)
+	// Peer 1 lost 18 and 19 after its last arrival; a seq past the
+	// phase's bins counts in the last.
+	if want := []int{1, 0, 2, 2}; !slices.Equal(lost, want) {
+		t.Errorf("lost = %v, want %v", lost, want)
+	}
+	if want := []int{1, 0, 2, 0}; !slices.Equal(epochs, want) {
+		t.Errorf("epochs = %v, want %v", epochs, want)
+	}
+	if s := fmtTimeline(lost, epochs); s != "1/1 0/0 2/2 2/0" {
+		t.Errorf("fmtTimeline = %q", s)
 	}
 }

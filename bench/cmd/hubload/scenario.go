@@ -320,6 +320,9 @@ func (r *runner) load(h *hub, f *fleet) error {
 	r.sum.updateLoss = int64(math.Round(lost))
 	r.add("where the update run's losses went", fmt.Sprint(ul.all), pathOf(upd).String())
 	r.add("where the control run's losses went", fmt.Sprint(cl.all), pathOf(ctrl).String())
+	bins := int(d / timelineBin)
+	lt, et := timeline(upd, f, rate/float64(n), bins)
+	r.add("update run by 0.5 s: lost/epoch changes", fmtTimeline(lt, et), "probes lost (of those the sink listed) and epoch changes of all peers, by send time")
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
 	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}
@@ -382,36 +385,11 @@ func updateLoss(upd, ctrl lossSplit) float64 {
 // seqs each peer recorded at its changes and its paced per-peer rate).
 func attribute(ph phase, f *fleet, perPeerRate float64) lossSplit {
 	var l lossSplit
-	sent := map[uint32]uint64{}
-	for i, p := range f.peers {
-		if i < len(ph.res.sent) {
-			sent[uint32(p.id)] = ph.res.sent[i]
-		}
-	}
 	before, after := uint64(math.Ceil(0.1*perPeerRate)), uint64(math.Ceil(0.5*perPeerRate))
-	got := map[uint32]peerReport{}
-	for _, p := range ph.rep.Peers {
-		got[p.ID] = p
-	}
-	for _, p := range f.peers {
-		n := sent[uint32(p.id)]
+	eachLoss(ph, f, func(p *peer, n uint64, missing []uint64, all uint64) {
 		seqs := ph.epochSeqs[p.id]
 		l.epochs += len(seqs)
-		pr, ok := got[uint32(p.id)]
-		var missing []uint64
-		if ok {
-			missing = pr.Missing
-			// Lost after the last one that arrived.
-			for s := pr.Max + 1; s < n; s++ {
-				missing = append(missing, s)
-			}
-			l.all += pr.MissingN + n - min(n, pr.Max+1)
-		} else {
-			for s := uint64(0); s < n; s++ {
-				missing = append(missing, s)
-			}
-			l.all += n
-		}
+		l.all += all
 		l.checked += uint64(len(missing))
 		for _, m := range missing {
 			if inWindow(m, seqs, before, after) {
@@ -421,8 +399,44 @@ func attribute(ph phase, f *fleet, perPeerRate float64) lossSplit {
 		if n > 0 {
 			l.expected += float64(len(missing)) * float64(windowSpan(seqs, before, after, n)) / float64(n)
 		}
-	}
+	})
 	return l
+}
+
+// eachLoss calls fn for every peer with the probes it sent in the phase
+// (n), the sequence numbers of those the sink did not count (all but the
+// gaps beyond its per-peer list) and how many it did not count in all.
+func eachLoss(ph phase, f *fleet, fn func(p *peer, n uint64, missing []uint64, all uint64)) {
+	sent := map[uint32]uint64{}
+	for i, p := range f.peers {
+		if i < len(ph.res.sent) {
+			sent[uint32(p.id)] = ph.res.sent[i]
+		}
+	}
+	got := map[uint32]peerReport{}
+	for _, p := range ph.rep.Peers {
+		got[p.ID] = p
+	}
+	for _, p := range f.peers {
+		n := sent[uint32(p.id)]
+		pr, ok := got[uint32(p.id)]
+		var missing []uint64
+		var all uint64
+		if ok {
+			missing = pr.Missing
+			// Lost after the last one that arrived.
+			for s := pr.Max + 1; s < n; s++ {
+				missing = append(missing, s)
+			}
+			all = pr.MissingN + n - min(n, pr.Max+1)
+		} else {
+			for s := uint64(0); s < n; s++ {
+				missing = append(missing, s)
+			}
+			all = n
+		}
+		fn(p, n, missing, all)
+	}
 }
 
 func inWindow(m uint64, seqs []uint64, before, after uint64) bool {
