@@ -294,7 +294,12 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 
 	rate := all.pps * r.o.lossLoad / 100
-	say("%d peers paced at %.0f pkt/s with every peer updating every %v, %v", n, rate, r.o.update, d)
+	schedule := "first updates spread over the interval"
+	if r.o.updateSync {
+		schedule = "first updates synchronized (-update-sync)"
+	}
+	say("%d peers paced at %.0f pkt/s with every peer updating every %v (%s), %v", n, rate, r.o.update, schedule, d)
+	f.updateSync.Store(r.o.updateSync)
 	f.updateEvery.Store(int64(r.o.update))
 	upd, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders})
 	f.updateEvery.Store(0)
@@ -310,8 +315,8 @@ func (r *runner) load(h *hub, f *fleet) error {
 	ul := attribute(upd, f, rate/float64(n))
 	cl := attribute(ctrl, f, rate/float64(n))
 	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", ul.epochs, upd.hubEpochs),
-		fmt.Sprintf("hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change",
-			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
+		fmt.Sprintf("%s; hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change",
+			schedule, upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
 		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
