@@ -151,7 +151,10 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	if _, err := r.sink.report(); err != nil { // start afresh
 		return ph, err
 	}
-	hc0, _ := h.counts()
+	hc0, err := h.counts()
+	if err != nil {
+		return ph, fmt.Errorf("the hub's counts before the phase: %w", err)
+	}
 	hub0, _ := h.usage()
 	tool0, _ := procstat.CPU(os.Getpid())
 	sink0, _ := procstat.CPU(r.sinkPID)
@@ -202,7 +205,10 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 		return ph, err
 	}
 	ph.late = lateRep.Stale + lateRep.N
-	hc1, _ := h.counts()
+	hc1, err := h.counts()
+	if err != nil {
+		return ph, fmt.Errorf("the hub's counts after the phase: %w", err)
+	}
 	ph.replayDrops, ph.epochDrops, ph.macDrops = hc1.replayDrops-hc0.replayDrops, hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
 	ph.hubRx, ph.queueFull, ph.badSource = hc1.rxPackets-hc0.rxPackets, hc1.queueFull-hc0.queueFull, hc1.badSource-hc0.badSource
 	ph.noBuffer = hc1.noBuffer - hc0.noBuffer
@@ -315,8 +321,9 @@ func (r *runner) load(h *hub, f *fleet) error {
 	ul := attribute(upd, f, rate/float64(n))
 	cl := attribute(ctrl, f, rate/float64(n))
 	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", ul.epochs, upd.hubEpochs),
-		fmt.Sprintf("%s; hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change",
-			schedule, upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
+		fmt.Sprintf("%s; hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change; tool CPU %.1f s (control %.1f s): %.2f ms per epoch change",
+			schedule, upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1)),
+			upd.toolCPU.Seconds(), ctrl.toolCPU.Seconds(), (upd.toolCPU-ctrl.toolCPU).Seconds()*1e3/float64(max(ul.epochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
 		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
