@@ -21,6 +21,8 @@ import (
 // lossPath is one phase's probes at each step.
 type lossPath struct {
 	sent, toolFailed uint64
+	// skipped: never sent (nor numbered), the tool behind its schedule.
+	skipped uint64
 	// hubRx: opened by the hub's sessions and handed to its TUN.
 	hubRx uint64
 	// delivered: counted by the sink in time; late: counted by the sink
@@ -56,7 +58,7 @@ func (l lossPath) hubDropped() uint64 {
 // String is the split, one clause per step.
 func (l lossPath) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sent %d; not sent by the tool %d; reached the hub's TUN %d", l.sent, l.toolFailed, l.hubRx)
+	fmt.Fprintf(&b, "sent %d (%d more skipped, the tool behind its schedule); not sent by the tool %d; reached the hub's TUN %d", l.sent, l.skipped, l.toolFailed, l.hubRx)
 	fmt.Fprintf(&b, "; lost before the TUN %d (hub's socket full %d; hub dropped: no buffer %d, unknown index %d, queue full %d, replay %d, unknown epoch %d, bad MAC %d, bad source %d)",
 		l.beforeTUN(), l.hubSocket, l.hubNoBuffer, l.hubUnknownIndex, l.hubQueueFull, l.hubReplay, l.hubEpoch, l.hubMAC, l.hubBadSource)
 	fmt.Fprintf(&b, "; lost after the TUN %d (sink's socket full %d); arrived late %d", l.afterTUN(), l.sinkSocket, l.late)
@@ -67,7 +69,7 @@ func (l lossPath) String() string {
 // pathOf fills a phase's lossPath from its counters.
 func pathOf(ph phase) lossPath {
 	l := lossPath{
-		toolFailed: uint64(ph.res.errors), hubRx: ph.hubRx,
+		toolFailed: uint64(ph.res.errors), skipped: uint64(ph.res.behind), hubRx: ph.hubRx,
 		delivered: ph.delivered, late: ph.late,
 		hubQueueFull: ph.queueFull, hubReplay: ph.replayDrops, hubEpoch: ph.epochDrops,
 		hubMAC: ph.macDrops, hubBadSource: ph.badSource,

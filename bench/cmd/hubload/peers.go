@@ -60,8 +60,10 @@ type peer struct {
 	// epochSeqs are the seqs at which an epoch change happened during
 	// the current phase (for attributing losses to updates).
 	epochSeqs []uint64
-	epochs    int
-	updateAt  time.Time
+	// binSeqs[b] is seq at the start of timeline bin b of the phase.
+	binSeqs  []uint64
+	epochs   int
+	updateAt time.Time
 	// pingAt is when the next ping is due; awaiting says one is
 	// unanswered since sentAt.
 	pingAt   time.Time

@@ -34,3 +34,20 @@ func TestFirstUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestPace(t *testing.T) {
+	for _, c := range []struct {
+		due, sent, slack float64
+		owed, skipped    int
+	}{
+		{100.5, 100, 20, 0, 0}, // on schedule
+		{115, 100, 20, 15, 0},  // behind within the slack: all sent
+		{1100, 100, 20, 20, 980},
+		{99, 100, 20, -1, 0}, // ahead: nothing owed
+	} {
+		owed, skipped := pace(c.due, c.sent, c.slack)
+		if owed != c.owed || skipped != c.skipped {
+			t.Errorf("pace(%v, %v, %v) = %d, %d; want %d, %d", c.due, c.sent, c.slack, owed, skipped, c.owed, c.skipped)
+		}
+	}
+}

@@ -141,6 +141,7 @@ type phase struct {
 	hubNet, toolNet procstat.NetCounters
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
+	binSeqs          map[int][]uint64
 	delivered, lost  uint64
 	pps, mbps, cpuGB float64
 }
@@ -216,10 +217,11 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	ph.hubNet = procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort).Sub(hubNet0)
 	ph.toolNet = procstat.ReadNetCounters(os.Getpid()).Sub(toolNet0)
 	ph.res, ph.rep = res, rep
-	ph.epochSeqs = map[int][]uint64{}
+	ph.epochSeqs, ph.binSeqs = map[int][]uint64{}, map[int][]uint64{}
 	for _, p := range spec.peers {
 		p.mu.Lock()
 		ph.epochSeqs[p.id] = slices.Clone(p.epochSeqs)
+		ph.binSeqs[p.id] = slices.Clone(p.binSeqs)
 		p.mu.Unlock()
 	}
 	ph.hubCPU, ph.toolCPU, ph.sinkCPU = hub1-hub0, tool1-tool0, sink1-sink0
@@ -320,21 +322,22 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 	ul := attribute(upd, f, rate/float64(n))
 	cl := attribute(ctrl, f, rate/float64(n))
+	ul.late, cl.late = upd.late, ctrl.late
 	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", ul.epochs, upd.hubEpochs),
 		fmt.Sprintf("%s; hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change; tool CPU %.1f s (control %.1f s): %.2f ms per epoch change",
 			schedule, upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1)),
 			upd.toolCPU.Seconds(), ctrl.toolCPU.Seconds(), (upd.toolCPU-ctrl.toolCPU).Seconds()*1e3/float64(max(ul.epochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
-		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
-			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
+		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d), less those that arrived late (%d and %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
+			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, ul.late, cl.late, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
 			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops, ctrl.res.errors))
 	r.sum.updateLoss = int64(math.Round(lost))
 	r.add("where the update run's losses went", fmt.Sprint(ul.all), pathOf(upd).String())
 	r.add("where the control run's losses went", fmt.Sprint(cl.all), pathOf(ctrl).String())
 	bins := int(d / timelineBin)
 	lt, et := timeline(upd, f, rate/float64(n), bins)
-	r.add("update run by 0.5 s: lost/epoch changes", fmtTimeline(lt, et), "probes lost (of those the sink listed) and epoch changes of all peers, by send time")
+	r.add("update run by 0.5 s: lost/epoch changes/sent", fmtTimeline(lt, et, upd.res.sentBy), "probes lost (of those the sink listed), epoch changes of all peers and probes sent, by send time")
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
 	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}
@@ -377,6 +380,8 @@ type lossSplit struct {
 	inWindows uint64
 	expected  float64
 	epochs    int
+	// late: of all, those the sink counted after the phase's report.
+	late uint64
 }
 
 // excess is the loss that the epoch changes themselves explain: what the
@@ -389,8 +394,14 @@ func (l lossSplit) excess() float64 { return float64(l.inWindows) - l.expected }
 // run and the chance share swallows the updates' own loss; the run's
 // losses beyond the control run's (same load, no updates) catch that case
 // and read high only by the control run's own noise.
+//
+// A probe that arrived late (after the phase's report, within lateWait)
+// was delivered, if slowly: it is not lost, and neither estimate counts
+// it.
 func updateLoss(upd, ctrl lossSplit) float64 {
-	return max(upd.excess(), float64(upd.all)-float64(ctrl.all), 0)
+	lost := float64(upd.all - min(upd.late, upd.all))
+	ctrlLost := float64(ctrl.all - min(ctrl.late, ctrl.all))
+	return max(min(upd.excess(), lost), lost-ctrlLost, 0)
 }
 
 // attribute splits a phase's losses by the peers' epoch changes (from the

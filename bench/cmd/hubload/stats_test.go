@@ -226,6 +226,9 @@ func TestUpdateLoss(t *testing.T) {
 		{lossSplit{all: 700, inWindows: 420, expected: 420}, lossSplit{all: 0}, 700},
 		// Neither estimate below zero.
 		{lossSplit{all: 5, inWindows: 1, expected: 3}, lossSplit{all: 9}, 0},
+		// What arrived late is not lost, in either estimate.
+		{lossSplit{all: 120, inWindows: 60, expected: 10, late: 100}, lossSplit{all: 0}, 20},
+		{lossSplit{all: 120, inWindows: 60, expected: 10, late: 30}, lossSplit{all: 20, late: 20}, 90},
 	} {
 		if got := updateLoss(c.upd, c.ctrl); got != c.want {
 			t.Errorf("updateLoss(%+v, %+v) = %v, want %v", c.upd, c.ctrl, got, c.want)
