@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/current-vpn/current/bench/internal/procstat"
 )
@@ -36,6 +37,7 @@ type lossPath struct {
 	// namespace besides those sockets.
 	hubSocket, sinkSocket uint64
 	toolNet, hubNet       procstat.NetCounters
+	drained               time.Duration
 }
 
 // beforeTUN is what left the tool and never reached the hub's TUN;
@@ -58,6 +60,7 @@ func (l lossPath) hubDropped() uint64 {
 // String is the split, one clause per step.
 func (l lossPath) String() string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "waited %.1f s for the hub to read what the phase before left; ", l.drained.Seconds())
 	fmt.Fprintf(&b, "sent %d (%d more skipped, the tool behind its schedule); not sent by the tool %d; reached the hub's TUN %d", l.sent, l.skipped, l.toolFailed, l.hubRx)
 	fmt.Fprintf(&b, "; lost before the TUN %d (hub's socket full %d; hub dropped: no buffer %d, unknown index %d, queue full %d, replay %d, unknown epoch %d, bad MAC %d, bad source %d)",
 		l.beforeTUN(), l.hubSocket, l.hubNoBuffer, l.hubUnknownIndex, l.hubQueueFull, l.hubReplay, l.hubEpoch, l.hubMAC, l.hubBadSource)
@@ -74,7 +77,7 @@ func pathOf(ph phase) lossPath {
 		hubQueueFull: ph.queueFull, hubReplay: ph.replayDrops, hubEpoch: ph.epochDrops,
 		hubMAC: ph.macDrops, hubBadSource: ph.badSource,
 		hubNoBuffer: ph.noBuffer, hubUnknownIndex: ph.unknownIndex,
-		toolNet: ph.toolNet, hubNet: procstat.NetCounters{},
+		toolNet: ph.toolNet, hubNet: procstat.NetCounters{}, drained: ph.drained,
 	}
 	for _, s := range ph.res.sent {
 		l.sent += s

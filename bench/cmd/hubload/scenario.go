@@ -139,6 +139,9 @@ type phase struct {
 	// hubNet, toolNet: the kernel's drop counters of the hub's and the
 	// tool's namespaces over the phase.
 	hubNet, toolNet procstat.NetCounters
+	// drained: how long the phase waited for the hub to read the
+	// earlier phase's datagrams (drainHub).
+	drained time.Duration
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
 	binSeqs          map[int][]uint64
@@ -149,6 +152,7 @@ type phase struct {
 // measure runs one load phase and reads the sink's counts after it.
 func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	var ph phase
+	ph.drained = drainHub(h)
 	if _, err := r.sink.report(); err != nil { // start afresh
 		return ph, err
 	}
@@ -239,6 +243,35 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	ph.cpuGB = ph.hubCPU.Seconds() / (float64(rep.IPBytes) / 1e9)
 	return ph, nil
 }
+
+// drainHub waits, at most drainMax, until the hub has read what its
+// socket holds (a phase after an unpaced one would otherwise start with
+// the hub seconds behind, and lose what the earlier phase left), and
+// returns how long that took.
+func drainHub(h *hub) time.Duration {
+	t0 := time.Now()
+	calm := 0
+	for time.Since(t0) < drainMax && calm < 2 {
+		q, err := procstat.UDPRxQueue(h.pid(), hubListenPort)
+		if err != nil {
+			break
+		}
+		if q <= drainedBytes {
+			calm++
+		} else {
+			calm = 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
+// drainMax bounds drainHub's wait; drainedBytes is a socket queue that
+// counts as drained.
+const (
+	drainMax     = 10 * time.Second
+	drainedBytes = 64 << 10
+)
 
 // lateWait is how long after a phase's report the sink still counts its
 // probes as late rather than lost.

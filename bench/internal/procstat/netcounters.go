@@ -105,11 +105,34 @@ func (c NetCounters) String() string {
 	return strings.Join(parts, " ")
 }
 
-// UDPSocket is one line of /proc/net/udp: the socket's local port and
-// the datagrams it dropped at a full receive buffer.
+// UDPSocket is one line of /proc/net/udp: the socket's local port, the
+// bytes waiting in its receive queue and the datagrams it dropped at a
+// full receive buffer.
 type UDPSocket struct {
-	Port  uint16
-	Drops uint64
+	Port    uint16
+	RxQueue uint64
+	Drops   uint64
+}
+
+// UDPRxQueue is the sum of the receive queues of process pid's
+// namespace's UDP sockets bound to port: the bytes received and not yet
+// read.
+func UDPRxQueue(pid int, port uint16) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/udp")
+	if err != nil {
+		return 0, err
+	}
+	socks, err := ParseUDPSockets(b)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, so := range socks {
+		if so.Port == port {
+			n += so.RxQueue
+		}
+	}
+	return n, nil
 }
 
 // ParseUDPSockets reads /proc/net/udp: a header line, then per socket
@@ -142,11 +165,19 @@ func ParseUDPSockets(b []byte) ([]UDPSocket, error) {
 		if err != nil {
 			return nil, errFormat
 		}
+		_, rxq, ok := strings.Cut(fs[4], ":")
+		if !ok {
+			return nil, errFormat
+		}
+		q, err := strconv.ParseUint(rxq, 16, 64)
+		if err != nil {
+			return nil, errFormat
+		}
 		d, err := strconv.ParseUint(fs[len(fs)-1], 10, 64)
 		if err != nil {
 			return nil, errFormat
 		}
-		out = append(out, UDPSocket{Port: uint16(p), Drops: d})
+		out = append(out, UDPSocket{Port: uint16(p), RxQueue: q, Drops: d})
 	}
 	if header {
 		return nil, errFormat

@@ -37,7 +37,7 @@ func TestParseNetDev(t *testing.T) {
 
 const udpSample = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   123: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 12345 2 0000000000000000 0
-  124: 00000000:2328 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 12346 2 0000000000000000 17
+  124: 00000000:2328 00000000:0000 07 00000000:00000A00 00:00000000 00000000     0        0 12346 2 0000000000000000 17
 `
 
 func TestParseUDPSockets(t *testing.T) {
@@ -45,11 +45,11 @@ func TestParseUDPSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []UDPSocket{{Port: 53, Drops: 0}, {Port: 9000, Drops: 17}}
+	want := []UDPSocket{{Port: 53, Drops: 0}, {Port: 9000, RxQueue: 2560, Drops: 17}}
 	if len(socks) != 2 || socks[0] != want[0] || socks[1] != want[1] {
 		t.Fatalf("ParseUDPSockets = %+v, want %+v", socks, want)
 	}
-	for _, bad := range []string{"", "x\n", "sl\n 1: 0100007F 0 0 0 0 0 0 0 0 0 0 0\n", "sl\n 1: 0100007F:zz 0 0 0 0 0 0 0 0 0 0 0\n", "sl\n 1: 0100007F:0035 0 0 0 0 0 0 0 0 0 0 x\n"} {
+	for _, bad := range []string{"", "x\n", "sl\n 1: 0100007F 0 0 0 0 0 0 0 0 0 0 0\n", "sl\n 1: 0100007F:zz 0 0 0 0 0 0 0 0 0 0 0\n", "sl\n 1: 0100007F:0035 0 0 0:0 0 0 0 0 0 0 0 x\n", "sl\n 1: 0100007F:0035 0 0 0:zz 0 0 0 0 0 0 0 0\n"} {
 		if _, err := ParseUDPSockets([]byte(bad)); err == nil {
 			t.Errorf("ParseUDPSockets(%q) succeeded", bad)
 		}
