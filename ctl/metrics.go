@@ -95,10 +95,11 @@ func Families(st Status, v VersionInfo) []Family {
 		one("current_half_open_connections", GaugeType, "TCP connections that have not sent a ClientHello yet.", float64(g.HalfOpen)),
 		one("current_goroutines", GaugeType, "Number of goroutines that currently exist.", float64(st.Goroutines)),
 		Family{Name: "current_dropped_packets_total", Type: CounterType,
-			Help: "Packets read from the TUN device and dropped before any peer, by reason: no_peer (destination in no peer's allowed IPs), invalid (neither IPv4 nor IPv6).",
+			Help: "Packets read from the TUN device or the UDP sockets and dropped before any peer, by reason: no_peer (destination in no peer's allowed IPs), invalid (neither IPv4 nor IPv6), no_buffer (every packet buffer of the data path in use).",
 			Samples: []Sample{
 				{Labels: withLabel(ifl, "reason", "no_peer"), Value: float64(st.Dropped.NoPeer)},
 				{Labels: withLabel(ifl, "reason", "invalid"), Value: float64(st.Dropped.Invalid)},
+				{Labels: withLabel(ifl, "reason", "no_buffer"), Value: float64(st.Dropped.NoBuffer)},
 			}},
 	)
 	if h := st.HandshakeDurations; len(h.Bounds) > 0 {

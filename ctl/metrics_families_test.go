@@ -22,7 +22,7 @@ func richStatus(t *testing.T) (ctl.Status, ctl.VersionInfo) {
 	bob.ActiveTransport, bob.TCPFallbacks = "tcp", 1
 	bob.Handshakes = ctl.HandshakeCounts{Established: 1, Failed: 4}
 	bob.RxBytes, bob.Dropped.Replay = 10, 2
-	st.Dropped = ctl.DeviceDrops{NoPeer: 5, Invalid: 6}
+	st.Dropped = ctl.DeviceDrops{NoPeer: 5, Invalid: 6, NoBuffer: 7}
 	st.HandshakeDurations = ctl.Histogram{Bounds: []float64{0.01, 0.1, 1}, Counts: []uint64{1, 3, 3}, Count: 4, Sum: 12.5}
 	return st, fake.Version()
 }
@@ -59,6 +59,7 @@ func TestNewFamilies(t *testing.T) {
 		{"current_peer_tcp_fallbacks_total", map[string]string{"peer": "bob"}, 1},
 		{"current_dropped_packets_total", map[string]string{"reason": "no_peer"}, 5},
 		{"current_dropped_packets_total", map[string]string{"reason": "invalid"}, 6},
+		{"current_dropped_packets_total", map[string]string{"reason": "no_buffer"}, 7},
 	} {
 		if got := metricstest.Value(t, fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)

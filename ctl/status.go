@@ -30,12 +30,16 @@ type Status struct {
 	HandshakeDurations Histogram `json:"handshake_durations"`
 }
 
-// DeviceDrops count packets read from the TUN device and dropped.
+// DeviceDrops count packets read from the TUN device or the sockets and
+// dropped before any peer is involved.
 type DeviceDrops struct {
 	// NoPeer: the destination is in no peer's allowed IPs.
 	NoPeer uint64 `json:"no_peer"`
 	// Invalid: neither IPv4 nor IPv6.
 	Invalid uint64 `json:"invalid"`
+	// NoBuffer: packets read from the TUN or a UDP socket and dropped
+	// because every packet buffer of the data path was in use.
+	NoBuffer uint64 `json:"no_buffer"`
 }
 
 // Histogram is a Prometheus histogram: Counts[i] durations were at most

@@ -174,7 +174,7 @@ func TestShowJSONSchema(t *testing.T) {
 		}
 	}
 	check("status", keysOf(doc), []string{"time", "interface", "peers", "unauthenticated", "goroutines", "dropped", "handshake_durations"})
-	check("status dropped", keysOf(doc["dropped"]), []string{"no_peer", "invalid"})
+	check("status dropped", keysOf(doc["dropped"]), []string{"no_peer", "invalid", "no_buffer"})
 	check("handshake_durations", keysOf(doc["handshake_durations"]), []string{"bounds", "counts", "count", "sum"})
 	check("unauthenticated", keysOf(doc["unauthenticated"]), []string{"refused", "handshakes_responded", "cookies_sent", "held_bytes", "held_hellos", "half_open_connections"})
 	check("interface", keysOf(doc["interface"]), []string{"name", "public_key", "listen_port", "suite", "rekey_interval_seconds", "rekey_bytes"})

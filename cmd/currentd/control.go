@@ -144,7 +144,7 @@ func (b *backend) Status() ctl.Status {
 		HalfOpen:            g.HalfOpen,
 	}
 	noPeer, invalid := b.dev.Drops()
-	st.Dropped = ctl.DeviceDrops{NoPeer: noPeer, Invalid: invalid}
+	st.Dropped = ctl.DeviceDrops{NoPeer: noPeer, Invalid: invalid, NoBuffer: b.dev.BufferStats().DropNoBuffer}
 	h := b.dev.HandshakeDurations()
 	st.HandshakeDurations = ctl.Histogram{Bounds: h.Bounds, Counts: h.Counts, Count: h.Count, Sum: h.Sum}
 	live := map[string]tunnel.PeerStatus{}

@@ -143,8 +143,15 @@ func (h *hub) status() (*ctl.Status, error) {
 type hubCounts struct {
 	handshakes, resumed, resumeFailed, epochChanges, cookies uint64
 	replayDrops, epochDrops, macDrops                        uint64
-	refused                                                  map[string]uint64
-	established                                              int
+	// rxPackets: packets the hub's sessions opened and handed to its
+	// TUN; queueFull, badSource: dropped at a full queue (inbound or
+	// outbound), with a source outside the peer's allowed IPs.
+	rxPackets, queueFull, badSource uint64
+	// noBuffer: packets the hub's readers dropped with every packet
+	// buffer in use (device-wide, not per peer).
+	noBuffer    uint64
+	refused     map[string]uint64
+	established int
 }
 
 func (h *hub) counts() (hubCounts, error) {
@@ -152,7 +159,7 @@ func (h *hub) counts() (hubCounts, error) {
 	if err != nil {
 		return hubCounts{}, err
 	}
-	c := hubCounts{cookies: st.Unauthenticated.CookiesSent, refused: st.Unauthenticated.Refused}
+	c := hubCounts{cookies: st.Unauthenticated.CookiesSent, refused: st.Unauthenticated.Refused, noBuffer: st.Dropped.NoBuffer}
 	for _, p := range st.Peers {
 		c.handshakes += p.Handshakes.Established
 		c.resumed += p.Resumptions.Resumed
@@ -161,6 +168,9 @@ func (h *hub) counts() (hubCounts, error) {
 		c.replayDrops += p.Dropped.Replay
 		c.epochDrops += p.Dropped.UnknownEpoch
 		c.macDrops += p.Dropped.BadMAC
+		c.rxPackets += p.RxPackets
+		c.queueFull += p.Dropped.QueueFull
+		c.badSource += p.Dropped.BadSource
 		if p.State == ctl.StateEstablished {
 			c.established++
 		}

@@ -60,8 +60,10 @@ type peer struct {
 	// epochSeqs are the seqs at which an epoch change happened during
 	// the current phase (for attributing losses to updates).
 	epochSeqs []uint64
-	epochs    int
-	updateAt  time.Time
+	// binSeqs[b] is seq at the start of timeline bin b of the phase.
+	binSeqs  []uint64
+	epochs   int
+	updateAt time.Time
 	// pingAt is when the next ping is due; awaiting says one is
 	// unanswered since sentAt.
 	pingAt   time.Time
@@ -98,7 +100,10 @@ type fleet struct {
 	// timer, that often ±10 %; pingEvery > 0 makes every peer ping the
 	// sink through the tunnel that often and resume when unanswered.
 	updateEvery atomic.Int64
-	pingEvery   atomic.Int64
+	// updateSync arms every peer's first update within ±10 % of the same
+	// instant instead of at a random point of the interval.
+	updateSync atomic.Bool
+	pingEvery  atomic.Int64
 	// mark is a CLOCK_MONOTONIC time (ns) from which firstPong counts.
 	mark atomic.Int64
 	// inFlight counts handshakes started and not yet established.
@@ -360,7 +365,7 @@ func (f *fleet) tickLocked(p *peer, now time.Time, upd, ping time.Duration) {
 	if p.s.Established() {
 		if upd > 0 {
 			if p.updateAt.IsZero() {
-				p.updateAt = now.Add(jitter(upd))
+				p.updateAt = now.Add(f.firstUpdate(upd))
 			} else if !now.Before(p.updateAt) {
 				p.updateAt = now.Add(jitter(upd))
 				// ErrUpdatePending: the previous one is unconfirmed.
@@ -404,6 +409,21 @@ func (f *fleet) pingLocked(p *peer, now time.Time, every time.Duration) {
 
 // probeSrcPort is the UDP source port of the probes inside the tunnel.
 const probeSrcPort = 40000
+
+// firstUpdate is when a peer's first update of the phase is due. Peers
+// with timers of their own, started whenever each peer's epoch did, are
+// at independent points of their interval: the first update falls at a
+// uniformly random point of it, and the updates of all peers are spread
+// evenly over time, N per interval. Arming every peer at the same tick
+// with only the ±10 % of the next ones (updateSync, the tool before
+// session 10) makes them a storm instead: all N commits within a fifth of
+// the interval, five times the average rate, twice per 10 s phase at 5 s.
+func (f *fleet) firstUpdate(every time.Duration) time.Duration {
+	if f.updateSync.Load() {
+		return jitter(every)
+	}
+	return time.Duration(rand.Int64N(int64(every)))
+}
 
 // jitter is d ± 10 %.
 func jitter(d time.Duration) time.Duration {

@@ -29,6 +29,7 @@ type opts struct {
 	pingEvery                    time.Duration
 	profile, unpacedOnly         bool
 	manyOnly                     bool
+	updateSync                   bool
 }
 
 func runCmd(args []string) error {
@@ -43,6 +44,7 @@ func runCmd(args []string) error {
 	restart := fs.String("restart-peers", "1000,10000", "peer counts of the restart figures (\"\" skips them)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
 	fs.DurationVar(&o.update, "update", 5*time.Second, "every peer's epoch update interval in the update-loss phase")
+	fs.BoolVar(&o.updateSync, "update-sync", false, "arm every peer's first update at the same instant (±10 %), as before session 10: a synchronized storm of commits instead of independent timers")
 	fs.Float64Var(&o.lossLoad, "loss-load", 25, "load of the paced phases, percent of the measured aggregate capacity")
 	fs.IntVar(&o.senders, "senders", 1, "sender goroutines (one leaves the hub the other core of a 2-core machine)")
 	fs.IntVar(&o.window, "window", 64, "handshakes in flight")

@@ -135,8 +135,22 @@ type phase struct {
 	// sentDgrams: UDP datagrams sent in the hub's namespace (the hub's:
 	// under one-way load, its keepalives).
 	sentDgrams uint64
+	// hubRx: packets the hub's sessions handed to its TUN; queueFull,
+	// badSource: the hub's other drops; late: probes of the phase the
+	// sink counted only after the phase's report.
+	hubRx, queueFull, badSource, late uint64
+	// noBuffer, unknownIndex: the hub's device-wide drops, with every
+	// packet buffer in use, and of records for no session it holds.
+	noBuffer, unknownIndex uint64
+	// hubNet, toolNet: the kernel's drop counters of the hub's and the
+	// tool's namespaces over the phase.
+	hubNet, toolNet procstat.NetCounters
+	// drained: how long the phase waited for the hub to read the
+	// earlier phase's datagrams (drainHub).
+	drained time.Duration
 	// epochSeqs are the peers' epoch-change seqs during the phase.
 	epochSeqs        map[int][]uint64
+	binSeqs          map[int][]uint64
 	delivered, lost  uint64
 	pps, mbps, cpuGB float64
 }
@@ -144,15 +158,21 @@ type phase struct {
 // measure runs one load phase and reads the sink's counts after it.
 func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	var ph phase
+	ph.drained = drainHub(h)
 	if _, err := r.sink.report(); err != nil { // start afresh
 		return ph, err
 	}
-	hc0, _ := h.counts()
+	hc0, err := h.counts()
+	if err != nil {
+		return ph, fmt.Errorf("the hub's counts before the phase: %w", err)
+	}
 	hub0, _ := h.usage()
 	tool0, _ := procstat.CPU(os.Getpid())
 	sink0, _ := procstat.CPU(r.sinkPID)
 	rcvbuf0, _ := procstat.UDPRcvbufErrors(h.pid())
 	out0, _ := procstat.UDPCounter(h.pid(), "OutDatagrams")
+	hubNet0 := procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort)
+	toolNet0 := procstat.ReadNetCounters(os.Getpid())
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -182,21 +202,40 @@ func (r *runner) measure(h *hub, f *fleet, spec loadSpec) (phase, error) {
 	hub1, _ := h.usage()
 	tool1, _ := procstat.CPU(os.Getpid())
 	sink1, _ := procstat.CPU(r.sinkPID)
-	hc1, _ := h.counts()
 	rcvbuf1, _ := procstat.UDPRcvbufErrors(h.pid())
 	out1, _ := procstat.UDPCounter(h.pid(), "OutDatagrams")
 	ph.sentDgrams = out1 - out0
-	ph.rcvbufDrops, ph.replayDrops = rcvbuf1-rcvbuf0, hc1.replayDrops-hc0.replayDrops
-	ph.epochDrops, ph.macDrops = hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
+	ph.rcvbufDrops = rcvbuf1 - rcvbuf0
 	rep, err := r.sink.report()
 	if err != nil {
 		return ph, err
 	}
+	// What arrives later still was not lost: counted apart (the sink
+	// takes every probe sent before its last report as late). The hub's
+	// counters are read after that, so that they hold every packet the
+	// sink counted.
+	time.Sleep(lateWait)
+	lateRep, err := r.sink.report()
+	if err != nil {
+		return ph, err
+	}
+	ph.late = lateRep.Stale + lateRep.N
+	hc1, err := h.counts()
+	if err != nil {
+		return ph, fmt.Errorf("the hub's counts after the phase: %w", err)
+	}
+	ph.replayDrops, ph.epochDrops, ph.macDrops = hc1.replayDrops-hc0.replayDrops, hc1.epochDrops-hc0.epochDrops, hc1.macDrops-hc0.macDrops
+	ph.hubRx, ph.queueFull, ph.badSource = hc1.rxPackets-hc0.rxPackets, hc1.queueFull-hc0.queueFull, hc1.badSource-hc0.badSource
+	ph.noBuffer = hc1.noBuffer - hc0.noBuffer
+	ph.unknownIndex = hc1.refused["unknown_index"] - hc0.refused["unknown_index"]
+	ph.hubNet = procstat.ReadNetCounters(h.pid(), hubListenPort, sinkPort).Sub(hubNet0)
+	ph.toolNet = procstat.ReadNetCounters(os.Getpid()).Sub(toolNet0)
 	ph.res, ph.rep = res, rep
-	ph.epochSeqs = map[int][]uint64{}
+	ph.epochSeqs, ph.binSeqs = map[int][]uint64{}, map[int][]uint64{}
 	for _, p := range spec.peers {
 		p.mu.Lock()
 		ph.epochSeqs[p.id] = slices.Clone(p.epochSeqs)
+		ph.binSeqs[p.id] = slices.Clone(p.binSeqs)
 		p.mu.Unlock()
 	}
 	ph.hubCPU, ph.toolCPU, ph.sinkCPU = hub1-hub0, tool1-tool0, sink1-sink0
@@ -222,6 +261,39 @@ func (ph phase) packetMemory(h *hub, n int) string {
 		float64(ph.rssMax)/1024, float64(h.rssConfigured)/1024, float64(ph.rssMax)/float64(n),
 		float64(ph.pktMem.PoolKB)/1024, float64(ph.pktMem.SlotsKB)/1024, float64(ph.rssMax-h.rssConfigured-ph.pktMem.PoolKB-ph.pktMem.SlotsKB)/float64(n))
 }
+
+// drainHub waits, at most drainMax, until the hub has read what its
+// socket holds (a phase after an unpaced one would otherwise start with
+// the hub seconds behind, and lose what the earlier phase left), and
+// returns how long that took.
+func drainHub(h *hub) time.Duration {
+	t0 := time.Now()
+	calm := 0
+	for time.Since(t0) < drainMax && calm < 2 {
+		q, err := procstat.UDPRxQueue(h.pid(), hubListenPort)
+		if err != nil {
+			break
+		}
+		if q <= drainedBytes {
+			calm++
+		} else {
+			calm = 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
+// drainMax bounds drainHub's wait; drainedBytes is a socket queue that
+// counts as drained.
+const (
+	drainMax     = 10 * time.Second
+	drainedBytes = 64 << 10
+)
+
+// lateWait is how long after a phase's report the sink still counts its
+// probes as late rather than lost.
+const lateWait = time.Second
 
 // rates are the per-peer delivered rates of a phase, one per sending
 // peer (a peer the sink never heard from counts 0).
@@ -282,7 +354,12 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 
 	rate := all.pps * r.o.lossLoad / 100
-	say("%d peers paced at %.0f pkt/s with every peer updating every %v, %v", n, rate, r.o.update, d)
+	schedule := "first updates spread over the interval"
+	if r.o.updateSync {
+		schedule = "first updates synchronized (-update-sync)"
+	}
+	say("%d peers paced at %.0f pkt/s with every peer updating every %v (%s), %v", n, rate, r.o.update, schedule, d)
+	f.updateSync.Store(r.o.updateSync)
 	f.updateEvery.Store(int64(r.o.update))
 	upd, err := r.measure(h, f, loadSpec{peers: f.peers, rate: rate, duration: d, senders: r.o.senders})
 	f.updateEvery.Store(0)
@@ -297,15 +374,22 @@ func (r *runner) load(h *hub, f *fleet) error {
 	}
 	ul := attribute(upd, f, rate/float64(n))
 	cl := attribute(ctrl, f, rate/float64(n))
+	ul.late, cl.late = upd.late, ctrl.late
 	r.add("epoch updates during the paced run", fmt.Sprintf("%d at the peers, %d counted by the hub", ul.epochs, upd.hubEpochs),
-		fmt.Sprintf("hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change",
-			upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1))))
+		fmt.Sprintf("%s; hub CPU %.1f s (control run without updates: %.1f s, %d and %d epoch changes): %.2f ms per epoch change; tool CPU %.1f s (control %.1f s): %.2f ms per epoch change",
+			schedule, upd.hubCPU.Seconds(), ctrl.hubCPU.Seconds(), cl.epochs, ctrl.hubEpochs, (upd.hubCPU-ctrl.hubCPU).Seconds()*1e3/float64(max(upd.hubEpochs, 1)),
+			upd.toolCPU.Seconds(), ctrl.toolCPU.Seconds(), (upd.toolCPU-ctrl.toolCPU).Seconds()*1e3/float64(max(ul.epochs, 1))))
 	lost := updateLoss(ul, cl)
 	r.add("lost to epoch updates", fmt.Sprintf("%.0f of %d", lost, upd.delivered+upd.lost),
-		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
-			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
+		fmt.Sprintf("the larger of: losses within -0.1..+0.5 s of the peer's own epoch change beyond their share of the run's losses (%d in windows, %.0f expected by chance, of %d checked: %.0f), and all losses beyond the control run's (%d - %d), less those that arrived late (%d and %d); full UDP receive buffers in the hub's namespace %d, the hub's drops: replay window %d, unknown epoch %d, bad MAC %d; probes the tool's peers failed to seal or send %d; control run %d, %d, %d, %d, %d",
+			ul.inWindows, ul.expected, ul.checked, max(ul.excess(), 0), ul.all, cl.all, ul.late, cl.late, upd.rcvbufDrops, upd.replayDrops, upd.epochDrops, upd.macDrops, upd.res.errors,
 			ctrl.rcvbufDrops, ctrl.replayDrops, ctrl.epochDrops, ctrl.macDrops, ctrl.res.errors))
 	r.sum.updateLoss = int64(math.Round(lost))
+	r.add("where the update run's losses went", fmt.Sprint(ul.all), pathOf(upd).String())
+	r.add("where the control run's losses went", fmt.Sprint(cl.all), pathOf(ctrl).String())
+	bins := int(d / timelineBin)
+	lt, et := timeline(upd, f, rate/float64(n), bins)
+	r.add("update run by 0.5 s: lost/epoch changes/sent", fmtTimeline(lt, et, upd.res.sentBy), "probes lost (of those the sink listed), epoch changes of all peers and probes sent, by send time")
 
 	say("plain path (no tunnel) paced at %.0f pkt/s, %v", rate, d)
 	plainSink := &net.UDPAddr{IP: net.ParseIP(r.o.hubAddr), Port: sinkPort}
@@ -348,6 +432,8 @@ type lossSplit struct {
 	inWindows uint64
 	expected  float64
 	epochs    int
+	// late: of all, those the sink counted after the phase's report.
+	late uint64
 }
 
 // excess is the loss that the epoch changes themselves explain: what the
@@ -360,44 +446,25 @@ func (l lossSplit) excess() float64 { return float64(l.inWindows) - l.expected }
 // run and the chance share swallows the updates' own loss; the run's
 // losses beyond the control run's (same load, no updates) catch that case
 // and read high only by the control run's own noise.
+//
+// A probe that arrived late (after the phase's report, within lateWait)
+// was delivered, if slowly: it is not lost, and neither estimate counts
+// it.
 func updateLoss(upd, ctrl lossSplit) float64 {
-	return max(upd.excess(), float64(upd.all)-float64(ctrl.all), 0)
+	lost := float64(upd.all - min(upd.late, upd.all))
+	ctrlLost := float64(ctrl.all - min(ctrl.late, ctrl.all))
+	return max(min(upd.excess(), lost), lost-ctrlLost, 0)
 }
 
 // attribute splits a phase's losses by the peers' epoch changes (from the
 // seqs each peer recorded at its changes and its paced per-peer rate).
 func attribute(ph phase, f *fleet, perPeerRate float64) lossSplit {
 	var l lossSplit
-	sent := map[uint32]uint64{}
-	for i, p := range f.peers {
-		if i < len(ph.res.sent) {
-			sent[uint32(p.id)] = ph.res.sent[i]
-		}
-	}
 	before, after := uint64(math.Ceil(0.1*perPeerRate)), uint64(math.Ceil(0.5*perPeerRate))
-	got := map[uint32]peerReport{}
-	for _, p := range ph.rep.Peers {
-		got[p.ID] = p
-	}
-	for _, p := range f.peers {
-		n := sent[uint32(p.id)]
+	eachLoss(ph, f, func(p *peer, n uint64, missing []uint64, all uint64) {
 		seqs := ph.epochSeqs[p.id]
 		l.epochs += len(seqs)
-		pr, ok := got[uint32(p.id)]
-		var missing []uint64
-		if ok {
-			missing = pr.Missing
-			// Lost after the last one that arrived.
-			for s := pr.Max + 1; s < n; s++ {
-				missing = append(missing, s)
-			}
-			l.all += pr.MissingN + n - min(n, pr.Max+1)
-		} else {
-			for s := uint64(0); s < n; s++ {
-				missing = append(missing, s)
-			}
-			l.all += n
-		}
+		l.all += all
 		l.checked += uint64(len(missing))
 		for _, m := range missing {
 			if inWindow(m, seqs, before, after) {
@@ -407,8 +474,44 @@ func attribute(ph phase, f *fleet, perPeerRate float64) lossSplit {
 		if n > 0 {
 			l.expected += float64(len(missing)) * float64(windowSpan(seqs, before, after, n)) / float64(n)
 		}
-	}
+	})
 	return l
+}
+
+// eachLoss calls fn for every peer with the probes it sent in the phase
+// (n), the sequence numbers of those the sink did not count (all but the
+// gaps beyond its per-peer list) and how many it did not count in all.
+func eachLoss(ph phase, f *fleet, fn func(p *peer, n uint64, missing []uint64, all uint64)) {
+	sent := map[uint32]uint64{}
+	for i, p := range f.peers {
+		if i < len(ph.res.sent) {
+			sent[uint32(p.id)] = ph.res.sent[i]
+		}
+	}
+	got := map[uint32]peerReport{}
+	for _, p := range ph.rep.Peers {
+		got[p.ID] = p
+	}
+	for _, p := range f.peers {
+		n := sent[uint32(p.id)]
+		pr, ok := got[uint32(p.id)]
+		var missing []uint64
+		var all uint64
+		if ok {
+			missing = pr.Missing
+			// Lost after the last one that arrived.
+			for s := pr.Max + 1; s < n; s++ {
+				missing = append(missing, s)
+			}
+			all = pr.MissingN + n - min(n, pr.Max+1)
+		} else {
+			for s := uint64(0); s < n; s++ {
+				missing = append(missing, s)
+			}
+			all = n
+		}
+		fn(p, n, missing, all)
+	}
 }
 
 func inWindow(m uint64, seqs []uint64, before, after uint64) bool {

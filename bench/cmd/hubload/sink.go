@@ -46,6 +46,12 @@ type sinkState struct {
 	echoes  uint64
 	samples []int64
 	ignored uint64
+	// since is the CLOCK_MONOTONIC time of the last report: a probe sent
+	// before it belongs to the phase that report closed, and arrived
+	// after its counts were taken. It is counted as stale, not as the
+	// new phase's.
+	since int64
+	stale uint64
 }
 
 // peerReport is one peer's counts in a report.
@@ -65,6 +71,9 @@ type sinkReport struct {
 	IPBytes uint64       `json:"ip_bytes"`
 	Echoes  uint64       `json:"echoes"`
 	Ignored uint64       `json:"ignored"`
+	// Stale counts probes sent before the previous report that arrived
+	// after it: late for the phase they were sent in.
+	Stale uint64 `json:"stale"`
 	// One-way times of the report's probes, ns.
 	LatN   int     `json:"lat_n"`
 	LatP50 float64 `json:"lat_p50_ns"`
@@ -78,6 +87,10 @@ func (st *sinkState) note(b []byte, now int64) (echo bool) {
 	if err != nil || pr.peer >= maxPeers {
 		st.ignored++
 		return false
+	}
+	if pr.sent < st.since {
+		st.stale++
+		return pr.flags&flagEcho != 0
 	}
 	st.n++
 	st.bytes += uint64(len(b) + ipv4Header + udpHeader)
@@ -109,9 +122,10 @@ func (st *sinkState) note(b []byte, now int64) (echo bool) {
 func (st *sinkState) report() sinkReport {
 	st.mu.Lock()
 	peers, samples := st.peers, st.samples
-	rep := sinkReport{N: st.n, IPBytes: st.bytes, Echoes: st.echoes, Ignored: st.ignored}
+	rep := sinkReport{N: st.n, IPBytes: st.bytes, Echoes: st.echoes, Ignored: st.ignored, Stale: st.stale}
 	st.peers, st.samples = map[uint32]*peerRecv{}, nil
-	st.n, st.bytes, st.echoes, st.ignored = 0, 0, 0, 0
+	st.n, st.bytes, st.echoes, st.ignored, st.stale = 0, 0, 0, 0, 0
+	st.since = monoNow()
 	st.mu.Unlock()
 	for id, r := range peers {
 		pr := peerReport{ID: id, N: r.n, Max: r.max}

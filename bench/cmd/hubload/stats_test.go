@@ -105,6 +105,17 @@ func TestSinkCounts(t *testing.T) {
 	if again := st.report(); again.N != 0 || len(again.Peers) != 0 {
 		t.Fatalf("report did not start afresh: %+v", again)
 	}
+	// Sent before that report, arriving after it: late for its phase,
+	// not counted in the next one (a ping is still echoed).
+	putProbe(b, probe{peer: 7, seq: 9, sent: 100, flags: flagEcho})
+	if !st.note(b, 200) {
+		t.Error("a late ping was not echoed")
+	}
+	putProbe(b, probe{peer: 7, seq: 0, sent: monoNow()})
+	st.note(b, 0)
+	if late := st.report(); late.Stale != 1 || late.N != 1 || len(late.Peers) != 1 || late.Peers[0].Max != 0 {
+		t.Fatalf("late probe: %+v", late)
+	}
 }
 
 func TestAttribute(t *testing.T) {
@@ -215,6 +226,9 @@ func TestUpdateLoss(t *testing.T) {
 		{lossSplit{all: 700, inWindows: 420, expected: 420}, lossSplit{all: 0}, 700},
 		// Neither estimate below zero.
 		{lossSplit{all: 5, inWindows: 1, expected: 3}, lossSplit{all: 9}, 0},
+		// What arrived late is not lost, in either estimate.
+		{lossSplit{all: 120, inWindows: 60, expected: 10, late: 100}, lossSplit{all: 0}, 20},
+		{lossSplit{all: 120, inWindows: 60, expected: 10, late: 30}, lossSplit{all: 20, late: 20}, 90},
 	} {
 		if got := updateLoss(c.upd, c.ctrl); got != c.want {
 			t.Errorf("updateLoss(%+v, %+v) = %v, want %v", c.upd, c.ctrl, got, c.want)

@@ -114,11 +114,19 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(")"))
 	f.Add([]byte("Udp: InDatagrams RcvbufErrors\nUdp: 1 2\n"))
 	f.Add([]byte(smapsSample))
+	f.Add([]byte(netDevSample))
+	f.Add([]byte(udpSample))
+	f.Add([]byte("1595698a 00000000 00000004\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := ParseSmaps(b); err == nil && (m.PoolKB < 0 || m.SlotsKB < 0) {
 			t.Fatalf("negative packet memory %+v", m)
 		}
 		_, _ = ParseSNMP(b, "Udp", "RcvbufErrors")
+		if devs, err := ParseNetDev(b); err == nil && len(devs) == 0 {
+			t.Fatal("ParseNetDev succeeded with no interface")
+		}
+		_, _ = ParseSoftnetDropped(b)
+		_, _ = ParseUDPSockets(b)
 		if d, err := ParseCPU(b); err == nil && d < 0 {
 			t.Fatalf("negative CPU time %v", d)
 		}
