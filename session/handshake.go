@@ -95,14 +95,16 @@ func (s *Session) answerClientHello(kp *mls.CheckedKeyPackage) error {
 	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
 	// are a moment old, so a path would add two key derivations and a
 	// signature to every handshake and no secrecy.
-	res, err := g.AddCheckedMemberWithoutPath(kp)
+	// The initiator is the only member it adds and learns everything from
+	// the Welcome, so the commit itself is never framed.
+	welcome, err := g.AddOnlyMemberWelcome(kp)
 	if err != nil {
 		return err
 	}
 	if err := g.MergePendingCommit(); err != nil {
 		return err
 	}
-	if err := s.sendControl(&ServerHello{Welcome: res.Welcome}); err != nil {
+	if err := s.sendControl(&ServerHello{Welcome: welcome}); err != nil {
 		return err
 	}
 	return s.establish()

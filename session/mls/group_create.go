@@ -59,13 +59,16 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 		ConfirmedTranscriptHash: []byte{},
 		Extensions:              extensions,
 	}
-	seed := make([]byte, s.Nh())
-	if _, err := rand.Read(seed); err != nil {
+	// Epoch 0's epoch secret is a fresh random value (RFC 9420 section 11),
+	// not the output of a key schedule: there is no joiner secret to
+	// extract from, nor anyone who could check one.
+	epochSecret := make([]byte, s.Nh())
+	if _, err := rand.Read(epochSecret); err != nil {
 		zero(encPriv)
 		return nil, err
 	}
-	secrets, err := s.NewEpochSecrets(seed, nil, &ctx)
-	zero(seed)
+	secrets, err := s.epochSecretsFrom(epochSecret)
+	zero(epochSecret)
 	if err != nil {
 		zero(encPriv)
 		return nil, err
