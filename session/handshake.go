@@ -87,23 +87,16 @@ func (s *Session) answerClientHello(kp *mls.CheckedKeyPackage) error {
 	if err != nil {
 		return err
 	}
-	g, err := mls.NewGroup(s.suite, id, s.cfg.SigningKey, s.credential(), s.groupExtensions(), cfg)
+	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
+	// are a moment old, so a path would add two key derivations and a
+	// signature to every handshake and no secrecy. The initiator is the
+	// only member added and learns everything from the Welcome, so the
+	// commit is never framed, and nobody uses epoch 0 but to commit from.
+	g, welcome, err := mls.NewGroupWithMember(s.suite, id, s.cfg.SigningKey, s.credential(), s.groupExtensions(), cfg, kp)
 	if err != nil {
 		return err
 	}
 	s.group = g
-	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
-	// are a moment old, so a path would add two key derivations and a
-	// signature to every handshake and no secrecy.
-	// The initiator is the only member it adds and learns everything from
-	// the Welcome, so the commit itself is never framed.
-	welcome, err := g.AddOnlyMemberWelcome(kp)
-	if err != nil {
-		return err
-	}
-	if err := g.MergePendingCommit(); err != nil {
-		return err
-	}
 	if err := s.sendControl(&ServerHello{Welcome: welcome}); err != nil {
 		return err
 	}

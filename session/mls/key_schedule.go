@@ -130,6 +130,21 @@ func (s *CipherSuite) epochSecretsFrom(epochSecret []byte) (*EpochSecrets, error
 	return e, nil
 }
 
+// commitEpochSecrets derives, of the secrets of an epoch that is only
+// committed from, by its one member, before anyone else could use it
+// (NewGroupWithMember), those the commit needs: the confirmation key for
+// the epoch's interim transcript hash, the init secret for the next epoch,
+// and the resumption PSK, which a group remembers of every epoch. The
+// others would protect or export nothing.
+func (s *CipherSuite) commitEpochSecrets(epochSecret []byte) (*EpochSecrets, error) {
+	ex := s.newExpander(epochSecret)
+	out, err := ex.deriveSecrets(labelConfirm, labelResumption, labelInit)
+	if err != nil {
+		return nil, fmt.Errorf("mls: deriving epoch secrets: %w", err)
+	}
+	return &EpochSecrets{suite: s, ConfirmationKey: out[0], ResumptionPSK: out[1], InitSecret: out[2]}, nil
+}
+
 // NextEpochSecrets runs the whole key schedule of an existing member: from the
 // previous epoch's init secret, the commit secret (nil for a Commit without a
 // path) and the PSK secret (nil when no PSK is used) under the new group
