@@ -13,7 +13,7 @@ func (s *Session) credential() mls.Credential {
 
 func (s *Session) groupConfig() mls.GroupConfig {
 	return mls.GroupConfig{
-		Credentials: pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey},
+		Credentials: s.pinned(),
 		Now:         s.clock,
 		// Any lifetime that covers now (docs/protocol.md 7.3): a
 		// KeyPackage here is made for one ClientHello and never stored,
@@ -24,6 +24,11 @@ func (s *Session) groupConfig() mls.GroupConfig {
 		// joiner's in its KeyPackage (sendClientHello).
 		LeafCapabilities: leafCapabilities(),
 	}
+}
+
+// pinned accepts the credentials of our key and the pinned peer's.
+func (s *Session) pinned() pinnedCredentials {
+	return pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey}
 }
 
 func (s *Session) sendClientHello() error {
@@ -67,8 +72,9 @@ func (s *Session) checkClientHello(m *ClientHello) (*mls.CheckedKeyPackage, erro
 	if kp.CipherSuite != s.suite.ID {
 		return nil, fmt.Errorf("%w: %w: offered %#04x", ErrBadKeyPackage, ErrSuiteMismatch, uint16(kp.CipherSuite))
 	}
-	cfg := s.groupConfig()
-	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: cfg.MaxLeafLifetime, Credentials: cfg.Credentials}
+	// groupConfig's lifetime bound and credentials, without the
+	// capabilities it would build for our own leaf.
+	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: anyLifetime, Credentials: s.pinned()}
 	checked, err := kp.Check(&check)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
