@@ -51,7 +51,9 @@ func newGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 	}
 
 	var tree RatchetTree
-	tree.AddLeaf(&leaf)
+	// The KeyPackage was made here and goes nowhere: its leaf is the
+	// tree's.
+	tree.addOwnedLeaf(&leaf)
 	treeHash, err := tree.TreeHash(s)
 	if err != nil {
 		zero(encPriv)
