@@ -13,7 +13,7 @@ func (s *Session) credential() mls.Credential {
 
 func (s *Session) groupConfig() mls.GroupConfig {
 	return mls.GroupConfig{
-		Credentials: pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey},
+		Credentials: s.pinned(),
 		Now:         s.clock,
 		// Any lifetime that covers now (docs/protocol.md 7.3): a
 		// KeyPackage here is made for one ClientHello and never stored,
@@ -24,6 +24,11 @@ func (s *Session) groupConfig() mls.GroupConfig {
 		// joiner's in its KeyPackage (sendClientHello).
 		LeafCapabilities: leafCapabilities(),
 	}
+}
+
+// pinned accepts the credentials of our key and the pinned peer's.
+func (s *Session) pinned() pinnedCredentials {
+	return pinnedCredentials{own: s.ownPub, peer: s.cfg.PeerPublicKey}
 }
 
 func (s *Session) sendClientHello() error {
@@ -67,8 +72,9 @@ func (s *Session) checkClientHello(m *ClientHello) (*mls.CheckedKeyPackage, erro
 	if kp.CipherSuite != s.suite.ID {
 		return nil, fmt.Errorf("%w: %w: offered %#04x", ErrBadKeyPackage, ErrSuiteMismatch, uint16(kp.CipherSuite))
 	}
-	cfg := s.groupConfig()
-	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: cfg.MaxLeafLifetime, Credentials: cfg.Credentials}
+	// groupConfig's lifetime bound and credentials, without the
+	// capabilities it would build for our own leaf.
+	check := mls.LeafNodeCheck{Suite: s.suite, Now: s.now, MaxLifetime: anyLifetime, Credentials: s.pinned()}
 	checked, err := kp.Check(&check)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
@@ -87,22 +93,17 @@ func (s *Session) answerClientHello(kp *mls.CheckedKeyPackage) error {
 	if err != nil {
 		return err
 	}
-	g, err := mls.NewGroup(s.suite, id, s.cfg.SigningKey, s.credential(), s.groupExtensions(), cfg)
+	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
+	// are a moment old, so a path would add two key derivations and a
+	// signature to every handshake and no secrecy. The initiator is the
+	// only member added and learns everything from the Welcome, so the
+	// commit is never framed, and nobody uses epoch 0 but to commit from.
+	g, welcome, err := mls.NewGroupWithMember(s.suite, id, s.cfg.SigningKey, s.credential(), s.groupExtensions(), cfg, kp)
 	if err != nil {
 		return err
 	}
 	s.group = g
-	// No UpdatePath (docs/protocol.md 7.7): the group and our leaf's keys
-	// are a moment old, so a path would add two key derivations and a
-	// signature to every handshake and no secrecy.
-	res, err := g.AddCheckedMemberWithoutPath(kp)
-	if err != nil {
-		return err
-	}
-	if err := g.MergePendingCommit(); err != nil {
-		return err
-	}
-	if err := s.sendControl(&ServerHello{Welcome: res.Welcome}); err != nil {
+	if err := s.sendControl(&ServerHello{Welcome: welcome}); err != nil {
 		return err
 	}
 	return s.establish()

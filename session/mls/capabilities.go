@@ -142,9 +142,14 @@ func randomGREASE() uint16 {
 func withGREASE(c Capabilities) Capabilities {
 	return Capabilities{
 		Versions:     slices.Clone(c.Versions),
-		CipherSuites: append(slices.Clone(c.CipherSuites), CipherSuiteID(randomGREASE())),
-		Extensions:   append(slices.Clone(c.Extensions), ExtensionType(randomGREASE())),
-		Proposals:    append(slices.Clone(c.Proposals), ProposalType(randomGREASE())),
-		Credentials:  append(slices.Clone(c.Credentials), CredentialType(randomGREASE())),
+		CipherSuites: cloneAppend(c.CipherSuites, CipherSuiteID(randomGREASE())),
+		Extensions:   cloneAppend(c.Extensions, ExtensionType(randomGREASE())),
+		Proposals:    cloneAppend(c.Proposals, ProposalType(randomGREASE())),
+		Credentials:  cloneAppend(c.Credentials, CredentialType(randomGREASE())),
 	}
+}
+
+// cloneAppend is append(slices.Clone(list), v) in one allocation.
+func cloneAppend[T any](list []T, v T) []T {
+	return append(append(make([]T, 0, len(list)+1), list...), v)
 }

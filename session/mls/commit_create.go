@@ -68,12 +68,22 @@ func (g *Group) CommitWithoutPath(byValue []Proposal) (*CommitResult, error) {
 }
 
 func (g *Group) commit(byValue []Proposal, withPath bool) (res *CommitResult, err error) {
-	return g.commitProposals(byValue, withPath, false)
+	return g.commitProposals(byValue, commitOptions{withPath: withPath})
 }
 
-// commitProposals is commit; with checked, the Adds among byValue carry
-// KeyPackages that passed KeyPackage.Check (AddCheckedMemberWithoutPath).
-func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res *CommitResult, err error) {
+// commitOptions are the variants of commit creation.
+type commitOptions struct {
+	withPath bool
+	// checked: the Adds among the proposals carry KeyPackages that passed
+	// KeyPackage.Check (AddCheckedMemberWithoutPath).
+	checked bool
+	// welcomeOnly: the commit is not framed (CommitResult.Commit is nil),
+	// for a commit nobody receives (AddOnlyMemberWelcome).
+	welcomeOnly bool
+}
+
+// commitProposals is commit with the options o.
+func (g *Group) commitProposals(byValue []Proposal, o commitOptions) (res *CommitResult, err error) {
 	if err := g.checkUsable(); err != nil {
 		return nil, err
 	}
@@ -93,7 +103,7 @@ func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res
 	}
 	for i := range byValue {
 		p := byValue[i]
-		props = append(props, cachedProposal{proposal: &p, sender: Sender{SenderType: SenderTypeMember, LeafIndex: me}, checked: checked})
+		props = append(props, cachedProposal{proposal: &p, sender: Sender{SenderType: SenderTypeMember, LeafIndex: me}, checked: o.checked})
 		refs = append(refs, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &p})
 	}
 	set, err := g.applyProposals(props, me)
@@ -109,7 +119,7 @@ func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res
 	}
 	defer zero(pskSecret)
 
-	if !withPath && set.pathRequired {
+	if !o.withPath && set.pathRequired {
 		return nil, ErrPathRequired
 	}
 	signer, err := g.signingKey()
@@ -120,7 +130,7 @@ func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res
 	// The UpdatePath: fresh keys along our direct path, encrypted to
 	// everyone but the members this commit adds (they get the Welcome).
 	var path *PendingPath
-	if withPath {
+	if o.withPath {
 		template := *tree.Leaf(me)
 		if path, err = tree.prepareUpdatePath(s, me, &template, signer, old.ctx.GroupID); err != nil {
 			return nil, err
@@ -170,27 +180,30 @@ func (g *Group) commitProposals(byValue []Proposal, withPath, checked bool) (res
 	} else {
 		priv = old.priv.Clone()
 	}
-	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, priv, commitSecret, pskSecret)
+	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, priv, commitSecret, pskSecret, len(set.added) > 0)
 	if err != nil {
 		priv.Wipe()
 		return nil, err
 	}
-	defer zero(joiner)
+	defer zeroAll(joiner, next.welcomeSecret)
 	ac.Auth.ConfirmationTag = next.confirmationTag
 
-	msg := &MLSMessage{Version: ProtocolMLS10, WireFormat: wf}
-	if wf == WireFormatPublicMessage {
-		msg.PublicMessage, err = old.keys.ProtectPublic(ac)
-	} else {
-		msg.PrivateMessage, err = old.keys.ProtectPrivate(ac, g.padding(ac))
+	res = &CommitResult{}
+	if !o.welcomeOnly {
+		msg := &MLSMessage{Version: ProtocolMLS10, WireFormat: wf}
+		if wf == WireFormatPublicMessage {
+			msg.PublicMessage, err = old.keys.ProtectPublic(ac)
+		} else {
+			msg.PrivateMessage, err = old.keys.ProtectPrivate(ac, g.padding(ac))
+		}
+		if err != nil {
+			next.state.wipe()
+			return nil, err
+		}
+		res.Commit = msg
 	}
-	if err != nil {
-		next.state.wipe()
-		return nil, err
-	}
-	res = &CommitResult{Commit: msg}
 	if len(set.added) > 0 {
-		res.Welcome, err = g.createWelcome(next.state, next.confirmationTag, joiner, pskSecret, set, path)
+		res.Welcome, err = g.createWelcome(next.state, next.confirmationTag, joiner, next.welcomeSecret, set, path)
 		if err != nil {
 			next.state.wipe()
 			return nil, err
@@ -218,13 +231,16 @@ func (g *Group) padding(ac *AuthenticatedContent) int {
 type nextEpoch struct {
 	state           epochState
 	confirmationTag []byte
+	// welcomeSecret, if asked for, is the caller's to zero.
+	welcomeSecret []byte
 }
 
 // deriveNextEpoch runs the part of commit creation and processing that both
 // sides share: the transcript hashes, the key schedule and the confirmation
 // tag (section 12.4.2). provisional is the new context with the old
-// confirmed transcript hash.
-func (g *Group) deriveNextEpoch(ac *AuthenticatedContent, provisional GroupContext, tree RatchetTree, priv *TreePrivateKey, commitSecret, pskSecret []byte) (*nextEpoch, []byte, error) {
+// confirmed transcript hash. With welcome (a committer adding members) the
+// welcome secret is derived too.
+func (g *Group) deriveNextEpoch(ac *AuthenticatedContent, provisional GroupContext, tree RatchetTree, priv *TreePrivateKey, commitSecret, pskSecret []byte, welcome bool) (*nextEpoch, []byte, error) {
 	s := g.suite
 	old := &g.state
 	confirmed, err := s.ConfirmedTranscriptHash(old.interim, ac)
@@ -233,7 +249,7 @@ func (g *Group) deriveNextEpoch(ac *AuthenticatedContent, provisional GroupConte
 	}
 	ctx := provisional
 	ctx.ConfirmedTranscriptHash = confirmed
-	secrets, joiner, err := s.NextEpochSecrets(old.secrets.InitSecret, commitSecret, pskSecret, &ctx)
+	secrets, joiner, welcomeSecret, err := s.nextEpochSecrets(old.secrets.InitSecret, commitSecret, pskSecret, &ctx, welcome)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,16 +257,16 @@ func (g *Group) deriveNextEpoch(ac *AuthenticatedContent, provisional GroupConte
 	interim, err := s.InterimTranscriptHash(confirmed, tag)
 	if err != nil {
 		secrets.Wipe()
-		zero(joiner)
+		zeroAll(joiner, welcomeSecret)
 		return nil, nil, err
 	}
 	st, err := g.newEpochState(ctx, tree, priv, secrets, interim)
 	if err != nil {
 		secrets.Wipe()
-		zero(joiner)
+		zeroAll(joiner, welcomeSecret)
 		return nil, nil, err
 	}
-	return &nextEpoch{state: st, confirmationTag: tag}, joiner, nil
+	return &nextEpoch{state: st, confirmationTag: tag, welcomeSecret: welcomeSecret}, joiner, nil
 }
 
 func (e *epochState) wipe() {
@@ -269,8 +285,9 @@ func (e *epochState) wipe() {
 // epoch's GroupInfo (with the ratchet tree) encrypted under the welcome
 // secret, and for each new member the joiner secret and (if the commit has
 // a path) the path secret of the lowest node our path shares with its
-// leaf, encrypted to its init key.
-func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, set *proposalSet, path *PendingPath) (*MLSMessage, error) {
+// leaf, encrypted to its init key. welcomeSecret is the epoch's, from
+// deriveNextEpoch.
+func (g *Group) createWelcome(next epochState, tag, joiner, welcomeSecret []byte, set *proposalSet, path *PendingPath) (*MLSMessage, error) {
 	s := g.suite
 	treeBytes, err := wire.Marshal(next.tree.Truncated())
 	if err != nil {
@@ -289,11 +306,6 @@ func (g *Group) createWelcome(next epochState, tag, joiner, pskSecret []byte, se
 	if err := gi.signWith(signer); err != nil {
 		return nil, err
 	}
-	welcomeSecret, err := s.WelcomeSecret(joiner, pskSecret)
-	if err != nil {
-		return nil, err
-	}
-	defer zero(welcomeSecret)
 	encGI, err := EncryptGroupInfo(s, welcomeSecret, gi)
 	if err != nil {
 		return nil, err

@@ -81,7 +81,7 @@ func (s *CipherSuite) VerifyContent(sigPub []byte, ac *AuthenticatedContent, gc 
 		return err
 	}
 	tbs := func(w *wire.Writer) { marshalFramedContentTBS(w, ac.WireFormat, &ac.Content, gc) }
-	if err := s.verifyLabeled(sigPub, labelFramedContentTBS, tbs, ac.Auth.Signature); err != nil {
+	if err := s.verifyLabeled(sigPub, labelFramedContentTBS, tbs, ac.Auth.Signature, false); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	return nil

@@ -10,6 +10,13 @@ import (
 // identified by cred and the signature key sigPriv, as its creator. The
 // group's context carries extensions (which the creator must support).
 func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensions Extensions, cfg GroupConfig) (*Group, error) {
+	return newGroup(s, groupID, sigPriv, cred, extensions, cfg, false)
+}
+
+// newGroup is NewGroup; with transient, epoch 0 is made only to be
+// committed from at once (NewGroupWithMember): it gets the secrets of
+// commitEpochSecrets and no message keys.
+func newGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensions Extensions, cfg GroupConfig, transient bool) (*Group, error) {
 	if len(groupID) == 0 {
 		return nil, fmt.Errorf("mls: empty group ID")
 	}
@@ -44,7 +51,9 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 	}
 
 	var tree RatchetTree
-	tree.AddLeaf(&leaf)
+	// The KeyPackage was made here and goes nowhere: its leaf is the
+	// tree's.
+	tree.addOwnedLeaf(&leaf)
 	treeHash, err := tree.TreeHash(s)
 	if err != nil {
 		zero(encPriv)
@@ -59,13 +68,21 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 		ConfirmedTranscriptHash: []byte{},
 		Extensions:              extensions,
 	}
-	seed := make([]byte, s.Nh())
-	if _, err := rand.Read(seed); err != nil {
+	// Epoch 0's epoch secret is a fresh random value (RFC 9420 section 11),
+	// not the output of a key schedule: there is no joiner secret to
+	// extract from, nor anyone who could check one.
+	epochSecret := make([]byte, s.Nh())
+	if _, err := rand.Read(epochSecret); err != nil {
 		zero(encPriv)
 		return nil, err
 	}
-	secrets, err := s.NewEpochSecrets(seed, nil, &ctx)
-	zero(seed)
+	var secrets *EpochSecrets
+	if transient {
+		secrets, err = s.commitEpochSecrets(epochSecret)
+	} else {
+		secrets, err = s.epochSecretsFrom(epochSecret)
+	}
+	zero(epochSecret)
 	if err != nil {
 		zero(encPriv)
 		return nil, err
@@ -79,13 +96,17 @@ func NewGroup(s *CipherSuite, groupID, sigPriv []byte, cred Credential, extensio
 	}
 	g := &Group{cfg: cfg, suite: s, sigPriv: bytes.Clone(sigPriv), signer: signer}
 	priv := &TreePrivateKey{Leaf: 0, EncryptionPriv: encPriv, PathPrivs: map[NodeIndex][]byte{}}
-	st, err := g.newEpochState(ctx, tree, priv, secrets, interim)
-	if err != nil {
-		secrets.Wipe()
-		priv.Wipe()
-		return nil, err
+	if transient {
+		g.state = epochState{ctx: ctx, tree: tree, priv: priv, secrets: secrets, interim: interim}
+	} else {
+		st, err := g.newEpochState(ctx, tree, priv, secrets, interim)
+		if err != nil {
+			secrets.Wipe()
+			priv.Wipe()
+			return nil, err
+		}
+		g.state = st
 	}
-	g.state = st
 	// The group owns the key now; an ML-DSA key stays only until the
 	// creator's first commit (releaseSigningKey), which usually follows.
 	signer = nil

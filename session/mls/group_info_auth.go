@@ -37,7 +37,7 @@ func (g *GroupInfo) VerifySignature(s *CipherSuite, sigPub []byte) error {
 	if g == nil {
 		return errors.New("mls: missing GroupInfo")
 	}
-	if err := s.verifyLabeled(sigPub, labelGroupInfoTBS, g.marshalTBS, g.Signature); err != nil {
+	if err := s.verifyLabeled(sigPub, labelGroupInfoTBS, g.marshalTBS, g.Signature, false); err != nil {
 		return fmt.Errorf("%w: GroupInfo: %v", ErrBadSignature, err)
 	}
 	return nil

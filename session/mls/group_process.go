@@ -202,7 +202,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent, consume func() error) (*
 		return &Received{Kind: KindCommit, Sender: committer, NewEpoch: provisional.Epoch, Removed: true}, nil
 	}
 
-	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, priv, commitSecret, pskSecret)
+	next, joiner, err := g.deriveNextEpoch(ac, provisional, tree, priv, commitSecret, pskSecret, false)
 	if err != nil {
 		priv.Wipe()
 		return nil, err

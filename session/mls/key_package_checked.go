@@ -25,7 +25,12 @@ type CheckedKeyPackage struct {
 
 // Check is ValidateWith that, on success, returns the checked copy.
 func (k *KeyPackage) Check(c *LeafNodeCheck) (*CheckedKeyPackage, error) {
-	if err := k.ValidateWith(c); err != nil {
+	if c == nil {
+		return nil, errors.New("mls: KeyPackage validation needs a cipher suite")
+	}
+	once := *c
+	once.once = true
+	if err := k.ValidateWith(&once); err != nil {
 		return nil, err
 	}
 	return &CheckedKeyPackage{kp: k.clone(), suite: c.Suite.ID}, nil
@@ -52,6 +57,32 @@ func (k *KeyPackage) clone() KeyPackage {
 // key encodings are not checked again, everything the group adds to the
 // check is.
 func (g *Group) AddCheckedMemberWithoutPath(c *CheckedKeyPackage) (*CommitResult, error) {
+	return g.addChecked(c, commitOptions{checked: true})
+}
+
+// AddOnlyMemberWelcome is AddCheckedMemberWithoutPath for a group of one,
+// as its creator makes it for the member it was created for: after the
+// commit the group's only other member is the one it adds, who learns the
+// new epoch from the Welcome (RFC 9420 section 12.4.3), so the commit goes
+// to nobody. It is signed (its signature is part of the confirmed
+// transcript) but not framed, which spares the membership tag or the
+// PrivateMessage encryption of a message that would be thrown away. It
+// returns the Welcome; the commit is pending as after any commit.
+func (g *Group) AddOnlyMemberWelcome(c *CheckedKeyPackage) (*MLSMessage, error) {
+	if err := g.checkUsable(); err != nil {
+		return nil, err
+	}
+	if n := len(g.Members()); n != 1 {
+		return nil, fmt.Errorf("mls: AddOnlyMemberWelcome in a group of %d members", n)
+	}
+	res, err := g.addChecked(c, commitOptions{checked: true, welcomeOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return res.Welcome, nil
+}
+
+func (g *Group) addChecked(c *CheckedKeyPackage, o commitOptions) (*CommitResult, error) {
 	if c == nil {
 		return nil, errors.New("mls: missing checked KeyPackage")
 	}
@@ -62,5 +93,5 @@ func (g *Group) AddCheckedMemberWithoutPath(c *CheckedKeyPackage) (*CommitResult
 	// KeyPackage it adds (the tree and the commit only read them), so c
 	// stays as it was checked.
 	add := &Add{KeyPackage: c.kp}
-	return g.commitProposals([]Proposal{{ProposalType: ProposalAdd, Add: add}}, false, true)
+	return g.commitProposals([]Proposal{{ProposalType: ProposalAdd, Add: add}}, o)
 }

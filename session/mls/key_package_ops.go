@@ -64,9 +64,11 @@ func newKeyPackage(s *CipherSuite, sk *signingKey, cred Credential, opts KeyPack
 	if lifetime < 0 || lifetime+keyPackageClockSkew > MaxLeafNodeLifetime {
 		return nil, nil, nil, fmt.Errorf("mls: KeyPackage lifetime %v outside (0, %v]", lifetime, MaxLeafNodeLifetime-keyPackageClockSkew)
 	}
-	caps := DefaultCapabilities()
+	var caps Capabilities
 	if opts.Capabilities != nil {
 		caps = *opts.Capabilities
+	} else {
+		caps = DefaultCapabilities()
 	}
 	if err := checkOwnCapabilities(s, &caps, &cred, opts.Extensions, opts.LeafExtensions); err != nil {
 		return nil, nil, nil, err
@@ -179,8 +181,11 @@ func (k *KeyPackage) signWith(sk *signingKey) error {
 
 // VerifySignature checks the KeyPackage signature against the leaf node's
 // signature key.
-func (k *KeyPackage) VerifySignature(s *CipherSuite) error {
-	if err := s.verifyLabeled(k.LeafNode.SignatureKey, labelKeyPackageTBS, k.marshalTBS, k.Signature); err != nil {
+func (k *KeyPackage) VerifySignature(s *CipherSuite) error { return k.verifySignature(s, false) }
+
+// verifySignature is VerifySignature; once is verifyLabeled's.
+func (k *KeyPackage) verifySignature(s *CipherSuite, once bool) error {
+	if err := s.verifyLabeled(k.LeafNode.SignatureKey, labelKeyPackageTBS, k.marshalTBS, k.Signature, once); err != nil {
 		return fmt.Errorf("%w: KeyPackage: %v", ErrBadSignature, err)
 	}
 	return nil
@@ -231,7 +236,7 @@ func (k *KeyPackage) validateWith(c *LeafNodeCheck, signed bool) error {
 		if err := checkHPKEPublicKey(s, k.InitKey); err != nil {
 			return fmt.Errorf("mls: KeyPackage init key: %w", err)
 		}
-		if err := k.VerifySignature(s); err != nil {
+		if err := k.verifySignature(s, c.once); err != nil {
 			return err
 		}
 	}

@@ -95,16 +95,27 @@ func (s *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, 
 func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupContext) (*EpochSecrets, error) {
 	ms := s.memberSecret(joinerSecret, pskSecret)
 	defer zero(ms)
+	return s.epochSecretsFromMember(ms, gc)
+}
+
+// epochSecretsFromMember is the key schedule from the member secret
+// Extract(joiner_secret, psk_secret) on.
+func (s *CipherSuite) epochSecretsFromMember(memberSecret []byte, gc *GroupContext) (*EpochSecrets, error) {
 	var epochSecret []byte
 	err := withScratch(gc.MarshalMLS, func(gcBytes []byte) (err error) {
-		epochSecret, err = s.ExpandWithLabel(ms, labelEpoch, gcBytes, s.Nh())
+		epochSecret, err = s.ExpandWithLabel(memberSecret, labelEpoch, gcBytes, s.Nh())
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer zero(epochSecret)
+	return s.epochSecretsFrom(epochSecret)
+}
 
+// epochSecretsFrom derives the secrets of an epoch from its epoch secret,
+// which the caller zeroes.
+func (s *CipherSuite) epochSecretsFrom(epochSecret []byte) (*EpochSecrets, error) {
 	ex := s.newExpander(epochSecret)
 	// One allocation for the nine secrets; Wipe zeroes each of them.
 	out, err := ex.deriveSecrets(labelSenderData, labelEncryption, labelExporter, labelExternal,
@@ -119,21 +130,52 @@ func (s *CipherSuite) NewEpochSecrets(joinerSecret, pskSecret []byte, gc *GroupC
 	return e, nil
 }
 
+// commitEpochSecrets derives, of the secrets of an epoch that is only
+// committed from, by its one member, before anyone else could use it
+// (NewGroupWithMember), those the commit needs: the confirmation key for
+// the epoch's interim transcript hash, the init secret for the next epoch,
+// and the resumption PSK, which a group remembers of every epoch. The
+// others would protect or export nothing.
+func (s *CipherSuite) commitEpochSecrets(epochSecret []byte) (*EpochSecrets, error) {
+	ex := s.newExpander(epochSecret)
+	out, err := ex.deriveSecrets(labelConfirm, labelResumption, labelInit)
+	if err != nil {
+		return nil, fmt.Errorf("mls: deriving epoch secrets: %w", err)
+	}
+	return &EpochSecrets{suite: s, ConfirmationKey: out[0], ResumptionPSK: out[1], InitSecret: out[2]}, nil
+}
+
 // NextEpochSecrets runs the whole key schedule of an existing member: from the
 // previous epoch's init secret, the commit secret (nil for a Commit without a
 // path) and the PSK secret (nil when no PSK is used) under the new group
 // context. It also returns the joiner secret for the Welcome.
 func (s *CipherSuite) NextEpochSecrets(initSecret, commitSecret, pskSecret []byte, gc *GroupContext) (secrets *EpochSecrets, joinerSecret []byte, err error) {
+	secrets, joinerSecret, _, err = s.nextEpochSecrets(initSecret, commitSecret, pskSecret, gc, false)
+	return secrets, joinerSecret, err
+}
+
+// nextEpochSecrets is NextEpochSecrets that, with welcome, also returns the
+// welcome secret: a committer adding members needs it for the Welcome, and
+// both come from the same member secret, which is then extracted once.
+func (s *CipherSuite) nextEpochSecrets(initSecret, commitSecret, pskSecret []byte, gc *GroupContext, welcome bool) (secrets *EpochSecrets, joinerSecret, welcomeSecret []byte, err error) {
 	joinerSecret, err = s.JoinerSecret(initSecret, commitSecret, gc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	secrets, err = s.NewEpochSecrets(joinerSecret, pskSecret, gc)
+	ms := s.memberSecret(joinerSecret, pskSecret)
+	defer zero(ms)
+	if welcome {
+		if welcomeSecret, err = s.DeriveSecret(ms, labelWelcome); err != nil {
+			zero(joinerSecret)
+			return nil, nil, nil, err
+		}
+	}
+	secrets, err = s.epochSecretsFromMember(ms, gc)
 	if err != nil {
-		zero(joinerSecret)
-		return nil, nil, err
+		zeroAll(joinerSecret, welcomeSecret)
+		return nil, nil, nil, err
 	}
-	return secrets, joinerSecret, nil
+	return secrets, joinerSecret, welcomeSecret, nil
 }
 
 // Suite returns the cipher suite the secrets belong to.

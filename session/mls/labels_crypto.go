@@ -38,9 +38,17 @@ func (k *signingKey) signLabeled(label string, marshal func(*wire.Writer)) (sig 
 	return sig, err
 }
 
-// verifyLabeled is VerifyWithLabel of the content marshal writes.
-func (s *CipherSuite) verifyLabeled(pub []byte, label string, marshal func(*wire.Writer), sig []byte) error {
-	return withLabeled(label, marshal, func(tbs []byte) error { return s.verifyTBS(pub, tbs, sig) })
+// verifyLabeled is VerifyWithLabel of the content marshal writes; with
+// once, for a signature nobody will ask about again (CheckedKeyPackage),
+// the cache of verified signatures is neither asked nor told, which
+// spares hashing the whole signed content for it.
+func (s *CipherSuite) verifyLabeled(pub []byte, label string, marshal func(*wire.Writer), sig []byte, once bool) error {
+	return withLabeled(label, marshal, func(tbs []byte) error {
+		if once {
+			return s.Verify(pub, tbs, sig)
+		}
+		return s.verifyTBS(pub, tbs, sig)
+	})
 }
 
 // SignWithLabel is Signature.Sign(priv, SignContent{"MLS 1.0 "+label, content}).

@@ -38,7 +38,12 @@ func (n *LeafNode) signWith(k *signingKey, groupID []byte, leaf LeafIndex) error
 // That only proves possession of the key; binding the key to an identity is
 // the credential check's job (Validate).
 func (n *LeafNode) VerifySignature(s *CipherSuite, groupID []byte, leaf LeafIndex) error {
-	if err := s.verifyLabeled(n.SignatureKey, labelLeafNodeTBS, n.tbs(groupID, leaf), n.Signature); err != nil {
+	return n.verifySignature(s, groupID, leaf, false)
+}
+
+// verifySignature is VerifySignature; once is verifyLabeled's.
+func (n *LeafNode) verifySignature(s *CipherSuite, groupID []byte, leaf LeafIndex, once bool) error {
+	if err := s.verifyLabeled(n.SignatureKey, labelLeafNodeTBS, n.tbs(groupID, leaf), n.Signature, once); err != nil {
 		return fmt.Errorf("%w: leaf node: %v", ErrBadSignature, err)
 	}
 	return nil

@@ -59,6 +59,10 @@ type LeafNodeCheck struct {
 	// Credentials validates the leaf's credential; nil means
 	// BasicCredentials.
 	Credentials CredentialValidator
+
+	// once: the signatures are verified here and never again
+	// (KeyPackage.Check), so the cache of verified signatures is left out.
+	once bool
 }
 
 // Validate runs the per-leaf checks of RFC 9420 section 7.3. The cheap
@@ -135,7 +139,7 @@ func (n *LeafNode) validate(c *LeafNodeCheck, signed bool) error {
 		if err := checkSignaturePublicKey(s, n.SignatureKey); err != nil {
 			return fmt.Errorf("mls: leaf node signature key: %w", err)
 		}
-		if err := n.VerifySignature(s, c.GroupID, c.Leaf); err != nil {
+		if err := n.verifySignature(s, c.GroupID, c.Leaf, c.once); err != nil {
 			return err
 		}
 	}

@@ -13,12 +13,34 @@ import (
 var (
 	opMu     sync.Mutex
 	opCounts = map[string]int{}
+	// opSizes are the lengths of the messages signed ("sig.sign") and
+	// verified ("sig.verify"): Ed25519 hashes the whole message, so what a
+	// signature costs depends on them.
+	opSizes = map[string][]int{}
 )
 
 func countOp(op string) {
 	opMu.Lock()
 	opCounts[op]++
 	opMu.Unlock()
+}
+
+func countSigned(op string, n int) {
+	opMu.Lock()
+	opSizes[op] = append(opSizes[op], n)
+	opMu.Unlock()
+}
+
+// SignedSizes returns the lengths of the messages signed ("sig.sign") and
+// verified ("sig.verify") since the last ResetOpCounts, in order.
+func SignedSizes() map[string][]int {
+	opMu.Lock()
+	defer opMu.Unlock()
+	out := make(map[string][]int, len(opSizes))
+	for k, v := range opSizes {
+		out[k] = append([]int(nil), v...)
+	}
+	return out
 }
 
 // OpCounts returns the operations counted since the last ResetOpCounts.
@@ -40,6 +62,7 @@ func OpCounts() map[string]int {
 func ResetOpCounts() {
 	opMu.Lock()
 	clear(opCounts)
+	clear(opSizes)
 	opMu.Unlock()
 	verified.mu.Lock()
 	verified.used = [verifiedCacheSize]bool{}

@@ -258,6 +258,7 @@ func (k *signingKey) wipe() {
 func (k *signingKey) sign(msg []byte) (sig []byte, err error) {
 	defer recoverAsError(&err, "signing")
 	countOp("sig.sign")
+	countSigned("sig.sign", len(msg))
 	switch {
 	case k.ed != nil:
 		return ed25519.Sign(k.ed, msg), nil
@@ -322,6 +323,7 @@ func (s *CipherSuite) Sign(priv, msg []byte) (sig []byte, err error) {
 func (s *CipherSuite) Verify(pub, msg, sig []byte) (err error) {
 	defer recoverAsError(&err, "verifying signature")
 	countOp("sig.verify")
+	countSigned("sig.verify", len(msg))
 	switch s.Signature {
 	case SigEd25519:
 		// ed25519.Verify panics on a public key of the wrong length.

@@ -63,6 +63,12 @@ func (t *RatchetTree) AddLeaf(n *LeafNode) LeafIndex {
 	if n == nil {
 		panic(errNilLeaf)
 	}
+	return t.addOwnedLeaf(n.clone())
+}
+
+// addOwnedLeaf is AddLeaf of a leaf node that nobody else holds, which
+// the tree then owns instead of a copy.
+func (t *RatchetTree) addOwnedLeaf(n *LeafNode) LeafIndex {
 	if _, ok := t.size(); !ok && len(*t) > 0 {
 		t.pad()
 	}
@@ -85,7 +91,7 @@ func (t *RatchetTree) AddLeaf(n *LeafNode) LeafIndex {
 		q.UnmergedLeaves = slices.Insert(slices.Clone(p.UnmergedLeaves), i, l)
 		(*t)[y] = &Node{NodeType: NodeTypeParent, Parent: &q}
 	}
-	(*t)[x] = &Node{NodeType: NodeTypeLeaf, Leaf: n.clone()}
+	(*t)[x] = &Node{NodeType: NodeTypeLeaf, Leaf: n}
 	return l
 }
 

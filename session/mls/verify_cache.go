@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"sync"
 )
 
@@ -135,26 +136,32 @@ func (s *CipherSuite) stdPublicKey(kem hpke.KEM, pub []byte) (hpke.PublicKey, er
 const signaturePubCacheSize = 256
 
 var signaturePubs struct {
-	mu   sync.Mutex
-	mac  []byte
+	mu sync.Mutex
+	// mac is keyed once per process, under the lock for every tag: keying
+	// an HMAC costs more than the tag of a 32-byte key.
+	mac  hash.Hash
 	pubs map[[sha256.Size]byte][]byte
 }
 
 func signaturePubTag(s *CipherSuite, priv []byte) [sha256.Size]byte {
 	c := &signaturePubs
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.mac == nil {
-		c.mac = make([]byte, sha256.Size)
-		rand.Read(c.mac)
+		key := make([]byte, sha256.Size)
+		rand.Read(key)
+		c.mac = hmac.New(sha256.New, key)
+		zero(key)
 	}
-	m := hmac.New(sha256.New, c.mac)
-	c.mu.Unlock()
 	var hdr [2]byte
 	binary.BigEndian.PutUint16(hdr[:], uint16(s.Signature))
-	m.Write(hdr[:])
-	m.Write(priv)
+	c.mac.Write(hdr[:])
+	c.mac.Write(priv)
 	var tag [sha256.Size]byte
-	m.Sum(tag[:0])
+	c.mac.Sum(tag[:0])
+	// Back to the keyed state, which also overwrites the private key's
+	// bytes still buffered in the hash.
+	c.mac.Reset()
 	return tag
 }
 
