@@ -45,6 +45,10 @@ const (
 	openedPerPeer   = 4
 )
 
+// maxRouteAge bounds how long copies can keep a route alive: an
+// initiator gives up a request after session.DefaultGiveUp.
+const maxRouteAge = session.DefaultGiveUp
+
 // maxHeldResumptions bounds the opened resumptions waiting for the
 // resumption budget. Each holds its opened hello (a few KiB with the
 // post-quantum suites); it was paid for by the handshake ceiling, so at
@@ -64,8 +68,11 @@ type openedHellos struct {
 }
 
 type openedRoute struct {
-	p  *peer
-	at time.Time
+	p *peer
+	// at is when the route was last used (its open, or a copy since),
+	// and opened when the hello was opened: a route lives life after
+	// its last copy, and at most maxRouteAge after its open.
+	at, opened time.Time
 	// held is a resumption of p's group opened while the resumption
 	// budget was empty: its retransmissions take the budget's token
 	// instead of being opened again (which the keyring would refuse as
@@ -97,17 +104,31 @@ func (o *openedHellos) add(now time.Time, h [32]byte, p *peer, oh *session.Opene
 	if oh != nil {
 		o.held++
 	}
-	o.by[h] = openedRoute{p: p, at: now, held: oh}
+	o.by[h] = openedRoute{p: p, at: now, opened: now, held: oh}
 	return oh != nil
 }
 
 // lookup is the peer a hello hashed h went to, nil if none. A held
 // resumption is released to the caller when admit allows it; while it
 // is held and admit refuses, lookup reports held.
-func (o *openedHellos) lookup(h [32]byte, admit func() bool) (p *peer, released *session.OpenedHello, held bool) {
+//
+// A copy keeps its route alive (up to maxRouteAge): an initiator
+// retransmits its request until it gets the answer, and under a restart
+// storm the answer can take longer than the handshake timeout (the
+// owner waits for a resumption slot, resumeslots.go). A route that
+// expired under a retransmitting peer made every further copy a replay
+// for the keyring, refused, and the peer's request unanswerable.
+func (o *openedHellos) lookup(now time.Time, h [32]byte, admit func() bool) (p *peer, released *session.OpenedHello, held bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	r := o.by[h]
+	r, ok := o.by[h]
+	if !ok {
+		return nil, nil, false
+	}
+	if now.After(r.at) && now.Sub(r.opened) < maxRouteAge {
+		r.at = now
+		o.by[h] = r
+	}
 	if r.held == nil {
 		return r.p, nil, false
 	}
@@ -199,6 +220,14 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 		}
 		return sealedVerdict{answer: out}
 	case errors.Is(err, session.ErrReplayedHello):
+		// The keyring knows these bytes and refused them before any
+		// HPKE open (a hash lookup): the ceiling paid for nothing and
+		// gets its token back. The host's token stays taken, so a
+		// flood of replays is the host's limit, not the device's.
+		// (Two copies that raced through the open also end here, one
+		// of them after an open; that takes two readers opening the
+		// same bytes at once.)
+		d.guard.global.refund()
 		d.guard.refuse(now, refHelloReplay, from)
 		return sealedVerdict{}
 	case err != nil:
@@ -242,7 +271,7 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 // budget's token, and the hello opened before goes on.
 func (d *Device) classifyCopy(now time.Time, host netip.Prefix, from string, h [32]byte) (v sealedVerdict, ok bool) {
 	hostOK := false
-	p, oh, held := d.opened.lookup(h, func() bool {
+	p, oh, held := d.opened.lookup(now, h, func() bool {
 		// Under the routes' lock: one copy releases a held
 		// resumption, never two.
 		hostOK = d.guard.admitCopy(now, host, from)
