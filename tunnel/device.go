@@ -51,6 +51,9 @@ type Device struct {
 	hello   *helloKeys
 	byGroup map[string]*peer
 	opened  openedHellos
+	// helloQ holds the new sealed hellos the UDP readers leave to the
+	// hello workers (helloworkers.go).
+	helloQ chan helloJob
 	stats   deviceStats
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -186,6 +189,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)
 	}
+	d.startHelloWorkers()
 	for _, fn := range d.udp.fns {
 		d.goFunc(func() { d.readUDP(fn) })
 	}

@@ -63,6 +63,7 @@ const (
 	refBadKeyPackage                 // a pinned peer's KeyPackage that fails validation
 	refPlaintextHello                // a hello in the clear: identity hiding is on
 	refRateResume                    // device over its resumption rate
+	refHelloQueue                    // the hello workers' queue full
 	numRefusals
 )
 
@@ -70,7 +71,7 @@ const (
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
 	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
-	"bad_key_package", "plaintext_hello", "rate_resume",
+	"bad_key_package", "plaintext_hello", "rate_resume", "hello_queue",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
@@ -78,7 +79,7 @@ var refusalNames = [numRefusals]string{
 // A refused KeyPackage is loud too: the responder answers nothing before
 // keys exist, so this line is all a peer's operator can find about a
 // misconfigured clock or MLS stack.
-var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true, refRateResume: true}
+var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true, refRateResume: true, refHelloQueue: true}
 
 // refusalLogEvery is how often each kind of refusal may be logged; the
 // line says how many were refused since the last one.
@@ -161,12 +162,10 @@ func (g *guard) refusedKeyPackage(now time.Time, c carrier, err error) bool {
 	return true
 }
 
-// admitHandshake decides whether a ClientHello from host may start
-// responder work now, as far as the host and global limits go.
-func (g *guard) admitHandshake(now time.Time, host netip.Prefix, from string) bool {
-	if !g.admitCopy(now, host, from) {
-		return false
-	}
+// admitCeiling decides whether a new sealed hello, whose host's token
+// was taken (admitCopy), may be opened now, as far as the device's
+// handshake ceiling goes.
+func (g *guard) admitCeiling(now time.Time, from string) bool {
 	if !g.global.allow(now) {
 		g.refuse(now, refRateGlobal, from)
 		return false

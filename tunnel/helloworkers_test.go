@@ -1,0 +1,86 @@
+package tunnel
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestHelloQueueBounded: new sealed hellos beyond the workers' queue are
+// refused (hello_queue) before any open, so a storm the workers cannot
+// keep up with costs the ceiling nothing and holds no more than the
+// queue's bound.
+func TestHelloQueueBounded(t *testing.T) {
+	h := newStormHub(t)
+	d, g := h.d, h.d.guard
+	// A queue nobody reads: the workers read the device's own.
+	const room = 3
+	d.helloQ = make(chan helloJob, room)
+	for i := range room + 5 {
+		env := h.request()
+		v, open := d.screenHello(h.now, hostN(i), env, 1, d.cfg.MaxDatagramSize)
+		if !open {
+			t.Fatalf("hello %d: not left to the workers: %+v", i, v)
+		}
+		d.queueHello(h.now, helloJob{src: hostN(i), env: env, raws: [][]byte{env}, sender: 1, hash: v.hash})
+	}
+	if got := h.refused(refHelloQueue); got != 5 {
+		t.Fatalf("%d hellos refused at the full queue, want 5", got)
+	}
+	if len(d.helloQ) != room {
+		t.Fatalf("%d hellos queued, want %d", len(d.helloQ), room)
+	}
+	if left := tokens(g.global, h.now); left != g.global.burst {
+		t.Fatalf("queued hellos took the ceiling's tokens: %v of %v left", left, g.global.burst)
+	}
+}
+
+// TestQueuedCopyFindsItsRoute: a retransmission that reached the queue
+// behind its original (no route yet when the reader screened it) is
+// routed as a copy once the original is open, not opened again and
+// refused as a replay; and it does not pay its host's token twice.
+func TestQueuedCopyFindsItsRoute(t *testing.T) {
+	h := newStormHub(t)
+	d, g := h.d, h.d.guard
+	d.helloQ = make(chan helloJob, 4)
+	env := h.request()
+	src := hostN(7)
+	for range 2 {
+		v, open := d.screenHello(h.now, src, env, 1, d.cfg.MaxDatagramSize)
+		if !open {
+			t.Fatalf("a hello not opened yet was not left to the workers: %+v", v)
+		}
+		d.queueHello(h.now, helloJob{src: src, env: env, raws: [][]byte{env}, sender: 1, hash: v.hash})
+	}
+	first, second := <-d.helloQ, <-d.helloQ
+	hostBefore := hostTokens(g.hosts, h.now, hostOf(src.Addr()))
+	d.openQueued(first)
+	d.openQueued(second)
+	if left := tokens(g.resumes, h.now); left != g.resumes.burst-1 {
+		t.Fatalf("%v resumption tokens taken, want 1 (one open)", g.resumes.burst-left)
+	}
+	if left := tokens(g.global, h.now); left != g.global.burst {
+		t.Fatalf("the ceiling kept %v tokens", g.global.burst-left)
+	}
+	if after := hostTokens(g.hosts, h.now, hostOf(src.Addr())); after != hostBefore {
+		t.Fatalf("the workers took host tokens: %v, then %v", hostBefore, after)
+	}
+	if st := d.GuardStats(); st.Refused["hello_replay"] != 0 || st.Refused["bad_hello"] != 0 || st.Refused["rate_host"] != 0 {
+		t.Fatalf("the queued copy was refused: %v", st.Refused)
+	}
+	if d.opened.peerOf(first.hash) == nil {
+		t.Fatal("no route for the opened hello")
+	}
+}
+
+// hostTokens is what host has left in l at now.
+func hostTokens(l *hostLimiter, now time.Time, host netip.Prefix) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.hosts[host]
+	if b == nil {
+		return l.burst
+	}
+	b.refill(now, l.rate, l.burst)
+	return b.tokens
+}
