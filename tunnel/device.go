@@ -54,9 +54,9 @@ type Device struct {
 	// helloQ holds the new sealed hellos the UDP readers leave to the
 	// hello workers (helloworkers.go).
 	helloQ chan helloJob
-	stats   deviceStats
-	ctx     context.Context
-	cancel  context.CancelFunc
+	stats  deviceStats
+	ctx    context.Context
+	cancel context.CancelFunc
 	// wg counts every goroutine the device started, so Close can promise
 	// that none outlives it.
 	wg      sync.WaitGroup
