@@ -269,7 +269,7 @@ func (p *peer) onSealedResumption(dc *dgramCarrier, in *packetBuf, oh *session.O
 	}
 	// A copy of a request we answered is served from the session's cache,
 	// no slot needed; the slot is for the work of a new one.
-	if !p.dev.guard.slots.acquire(p.ctx, p.sess.Established()) {
+	if !p.dev.guard.slots.acquire(p.ctx) {
 		oh.Wipe()
 		return
 	}

@@ -20,29 +20,15 @@ import (
 //
 // Half the cores, at least one: the other half carries the traffic of the
 // peers already back, and of everyone else, while the storm lasts.
-//
-// A rescue goes first: a resumption for a session that is established
-// here (its peer's liveness rule counted it dead after a second without
-// an answer, and resumes next to it, tunnel/liveness.go). Its owner
-// carries that peer's traffic, and while it waits for a slot nothing of
-// that traffic is answered: behind thousands of restored sessions' first
-// resumptions, for many seconds, so that the peer gave up on the rescue's
-// answer too and resumed again (bench/README.md, "Restart storm (session
-// 10)"). Only a peer can make a request for its own group, and its owner
-// takes at most its handshake rate of them, so the rescues cannot starve
-// the queue behind them.
 
 // resumeSlots is a counting semaphore that serves its waiters in arrival
-// order, rescues before the rest (explicitly: a channel's blocked senders
-// are also queued, but as an implementation detail nobody promises).
+// order (explicitly: a channel's blocked senders are also queued, but as
+// an implementation detail nobody promises).
 type resumeSlots struct {
-	mu   sync.Mutex
-	size int
-	free int
-	// waiters are closed when granted a slot: the first urgent of
-	// them are rescues.
-	waiters []chan struct{}
-	urgent  int
+	mu      sync.Mutex
+	size    int
+	free    int
+	waiters []chan struct{} // closed when granted a slot
 }
 
 func newResumeSlots(cores int) *resumeSlots {
@@ -50,9 +36,8 @@ func newResumeSlots(cores int) *resumeSlots {
 	return &resumeSlots{size: n, free: n}
 }
 
-// acquire waits for a slot, ahead of every waiter but the rescues when
-// rescue is set; it fails only when ctx ends first.
-func (s *resumeSlots) acquire(ctx context.Context, rescue bool) bool {
+// acquire waits for a slot; it fails only when ctx ends first.
+func (s *resumeSlots) acquire(ctx context.Context) bool {
 	s.mu.Lock()
 	if s.free > 0 && len(s.waiters) == 0 {
 		s.free--
@@ -60,12 +45,7 @@ func (s *resumeSlots) acquire(ctx context.Context, rescue bool) bool {
 		return true
 	}
 	granted := make(chan struct{})
-	if rescue {
-		s.waiters = slices.Insert(s.waiters, s.urgent, granted)
-		s.urgent++
-	} else {
-		s.waiters = append(s.waiters, granted)
-	}
+	s.waiters = append(s.waiters, granted)
 	s.mu.Unlock()
 	select {
 	case <-granted:
@@ -75,9 +55,6 @@ func (s *resumeSlots) acquire(ctx context.Context, rescue bool) bool {
 	s.mu.Lock()
 	if i := slices.Index(s.waiters, granted); i >= 0 {
 		s.waiters = slices.Delete(s.waiters, i, i+1)
-		if i < s.urgent {
-			s.urgent--
-		}
 		s.mu.Unlock()
 		return false
 	}
@@ -94,9 +71,6 @@ func (s *resumeSlots) release() {
 		close(s.waiters[0])
 		s.waiters[0] = nil
 		s.waiters = s.waiters[1:]
-		if s.urgent > 0 {
-			s.urgent--
-		}
 		return
 	}
 	s.free++

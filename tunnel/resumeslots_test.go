@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,12 +19,12 @@ func TestResumeSlotsBoundAndOrder(t *testing.T) {
 		t.Fatalf("four cores: %d slots, want 2", s.size)
 	}
 	ctx := context.Background()
-	s.acquire(ctx, false)
-	s.acquire(ctx, false) // both slots taken
+	s.acquire(ctx)
+	s.acquire(ctx) // both slots taken
 
 	cancelled, cancel := context.WithCancel(ctx)
 	gaveUp := make(chan bool)
-	go func() { gaveUp <- s.acquire(cancelled, false) }()
+	go func() { gaveUp <- s.acquire(cancelled) }()
 	waitQueued(t, s, 1)
 
 	var mu sync.Mutex
@@ -35,7 +34,7 @@ func TestResumeSlotsBoundAndOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !s.acquire(ctx, false) {
+			if !s.acquire(ctx) {
 				t.Error("acquire failed without a cancelled context")
 				return
 			}
@@ -78,10 +77,10 @@ func TestResumeSlotsBoundAndOrder(t *testing.T) {
 func TestResumeSlotsGrantedAsCancelled(t *testing.T) {
 	for range 200 {
 		s := newResumeSlots(1)
-		s.acquire(context.Background(), false)
+		s.acquire(context.Background())
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan bool)
-		go func() { done <- s.acquire(ctx, false) }()
+		go func() { done <- s.acquire(ctx) }()
 		waitQueued(t, s, 1)
 		go cancel()
 		s.release()
@@ -91,58 +90,6 @@ func TestResumeSlotsGrantedAsCancelled(t *testing.T) {
 		if b, q := s.busy(), s.queued(); b != 0 || q != 0 {
 			t.Fatalf("%d slots taken and %d waiting, want none", b, q)
 		}
-	}
-}
-
-// TestResumeSlotsRescuesFirst: a rescue (a resumption for a session
-// that is established, whose owner carries traffic) waits behind the
-// rescues before it but ahead of every other waiter; a rescue that gives
-// up leaves the order of the rest as it was.
-func TestResumeSlotsRescuesFirst(t *testing.T) {
-	s := newResumeSlots(1)
-	ctx := context.Background()
-	s.acquire(ctx, false)
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	start := func(name string, ctx context.Context, rescue bool) {
-		n := s.queued()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !s.acquire(ctx, rescue) {
-				return
-			}
-			mu.Lock()
-			order = append(order, name)
-			mu.Unlock()
-			s.release()
-		}()
-		waitQueued(t, s, n+1)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	start("first", ctx, false)
-	start("second", ctx, false)
-	start("rescue1", ctx, true)
-	start("gives-up", cancelled, true)
-	start("third", ctx, false)
-	start("rescue2", ctx, true)
-	cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.queued() != 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiting after one gave up, want 5", s.queued())
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	s.release()
-	wg.Wait()
-	want := []string{"rescue1", "rescue2", "first", "second", "third"}
-	if !slices.Equal(order, want) {
-		t.Fatalf("slots went to %v, want %v", order, want)
-	}
-	if b, q := s.busy(), s.queued(); b != 0 || q != 0 || s.urgent != 0 {
-		t.Fatalf("%d slots taken, %d waiting, %d urgent at the end", b, q, s.urgent)
 	}
 }
 
