@@ -63,7 +63,6 @@ const (
 	refBadKeyPackage                 // a pinned peer's KeyPackage that fails validation
 	refPlaintextHello                // a hello in the clear: identity hiding is on
 	refRateResume                    // device over its resumption rate
-	refHelloQueue                    // the hello workers' queue full
 	numRefusals
 )
 
@@ -71,7 +70,7 @@ const (
 var refusalNames = [numRefusals]string{
 	"bad_datagram", "unknown_index", "bad_hello", "unknown_peer", "hello_budget",
 	"rate_host", "rate_global", "rate_peer", "tcp_busy", "hello_replay", "candidate_busy",
-	"bad_key_package", "plaintext_hello", "rate_resume", "hello_queue",
+	"bad_key_package", "plaintext_hello", "rate_resume",
 }
 
 // Noise (scanners, stale sessions) is logged at debug level; refusals that
@@ -79,7 +78,7 @@ var refusalNames = [numRefusals]string{
 // A refused KeyPackage is loud too: the responder answers nothing before
 // keys exist, so this line is all a peer's operator can find about a
 // misconfigured clock or MLS stack.
-var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true, refRateResume: true, refHelloQueue: true}
+var refusalLoud = [numRefusals]bool{refHelloBudget: true, refRateHost: true, refRateGlobal: true, refRatePeer: true, refTCPBusy: true, refCandidates: true, refBadKeyPackage: true, refRateResume: true}
 
 // refusalLogEvery is how often each kind of refusal may be logged; the
 // line says how many were refused since the last one.

@@ -3,7 +3,6 @@ package tunnel
 import (
 	"net/netip"
 	"runtime"
-	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 
@@ -22,14 +21,15 @@ import (
 // (sealed.go, a hash and a lookup) and the host's token of a new hello,
 // so that one host cannot fill the queue beyond its rate. A new hello
 // then waits in a bounded queue for a worker, which takes the device's
-// token and opens it; a full queue refuses it (hello_queue), before any
-// open, and its initiator retransmits.
+// token and opens it. When the queue is full the reader opens the hello
+// itself, as it did before the workers: refusing it instead (tried, with
+// a queue of 512) made a starved hub's storm slower, since a refused
+// request waits a whole retransmission interval, where the socket buffer
+// had held it for milliseconds (bench/README.md, "Restart storm
+// (session 10)").
 
 // helloQueueLen bounds the hellos waiting for a worker: about 5 ms of
-// opens for one worker, and a few MiB of datagrams at most. A storm the
-// workers cannot open as fast as it comes is refused here rather than in
-// the socket buffer, where it would take the records of live sessions
-// with it.
+// opens for one worker, and a few MiB of datagrams at most.
 const helloQueueLen = 512
 
 // helloJob is a complete new sealed hello waiting for a worker.
@@ -55,13 +55,14 @@ func (d *Device) startHelloWorkers() {
 	}
 }
 
-// queueHello hands a new sealed hello to the workers, or refuses it when
-// the queue is full.
-func (d *Device) queueHello(now time.Time, j helloJob) {
+// queueHello hands a new sealed hello to the workers, or reports false
+// when the queue is full and the caller must open it (openQueued).
+func (d *Device) queueHello(j helloJob) bool {
 	select {
 	case d.helloQ <- j:
+		return true
 	default:
-		d.guard.refuse(now, refHelloQueue, j.src.String())
+		return false
 	}
 }
 
@@ -77,8 +78,8 @@ func (d *Device) helloWorker() {
 	}
 }
 
-// openQueued is a worker's part of a sealed hello: its host's token was
-// taken by the reader.
+// openQueued is a worker's part of a sealed hello (or the reader's, when
+// the queue is full): its host's token was taken by the reader.
 func (d *Device) openQueued(j helloJob) {
 	now := d.clock()
 	from := j.src.String()

@@ -6,32 +6,41 @@ import (
 	"time"
 )
 
-// TestHelloQueueBounded: new sealed hellos beyond the workers' queue are
-// refused (hello_queue) before any open, so a storm the workers cannot
-// keep up with costs the ceiling nothing and holds no more than the
-// queue's bound.
+// TestHelloQueueBounded: no more new sealed hellos wait for the workers
+// than the queue holds, and none of them has cost the ceiling yet; one
+// that finds the queue full is the reader's to open, and is opened.
 func TestHelloQueueBounded(t *testing.T) {
 	h := newStormHub(t)
 	d, g := h.d, h.d.guard
 	// A queue nobody reads: the workers read the device's own.
 	const room = 3
 	d.helloQ = make(chan helloJob, room)
-	for i := range room + 5 {
+	var overflow []helloJob
+	for i := range room + 2 {
 		env := h.request()
 		v, open := d.screenHello(h.now, hostN(i), env, 1, d.cfg.MaxDatagramSize)
 		if !open {
 			t.Fatalf("hello %d: not left to the workers: %+v", i, v)
 		}
-		d.queueHello(h.now, helloJob{src: hostN(i), env: env, raws: [][]byte{env}, sender: 1, hash: v.hash})
+		j := helloJob{src: hostN(i), env: env, raws: [][]byte{env}, sender: 1, hash: v.hash}
+		if !d.queueHello(j) {
+			overflow = append(overflow, j)
+		}
 	}
-	if got := h.refused(refHelloQueue); got != 5 {
-		t.Fatalf("%d hellos refused at the full queue, want 5", got)
-	}
-	if len(d.helloQ) != room {
-		t.Fatalf("%d hellos queued, want %d", len(d.helloQ), room)
+	if len(d.helloQ) != room || len(overflow) != 2 {
+		t.Fatalf("%d hellos queued and %d over, want %d and 2", len(d.helloQ), len(overflow), room)
 	}
 	if left := tokens(g.global, h.now); left != g.global.burst {
 		t.Fatalf("queued hellos took the ceiling's tokens: %v of %v left", left, g.global.burst)
+	}
+	for _, j := range overflow {
+		d.openQueued(j)
+		if d.opened.peerOf(j.hash) == nil {
+			t.Fatal("a hello over the queue was not opened")
+		}
+	}
+	if st := d.GuardStats(); st.Refused["hello_replay"] != 0 || st.Refused["bad_hello"] != 0 {
+		t.Fatalf("hellos over the queue refused: %v", st.Refused)
 	}
 }
 
@@ -50,7 +59,9 @@ func TestQueuedCopyFindsItsRoute(t *testing.T) {
 		if !open {
 			t.Fatalf("a hello not opened yet was not left to the workers: %+v", v)
 		}
-		d.queueHello(h.now, helloJob{src: src, env: env, raws: [][]byte{env}, sender: 1, hash: v.hash})
+		if !d.queueHello(helloJob{src: src, env: env, raws: [][]byte{env}, sender: 1, hash: v.hash}) {
+			t.Fatal("queue full")
+		}
 	}
 	first, second := <-d.helloQ, <-d.helloQ
 	hostBefore := hostTokens(g.hosts, h.now, hostOf(src.Addr()))

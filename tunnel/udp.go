@@ -223,7 +223,10 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 	}
 	v, open := d.screenHello(now, src, env, sender, d.cfg.MaxDatagramSize)
 	if open {
-		d.queueHello(now, helloJob{src: src, ep: ep, env: env, raws: raws, sender: sender, hash: v.hash})
+		j := helloJob{src: src, ep: ep, env: env, raws: raws, sender: sender, hash: v.hash}
+		if !d.queueHello(j) {
+			d.openQueued(j)
+		}
 		return nil
 	}
 	if len(v.answer) > 0 {
