@@ -53,7 +53,7 @@ type Device struct {
 	opened  openedHellos
 	// helloQ holds the new sealed hellos the UDP readers leave to the
 	// hello workers (helloworkers.go).
-	helloQ chan helloJob
+	helloQ helloQueue
 	stats  deviceStats
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -47,30 +47,32 @@ type helloJob struct {
 // budgets behind them, far below what one core opens.
 func helloWorkers(cores int) int { return max(cores/2, 1) }
 
-// startHelloWorkers starts the workers of the UDP listener.
-func (d *Device) startHelloWorkers() {
-	d.helloQ = make(chan helloJob, helloQueueLen)
-	for range helloWorkers(runtime.GOMAXPROCS(0)) {
-		d.goFunc(d.helloWorker)
-	}
-}
+// helloQueue holds the new sealed hellos waiting for a worker.
+type helloQueue chan helloJob
 
-// queueHello hands a new sealed hello to the workers, or reports false
-// when the queue is full and the caller must open it (openQueued).
-func (d *Device) queueHello(j helloJob) bool {
+// offer queues j, or reports false when the queue is full and the caller
+// must open it (openQueued).
+func (q helloQueue) offer(j helloJob) bool {
 	select {
-	case d.helloQ <- j:
+	case q <- j:
 		return true
 	default:
 		return false
 	}
 }
 
+// startHelloWorkers starts the workers of the UDP listener.
+func (d *Device) startHelloWorkers() {
+	d.helloQ = make(helloQueue, helloQueueLen)
+	for range helloWorkers(runtime.GOMAXPROCS(0)) {
+		d.goFunc(d.helloWorker)
+	}
+}
+
 func (d *Device) helloWorker() {
-	q := d.helloQ
 	for {
 		select {
-		case j := <-q:
+		case j := <-d.helloQ:
 			d.openQueued(j)
 		case <-d.ctx.Done():
 			return

@@ -14,7 +14,7 @@ func TestHelloQueueBounded(t *testing.T) {
 	d, g := h.d, h.d.guard
 	// A queue nobody reads: the workers read the device's own.
 	const room = 3
-	d.helloQ = make(chan helloJob, room)
+	q := make(helloQueue, room)
 	var overflow []helloJob
 	for i := range room + 2 {
 		env := h.request()
@@ -23,12 +23,12 @@ func TestHelloQueueBounded(t *testing.T) {
 			t.Fatalf("hello %d: not left to the workers: %+v", i, v)
 		}
 		j := helloJob{src: hostN(i), env: env, raws: [][]byte{env}, sender: 1, hash: v.hash}
-		if !d.queueHello(j) {
+		if !q.offer(j) {
 			overflow = append(overflow, j)
 		}
 	}
-	if len(d.helloQ) != room || len(overflow) != 2 {
-		t.Fatalf("%d hellos queued and %d over, want %d and 2", len(d.helloQ), len(overflow), room)
+	if len(q) != room || len(overflow) != 2 {
+		t.Fatalf("%d hellos queued and %d over, want %d and 2", len(q), len(overflow), room)
 	}
 	if left := tokens(g.global, h.now); left != g.global.burst {
 		t.Fatalf("queued hellos took the ceiling's tokens: %v of %v left", left, g.global.burst)
@@ -51,7 +51,7 @@ func TestHelloQueueBounded(t *testing.T) {
 func TestQueuedCopyFindsItsRoute(t *testing.T) {
 	h := newStormHub(t)
 	d, g := h.d, h.d.guard
-	d.helloQ = make(chan helloJob, 4)
+	q := make(helloQueue, 4)
 	env := h.request()
 	src := hostN(7)
 	for range 2 {
@@ -59,11 +59,11 @@ func TestQueuedCopyFindsItsRoute(t *testing.T) {
 		if !open {
 			t.Fatalf("a hello not opened yet was not left to the workers: %+v", v)
 		}
-		if !d.queueHello(helloJob{src: src, env: env, raws: [][]byte{env}, sender: 1, hash: v.hash}) {
+		if !q.offer(helloJob{src: src, env: env, raws: [][]byte{env}, sender: 1, hash: v.hash}) {
 			t.Fatal("queue full")
 		}
 	}
-	first, second := <-d.helloQ, <-d.helloQ
+	first, second := <-q, <-q
 	hostBefore := hostTokens(g.hosts, h.now, hostOf(src.Addr()))
 	d.openQueued(first)
 	d.openQueued(second)

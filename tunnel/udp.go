@@ -224,7 +224,7 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 	v, open := d.screenHello(now, src, env, sender, d.cfg.MaxDatagramSize)
 	if open {
 		j := helloJob{src: src, ep: ep, env: env, raws: raws, sender: sender, hash: v.hash}
-		if !d.queueHello(j) {
+		if !d.helloQ.offer(j) {
 			d.openQueued(j)
 		}
 		return nil
