@@ -222,7 +222,8 @@ func TestGarbageSealedMeetsCeiling(t *testing.T) {
 // TestReplayedRequestAdmittedOnce: copies of one captured request, from
 // any number of hosts, take no budget while its route lasts (its peer
 // answers them from its cache); after that the keyring refuses them as
-// replays, each at the ceiling's price, as before this budget existed.
+// replays before any open, and the ceiling gets back the token it lent:
+// a replay costs its host's token only.
 func TestReplayedRequestAdmittedOnce(t *testing.T) {
 	h := newStormHub(t)
 	g := h.d.guard
@@ -243,14 +244,59 @@ func TestReplayedRequestAdmittedOnce(t *testing.T) {
 		t.Fatalf("copies took the ceiling's tokens: %v left", left)
 	}
 	h.d.opened.drop(h.now.Add(time.Hour), nil)
-	ceiling := int(g.global.burst)
-	for i := range ceiling + 10 {
+	replays := 2*int(g.global.burst) + 10
+	for i := range replays {
 		if v := h.classify(h.now, hostN(100+i), env); v.p != nil {
 			t.Fatal("a replay after the route expired was admitted")
 		}
 	}
-	if r, gl := h.refused(refHelloReplay), h.refused(refRateGlobal); r != uint64(ceiling) || gl != 10 {
-		t.Fatalf("replays: %d refused by the keyring, %d at the ceiling; want %d and 10", r, gl, ceiling)
+	if r, gl := h.refused(refHelloReplay), h.refused(refRateGlobal); r != uint64(replays) || gl != 0 {
+		t.Fatalf("replays: %d refused by the keyring, %d at the ceiling; want %d and 0", r, gl, replays)
+	}
+	if left := tokens(g.global, h.now); left != g.global.burst {
+		t.Fatalf("replays kept the ceiling's tokens: %v of %v left", left, g.global.burst)
+	}
+	// The host's limit still holds for replays from one host.
+	for range 2 * handshakeHostBurst {
+		h.classify(h.now, hostN(100), env)
+	}
+	if h.refused(refRateHost) == 0 {
+		t.Fatal("replays from one host passed its limit")
+	}
+}
+
+// TestCopiesKeepTheirRoute: a peer that keeps retransmitting a request
+// the device opened keeps its route past the handshake timeout (the
+// owner may wait longer than that for a resumption slot), for at most
+// maxRouteAge; a route nobody uses expires after the timeout.
+func TestCopiesKeepTheirRoute(t *testing.T) {
+	h := newStormHub(t)
+	life := h.d.opened.life
+	kept, idle := h.request(), h.request()
+	for i, env := range [][]byte{kept, idle} {
+		if v := h.classify(h.now, hostN(i), env); v.opened == nil {
+			t.Fatalf("request %d not admitted", i)
+		}
+	}
+	at := h.now
+	for at.Sub(h.now) < 3*life {
+		at = at.Add(life / 2)
+		h.d.opened.expire(at)
+		if v := h.classify(at, hostN(0), kept); v.p == nil || v.opened != nil {
+			t.Fatalf("copy %v after the open: %+v, want a copy routed to the peer", at.Sub(h.now), v)
+		}
+	}
+	if p := h.d.opened.peerOf(sha256.Sum256(idle)); p != nil {
+		t.Fatal("a route nobody used outlived the handshake timeout")
+	}
+	// Past maxRouteAge copies no longer refresh it.
+	for at.Sub(h.now) < maxRouteAge+life {
+		at = at.Add(life / 2)
+		h.d.opened.expire(at)
+		h.classify(at, hostN(0), kept)
+	}
+	if p := h.d.opened.peerOf(sha256.Sum256(kept)); p != nil {
+		t.Fatalf("a route lived %v, past maxRouteAge %v", at.Sub(h.now), maxRouteAge)
 	}
 }
 

@@ -51,9 +51,12 @@ type Device struct {
 	hello   *helloKeys
 	byGroup map[string]*peer
 	opened  openedHellos
-	stats   deviceStats
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// helloQ holds the new sealed hellos the UDP readers leave to the
+	// hello workers (helloworkers.go).
+	helloQ helloQueue
+	stats  deviceStats
+	ctx    context.Context
+	cancel context.CancelFunc
 	// wg counts every goroutine the device started, so Close can promise
 	// that none outlives it.
 	wg      sync.WaitGroup
@@ -186,6 +189,7 @@ func New(cfg Config, tun TUN, link Link) (*Device, error) {
 	if d.ln != nil {
 		d.goFunc(d.acceptLoop)
 	}
+	d.startHelloWorkers()
 	for _, fn := range d.udp.fns {
 		d.goFunc(func() { d.readUDP(fn) })
 	}

@@ -161,12 +161,10 @@ func (g *guard) refusedKeyPackage(now time.Time, c carrier, err error) bool {
 	return true
 }
 
-// admitHandshake decides whether a ClientHello from host may start
-// responder work now, as far as the host and global limits go.
-func (g *guard) admitHandshake(now time.Time, host netip.Prefix, from string) bool {
-	if !g.admitCopy(now, host, from) {
-		return false
-	}
+// admitCeiling decides whether a new sealed hello, whose host's token
+// was taken (admitCopy), may be opened now, as far as the device's
+// handshake ceiling goes.
+func (g *guard) admitCeiling(now time.Time, from string) bool {
 	if !g.global.allow(now) {
 		g.refuse(now, refRateGlobal, from)
 		return false

@@ -453,7 +453,7 @@ func TestCopiesPassTheCeiling(t *testing.T) {
 		}
 	}
 	host := hostOf(netip.MustParseAddr("192.0.2.9"))
-	if g.admitHandshake(now, host, "192.0.2.9:1") {
+	if g.admitCeiling(now, "192.0.2.9:1") {
 		t.Fatal("a new hello passed an exhausted device limit")
 	}
 	if !g.admitCopy(now, host, "192.0.2.9:1") {

@@ -45,6 +45,10 @@ const (
 	openedPerPeer   = 4
 )
 
+// maxRouteAge bounds how long copies can keep a route alive: an
+// initiator gives up a request after session.DefaultGiveUp.
+const maxRouteAge = session.DefaultGiveUp
+
 // maxHeldResumptions bounds the opened resumptions waiting for the
 // resumption budget. Each holds its opened hello (a few KiB with the
 // post-quantum suites); it was paid for by the handshake ceiling, so at
@@ -64,8 +68,11 @@ type openedHellos struct {
 }
 
 type openedRoute struct {
-	p  *peer
-	at time.Time
+	p *peer
+	// at is when the route was last used (its open, or a copy since),
+	// and opened when the hello was opened: a route lives life after
+	// its last copy, and at most maxRouteAge after its open.
+	at, opened time.Time
 	// held is a resumption of p's group opened while the resumption
 	// budget was empty: its retransmissions take the budget's token
 	// instead of being opened again (which the keyring would refuse as
@@ -97,17 +104,31 @@ func (o *openedHellos) add(now time.Time, h [32]byte, p *peer, oh *session.Opene
 	if oh != nil {
 		o.held++
 	}
-	o.by[h] = openedRoute{p: p, at: now, held: oh}
+	o.by[h] = openedRoute{p: p, at: now, opened: now, held: oh}
 	return oh != nil
 }
 
 // lookup is the peer a hello hashed h went to, nil if none. A held
 // resumption is released to the caller when admit allows it; while it
 // is held and admit refuses, lookup reports held.
-func (o *openedHellos) lookup(h [32]byte, admit func() bool) (p *peer, released *session.OpenedHello, held bool) {
+//
+// A copy keeps its route alive (up to maxRouteAge): an initiator
+// retransmits its request until it gets the answer, and under a restart
+// storm the answer can take longer than the handshake timeout (the
+// owner waits for a resumption slot, resumeslots.go). A route that
+// expired under a retransmitting peer made every further copy a replay
+// for the keyring, refused, and the peer's request unanswerable.
+func (o *openedHellos) lookup(now time.Time, h [32]byte, admit func() bool) (p *peer, released *session.OpenedHello, held bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	r := o.by[h]
+	r, ok := o.by[h]
+	if !ok {
+		return nil, nil, false
+	}
+	if now.After(r.at) && now.Sub(r.opened) < maxRouteAge {
+		r.at = now
+		o.by[h] = r
+	}
 	if r.held == nil {
 		return r.p, nil, false
 	}
@@ -155,50 +176,83 @@ type sealedVerdict struct {
 
 // classifyHello is the listener's work on one reassembled handshake
 // message env from src (whose sender index is sender; maxDatagram is -1
-// on a stream): every refusal is counted here.
+// on a stream): every refusal is counted here. The stream listener does
+// all of it on the connection's goroutine; the UDP readers only screen
+// and leave the open to the hello workers (helloworkers.go).
 func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, sender uint32, maxDatagram int) sealedVerdict {
+	v, open := d.screenHello(now, src, env, sender, maxDatagram)
+	if !open {
+		return v
+	}
+	return d.openHello(now, src.String(), env, v.hash, sender, maxDatagram)
+}
+
+// screenHello is the listener's work on a hello that needs no
+// cryptography: hello key requests, refusals by type, copies of hellos
+// opened before, and the host's token of a new sealed hello. open says
+// that env is a new sealed hello, hashed v.hash, that its host may have
+// opened (openHello).
+func (d *Device) screenHello(now time.Time, src netip.AddrPort, env []byte, sender uint32, maxDatagram int) (v sealedVerdict, open bool) {
 	from := src.String()
 	if len(env) < 3 {
 		d.guard.refuse(now, refBadHello, from)
-		return sealedVerdict{}
+		return sealedVerdict{}, false
 	}
-	ring := d.hello.ring
 	switch session.MsgType(env[2]) {
 	case session.MsgHelloKeyRequest:
-		out, err := ring.AnswerRequest(env, sender, maxDatagram)
-		if err != nil {
-			d.guard.refuseErr(now, refBadHello, from, err)
-		} else {
-			d.guard.keyAnswers.add(now)
-		}
-		return sealedVerdict{answer: out}
+		return sealedVerdict{answer: d.answerKeyRequest(now, from, env, sender, maxDatagram)}, false
 	case session.MsgClientHello, session.MsgResumptionRequest:
 		d.guard.refuse(now, refPlaintextHello, from)
-		return sealedVerdict{}
+		return sealedVerdict{}, false
 	case session.MsgSealedHello:
 	default:
 		d.guard.refuse(now, refBadHello, from)
-		return sealedVerdict{}
+		return sealedVerdict{}, false
 	}
 	host := hostOf(src.Addr())
 	h := sha256.Sum256(env)
-	if v, ok := d.classifyCopy(now, host, from, h); ok {
-		return v
+	if v, ok := d.classifyCopy(now, host, from, h, true); ok {
+		return v, false
 	}
-	if !d.guard.admitHandshake(now, host, from) {
+	if !d.guard.admitCopy(now, host, from) {
+		return sealedVerdict{}, false
+	}
+	return sealedVerdict{hash: h}, true
+}
+
+// answerKeyRequest is the HelloKeyAnswer to a request env (or to a hello
+// sealed to a key we no longer hold), nil when it is refused.
+func (d *Device) answerKeyRequest(now time.Time, from string, env []byte, sender uint32, maxDatagram int) [][]byte {
+	out, err := d.hello.ring.AnswerRequest(env, sender, maxDatagram)
+	if err != nil {
+		d.guard.refuseErr(now, refBadHello, from, err)
+		return nil
+	}
+	d.guard.keyAnswers.add(now)
+	return out
+}
+
+// openHello takes a token of the device's handshake ceiling for a new
+// sealed hello hashed h, whose host's token screenHello took, and opens
+// it once.
+func (d *Device) openHello(now time.Time, from string, env []byte, h [32]byte, sender uint32, maxDatagram int) sealedVerdict {
+	if !d.guard.admitCeiling(now, from) {
 		return sealedVerdict{}
 	}
+	ring := d.hello.ring
 	oh, err := ring.OpenHello(now, env)
 	switch {
 	case errors.Is(err, session.ErrUnknownHelloKey):
-		out, err := ring.AnswerRequest(env, sender, maxDatagram)
-		if err != nil {
-			d.guard.refuseErr(now, refBadHello, from, err)
-		} else {
-			d.guard.keyAnswers.add(now)
-		}
-		return sealedVerdict{answer: out}
+		return sealedVerdict{answer: d.answerKeyRequest(now, from, env, sender, maxDatagram)}
 	case errors.Is(err, session.ErrReplayedHello):
+		// The keyring knows these bytes and refused them before any
+		// HPKE open (a hash lookup): the ceiling paid for nothing and
+		// gets its token back. The host's token stays taken, so a
+		// flood of replays is the host's limit, not the device's.
+		// (Two copies that raced through the open also end here, one
+		// of them after an open; that takes two workers opening the
+		// same bytes at once.)
+		d.guard.global.refund()
 		d.guard.refuse(now, refHelloReplay, from)
 		return sealedVerdict{}
 	case err != nil:
@@ -234,19 +288,25 @@ func (d *Device) classifyHello(now time.Time, src netip.AddrPort, env []byte, se
 
 // classifyCopy handles a sealed hello hashed h that was opened before;
 // ok is false when it was not. A copy costs a hash and a lookup, and its
-// peer answers it from its cache. It takes the host's token, so a flood
-// of copies from one host is limited as before, but not the device's:
-// under a restart storm the device may sit at its ceiling, and a peer
-// whose answer was lost must not be refused again and again while we
-// hold the answer. A copy of a held resumption takes the resumption
-// budget's token, and the hello opened before goes on.
-func (d *Device) classifyCopy(now time.Time, host netip.Prefix, from string, h [32]byte) (v sealedVerdict, ok bool) {
-	hostOK := false
-	p, oh, held := d.opened.lookup(h, func() bool {
+// peer answers it from its cache. It takes the host's token (unless
+// charged says the caller took it), so a flood of copies from one host is
+// limited as before, but not the device's: under a restart storm the
+// device may sit at its ceiling, and a peer whose answer was lost must
+// not be refused again and again while we hold the answer. A copy of a
+// held resumption takes the resumption budget's token, and the hello
+// opened before goes on.
+func (d *Device) classifyCopy(now time.Time, host netip.Prefix, from string, h [32]byte, charge bool) (v sealedVerdict, ok bool) {
+	hostOK := !charge
+	admitHost := func() bool {
+		if !hostOK {
+			hostOK = d.guard.admitCopy(now, host, from)
+		}
+		return hostOK
+	}
+	p, oh, held := d.opened.lookup(now, h, func() bool {
 		// Under the routes' lock: one copy releases a held
 		// resumption, never two.
-		hostOK = d.guard.admitCopy(now, host, from)
-		return hostOK && d.guard.admitHeldResumption(now)
+		return admitHost() && d.guard.admitHeldResumption(now)
 	})
 	switch {
 	case p == nil:
@@ -256,7 +316,7 @@ func (d *Device) classifyCopy(now time.Time, host netip.Prefix, from string, h [
 			d.guard.refuse(now, refRateResume, from)
 		}
 		return sealedVerdict{}, true
-	case oh == nil && !d.guard.admitCopy(now, host, from):
+	case oh == nil && !admitHost():
 		return sealedVerdict{}, true
 	}
 	return sealedVerdict{p: p, opened: oh, hash: h}, true

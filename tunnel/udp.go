@@ -30,10 +30,11 @@ import (
 //     request or a sealed hello) is first put to the CookieJar, which may
 //     answer with a stateless CookieChallenge or drop it (rate limit per
 //     source); admitted fragments are reassembled here, and the listener
-//     answers the key request or opens the sealed hello once to learn
-//     which peer it is for (sealed.go); every fragment and the opened
-//     hello are then handed to that peer, whose session checks everything
-//     else.
+//     answers the key request, routes a copy of a hello opened before, or
+//     queues a new sealed hello for a hello worker, which opens it once
+//     to learn which peer it is for (sealed.go, helloworkers.go); every
+//     fragment and the opened hello are then handed to that peer, whose
+//     session checks everything else.
 //
 // The writers send: Bind.Send is one sendmmsg for a whole batch.
 
@@ -226,7 +227,14 @@ func (d *Device) routeDatagram(b *packetBuf) *peer {
 	if env == nil {
 		return nil
 	}
-	v := d.classifyHello(now, src, env, sender, d.cfg.MaxDatagramSize)
+	v, open := d.screenHello(now, src, env, sender, d.cfg.MaxDatagramSize)
+	if open {
+		j := helloJob{src: src, ep: ep, env: env, raws: raws, sender: sender, hash: v.hash}
+		if !d.helloQ.offer(j) {
+			d.openQueued(j)
+		}
+		return nil
+	}
 	if len(v.answer) > 0 {
 		if err := d.udp.bind.Send(v.answer, ep); err != nil {
 			d.log.Debug("sending hello key", "err", err)

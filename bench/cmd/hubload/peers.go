@@ -76,9 +76,16 @@ type peer struct {
 	candEnd time.Time
 	// Outcomes of the peer's sessions.
 	handshakes, resumptions, failures int
-	// rescues counts the candidates started for a silent session.
-	rescues int
-	lastErr error
+	// rescues counts the candidates started for a silent session, and
+	// rescuesAfterUp those started by a peer whose session had been
+	// established since the fleet's mark and had no pong yet (the hub
+	// answered its resumption, then not its traffic).
+	rescues, rescuesAfterUp int
+	// upAt is when the current session was established, and upToPong
+	// the time from it to the first pong after the fleet's mark.
+	upAt     time.Time
+	upToPong time.Duration
+	lastErr  error
 	// pong is the CLOCK_MONOTONIC time of the last pong, in ns, and
 	// firstPong that of the first after the fleet's mark.
 	pong, firstPong atomic.Int64
@@ -106,6 +113,9 @@ type fleet struct {
 	pingEvery  atomic.Int64
 	// mark is a CLOCK_MONOTONIC time (ns) from which firstPong counts.
 	mark atomic.Int64
+	// markWall is the same moment on the wall clock (Unix ns), for the
+	// sessions' times.
+	markWall atomic.Int64
 	// inFlight counts handshakes started and not yet established.
 	inFlight atomic.Int64
 	quit     chan struct{}
@@ -245,6 +255,7 @@ func (f *fleet) heardLocked(p *peer, pkt []byte) {
 		p.pong.Store(t)
 		if p.firstPong.Load() <= f.mark.Load() {
 			p.firstPong.Store(t)
+			p.upToPong = time.Since(p.upAt)
 		}
 	}
 }
@@ -263,7 +274,7 @@ func (f *fleet) afterLocked(p *peer, now time.Time) {
 			f.inFlight.Add(-1)
 			// The first ping goes at once: a peer that just came back
 			// has traffic waiting.
-			p.pingAt = now
+			p.pingAt, p.upAt = now, now
 			p.epochs++
 			f.noteHelloKey(p.s.PeerHelloKey())
 		case session.EpochChanged:
@@ -495,6 +506,18 @@ func (f *fleet) outcomes() (handshakes, resumptions, failures, epochs int) {
 		p.mu.Unlock()
 	}
 	return
+}
+
+// rescuesAfterUp sums the rescues of sessions established since the
+// mark that carried no pong.
+func (f *fleet) rescuesAfterUp() int {
+	n := 0
+	for _, p := range f.peers {
+		p.mu.Lock()
+		n += p.rescuesAfterUp
+		p.mu.Unlock()
+	}
+	return n
 }
 
 // rescues sums the peers' rescue candidates.

@@ -96,6 +96,9 @@ func (f *fleet) rescueLocked(p *peer, now time.Time) {
 	}
 	p.cand, p.candEnd = c, now.Add(candidateLifetime)
 	p.rescues++
+	if mark := f.mark.Load(); mark != 0 && p.upAt.UnixNano() > f.markWall.Load() && p.firstPong.Load() <= mark {
+		p.rescuesAfterUp++
+	}
 	flushSession(p, c)
 }
 
@@ -158,6 +161,7 @@ func (f *fleet) candidateEventsLocked(p *peer) {
 			p.epochs++
 			// The first ping goes at once.
 			p.pingAt = time.Now()
+			p.upAt = p.pingAt
 		case session.Closed:
 			p.cand = nil
 			p.failures++

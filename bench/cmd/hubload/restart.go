@@ -7,6 +7,8 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -44,18 +46,26 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 		say("n=%d: %s restart", n, name)
 		hs0, rs0, _, _ := f.outcomes()
-		rescues0 := f.rescues()
+		rescues0, again0 := f.rescues(), f.rescuesAfterUp()
 		stopTook := h.stop(sig)
 		tool0, _ := procstat.CPU(os.Getpid())
 		mark := monoNow()
 		f.mark.Store(mark)
+		f.markWall.Store(time.Now().UnixNano())
+		for _, p := range f.peers {
+			p.mu.Lock()
+			p.upToPong = 0
+			p.mu.Unlock()
+		}
 		t0, err := h.start()
 		if err != nil {
 			return err
 		}
 		ready := time.Since(t0)
 		hub0, _ := h.usage()
+		stopProfile := r.profileTool(h, name)
 		waitErr := waitPongs(f, mark, restartWait)
+		stopProfile()
 		back := backTimes(f, mark)
 		hub1, _ := h.usage()
 		tool1, _ := procstat.CPU(os.Getpid())
@@ -76,9 +86,11 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 		resumed, fresh := rs1-rs0, hs1-hs0
 		rescues := f.rescues() - rescues0
+		again := f.rescuesAfterUp() - again0
+		upToPong := f.upToPongs()
 		r.add(fmt.Sprintf("n=%d %s restart", n, name), value,
-			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started), handshook afresh %d; %s; hub CPU %.1f s, tool CPU %.1f s",
-				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, fresh, hubNote, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
+			fmt.Sprintf("from the new currentd's start: half the peers back after %s, 90 %% after %s, 99 %% after %s (it answered control after %.2f s; the old one took %.2f s to exit); peers resumed %d (of %d rescues started, %d of them by peers whose resumption had been answered and whose traffic had not), handshook afresh %d; from a session's establishment to its first pong: p50 %s, p99 %s, max %s; %s; hub CPU %.1f s, tool CPU %.1f s",
+				share(back, n, 0.5), share(back, n, 0.9), share(back, n, 0.99), ready.Seconds(), stopTook.Seconds(), resumed, rescues, again, fresh, quantile(upToPong, 0.5), quantile(upToPong, 0.99), quantile(upToPong, 1), hubNote, hub1.Seconds()-hub0.Seconds(), (tool1-tool0).Seconds()))
 		if n == 10000 && sig == syscall.SIGTERM {
 			r.sum.restart10kS = secs
 			// The hub's count: saved sessions resumed, at most one per
@@ -89,6 +101,30 @@ func (r *runner) restarts(h *hub, f *fleet) error {
 		}
 	}
 	return nil
+}
+
+// profileTool writes the tool's own CPU profile of a restart beside the
+// hub's (tool-SIGNAL.pprof) when profiling, until the returned function
+// is called: the tool's share of the machine is part of the figure.
+func (r *runner) profileTool(h *hub, signal string) func() {
+	if !r.o.profile {
+		return func() {}
+	}
+	path := filepath.Join(h.dir, "tool-"+strings.ReplaceAll(signal, " ", "")+".pprof")
+	fh, err := os.Create(path)
+	if err != nil {
+		say("tool profile: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		say("tool profile: %v", err)
+		fh.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		fh.Close()
+	}
 }
 
 // maxPingRate bounds the pings of all peers together, per second: 10,000
@@ -176,6 +212,30 @@ func backTimes(f *fleet, mark int64) []time.Duration {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// upToPongs are the peers' times from establishment to their first pong
+// after the mark, sorted, for the peers that had one.
+func (f *fleet) upToPongs() []time.Duration {
+	var out []time.Duration
+	for _, p := range f.peers {
+		p.mu.Lock()
+		if p.upToPong > 0 {
+			out = append(out, p.upToPong)
+		}
+		p.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// quantile is the q-quantile of sorted durations, "n/a" of none.
+func quantile(d []time.Duration, q float64) string {
+	if len(d) == 0 {
+		return "n/a"
+	}
+	k := min(max(int(math.Ceil(q*float64(len(d))))-1, 0), len(d)-1)
+	return fmt.Sprintf("%.0f ms", float64(d[k])/float64(time.Millisecond))
 }
 
 // share is when the fraction q of n peers was back, from sorted times.
