@@ -83,7 +83,7 @@ func Families(st Status, v VersionInfo) []Family {
 	fams = append(fams, peerFamilies(st)...)
 	g := st.Unauthenticated
 	refused := Family{Name: "current_unauthenticated_refused_total", Type: CounterType,
-		Help: "Unauthenticated input refused, by reason: bad_datagram, unknown_index, bad_hello, unknown_peer, hello_budget, rate_host, rate_global, rate_peer, tcp_busy, hello_replay, candidate_busy, bad_key_package."}
+		Help: "Unauthenticated input refused, by reason: bad_datagram, unknown_index, bad_hello, unknown_peer, hello_budget, rate_host, rate_global, rate_peer, tcp_busy, hello_replay, candidate_busy, bad_key_package, plaintext_hello, rate_resume."}
 	for _, r := range slices.Sorted(maps.Keys(g.Refused)) {
 		refused.Samples = append(refused.Samples, Sample{Labels: withLabel(ifl, "reason", r), Value: float64(g.Refused[r])})
 	}
