@@ -106,24 +106,31 @@ func (p *peer) adopt(c *streamConn) {
 	p.process()
 }
 
+// sessionConfig is what every session of this peer starts from: our
+// keys, the peer's, and the device's current rekey policy.
+func (p *peer) sessionConfig(role session.Role, t session.Transport) session.Config {
+	pol := p.dev.policy.Load()
+	cfg := session.Config{
+		Role:           role,
+		Suite:          p.dev.cfg.Suite,
+		SigningKey:     p.dev.cfg.PrivateKey,
+		PeerPublicKey:  p.cfg.PublicKey,
+		Transport:      t,
+		UpdateInterval: pol.interval,
+		UpdateBytes:    pol.bytes,
+	}
+	p.hidingConfig(&cfg)
+	return cfg
+}
+
 // newDatagramSession creates a datagram-mode session for c, resuming
 // from saved if given.
 func (p *peer) newDatagramSession(c *dgramCarrier, role session.Role, saved *savedState) (*session.Session, error) {
-	pol := p.dev.policy.Load()
-	cfg := session.Config{
-		Role:            role,
-		Suite:           p.dev.cfg.Suite,
-		SigningKey:      p.dev.cfg.PrivateKey,
-		PeerPublicKey:   p.cfg.PublicKey,
-		Transport:       session.Datagram,
-		MaxDatagramSize: p.dev.cfg.MaxDatagramSize,
-		LocalIndex:      c.index,
-		UpdateInterval:  pol.interval,
-		UpdateBytes:     pol.bytes,
-		GiveUp:          p.dev.cfg.GiveUp,
-		RetransmitMax:   helloRetransmitMax,
-	}
-	p.hidingConfig(&cfg)
+	cfg := p.sessionConfig(role, session.Datagram)
+	cfg.MaxDatagramSize = p.dev.cfg.MaxDatagramSize
+	cfg.LocalIndex = c.index
+	cfg.GiveUp = p.dev.cfg.GiveUp
+	cfg.RetransmitMax = helloRetransmitMax
 	if saved != nil {
 		cfg.Resume, cfg.PeerIndex = saved.Group, saved.PeerIndex
 	}
@@ -185,18 +192,8 @@ func (p *peer) startSession(c *streamConn) (*session.Session, error) {
 	}
 	c.start(&p.dev.wg, p.events)
 	p.log.Debug("connection", "remote", c.remote(), "role", roleName(role))
-	pol := p.dev.policy.Load()
-	cfg := session.Config{
-		Role:           role,
-		Suite:          p.dev.cfg.Suite,
-		SigningKey:     p.dev.cfg.PrivateKey,
-		PeerPublicKey:  p.cfg.PublicKey,
-		Transport:      session.Stream,
-		UpdateInterval: pol.interval,
-		UpdateBytes:    pol.bytes,
-		Resume:         p.streamResume(c),
-	}
-	p.hidingConfig(&cfg)
+	cfg := p.sessionConfig(role, session.Stream)
+	cfg.Resume = p.streamResume(c)
 	c.resumes = cfg.Resume != nil
 	s, err := session.New(cfg)
 	clear(cfg.Resume) // New keeps a copy
